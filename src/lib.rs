@@ -1,0 +1,10 @@
+//! vouch keeps unproven container images out of Kubernetes clusters.
+//!
+//! For every image it resolves the tag to a digest, fetches the image's Notary Project
+//! (Notation) signatures through the OCI referrers API, judges them against a Notation trust
+//! policy and answers: as an admission webhook (`vouch serve`), as an audit report
+//! (`vouch audit`) and as a CI gate (`vouch verify`). All three call one function,
+//! [`gate::Gate::judge`].
+
+pub mod notation;
+pub mod reference;

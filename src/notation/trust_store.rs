@@ -1,0 +1,258 @@
+//! Notation trust stores: `x509/{ca|signingAuthority|tsa}/<name>/<certificate files>`.
+//!
+//! Loader rules follow notation-go (`verifier/truststore/truststore.go`): every file in a named
+//! store must parse as PEM or DER certificates, each a CA or self-signed, and a store with no
+//! certificate is an error. One deliberate relaxation, for Kubernetes: ConfigMap and Secret
+//! volumes present files as symlinks into a hidden `..data` directory. We skip entries whose name
+//! starts with `..` and follow a symlink only when its target stays inside the store directory.
+//! notation refuses both; a store that works with notation still works here unchanged.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::x509::Certificate;
+
+/// Largest certificate file read.
+const MAX_CERT_FILE_BYTES: u64 = 1024 * 1024;
+/// Most files read from one store.
+const MAX_FILES_PER_STORE: usize = 256;
+
+/// The three store types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum StoreType {
+    /// Certificate authorities for the `notary.x509` scheme.
+    Ca,
+    /// Signing authorities for the `notary.x509.signingAuthority` scheme.
+    SigningAuthority,
+    /// Timestamping authorities.
+    Tsa,
+}
+
+impl StoreType {
+    /// The name used in trust policies and directories.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreType::Ca => "ca",
+            StoreType::SigningAuthority => "signingAuthority",
+            StoreType::Tsa => "tsa",
+        }
+    }
+
+    /// Parse a store type name.
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "ca" => Some(StoreType::Ca),
+            "signingAuthority" => Some(StoreType::SigningAuthority),
+            "tsa" => Some(StoreType::Tsa),
+            _ => None,
+        }
+    }
+}
+
+/// A named trust store as a statement names it (`ca:acme`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TrustStoreRef {
+    /// Store type.
+    pub store_type: StoreType,
+    /// Store name.
+    pub name: String,
+}
+
+impl fmt::Display for TrustStoreRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.store_type.name(), self.name)
+    }
+}
+
+/// A trust store that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TrustStoreError {
+    /// The store directory is absent.
+    #[error("the trust store {name:?} of type {store_type:?} does not exist (looked in {path})")]
+    Missing {
+        /// Store name.
+        name: String,
+        /// Store type name.
+        store_type: &'static str,
+        /// Directory looked for.
+        path: String,
+    },
+    /// A file or directory in the store is not acceptable.
+    #[error("trust store {store}: {path}: {reason}")]
+    BadEntry {
+        /// The store.
+        store: String,
+        /// The entry.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The store holds no certificate.
+    #[error("trust store {store} ({path}) has no x509 certificates")]
+    Empty {
+        /// The store.
+        store: String,
+        /// Its directory.
+        path: String,
+    },
+}
+
+/// The certificates of every store a trust policy names, loaded once.
+#[derive(Debug, Clone, Default)]
+pub struct TrustStores {
+    stores: HashMap<TrustStoreRef, Arc<Vec<Certificate>>>,
+    fingerprint: String,
+}
+
+impl TrustStores {
+    /// Load the named stores from `root` (the directory holding `x509/`).
+    pub fn load<'a>(
+        root: &Path,
+        refs: impl IntoIterator<Item = &'a TrustStoreRef>,
+    ) -> Result<Self, TrustStoreError> {
+        let mut stores = HashMap::new();
+        let mut sorted: Vec<&TrustStoreRef> = refs.into_iter().collect();
+        sorted.sort();
+        sorted.dedup();
+        let mut fp = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for r in sorted {
+            let certs = load_store(root, r)?;
+            fp.update(r.to_string().as_bytes());
+            for c in &certs {
+                fp.update(c.der());
+            }
+            stores.insert(r.clone(), Arc::new(certs));
+        }
+        Ok(Self {
+            stores,
+            fingerprint: hex::encode(fp.finish()),
+        })
+    }
+
+    /// The certificates of one store, if it was loaded.
+    pub fn certificates(&self, r: &TrustStoreRef) -> Option<&[Certificate]> {
+        self.stores.get(r).map(|v| v.as_slice())
+    }
+
+    /// SHA-256 over every store's name and certificates: changes whenever the contents do.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+/// Directory of a named store below the trust-store root.
+pub fn store_dir(root: &Path, r: &TrustStoreRef) -> PathBuf {
+    root.join("x509").join(r.store_type.name()).join(&r.name)
+}
+
+fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustStoreError> {
+    let dir = store_dir(root, r);
+    let shown = dir.display().to_string();
+    let bad = |path: &Path, reason: String| TrustStoreError::BadEntry {
+        store: r.to_string(),
+        path: path.display().to_string(),
+        reason,
+    };
+    if !dir.is_dir() {
+        return Err(TrustStoreError::Missing {
+            name: r.name.clone(),
+            store_type: r.store_type.name(),
+            path: shown,
+        });
+    }
+    let canonical_dir = dir
+        .canonicalize()
+        .map_err(|e| bad(&dir, e.to_string()))?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| bad(&dir, e.to_string()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".."))
+        })
+        .collect();
+    entries.sort();
+    if entries.len() > MAX_FILES_PER_STORE {
+        return Err(bad(&dir, format!("more than {MAX_FILES_PER_STORE} files")));
+    }
+    let mut certs = Vec::new();
+    for path in entries {
+        let meta = std::fs::symlink_metadata(&path).map_err(|e| bad(&path, e.to_string()))?;
+        let target = if meta.file_type().is_symlink() {
+            let target = path
+                .canonicalize()
+                .map_err(|e| bad(&path, format!("broken symlink: {e}")))?;
+            if !target.starts_with(&canonical_dir) {
+                return Err(bad(
+                    &path,
+                    "symlink points outside the trust store directory".into(),
+                ));
+            }
+            target
+        } else {
+            path.clone()
+        };
+        let meta = std::fs::metadata(&target).map_err(|e| bad(&path, e.to_string()))?;
+        if meta.is_dir() {
+            return Err(bad(&path, "sub-directories are not allowed in a trust store".into()));
+        }
+        if meta.len() > MAX_CERT_FILE_BYTES {
+            return Err(bad(&path, format!("larger than {MAX_CERT_FILE_BYTES} bytes")));
+        }
+        let bytes = std::fs::read(&target).map_err(|e| bad(&path, e.to_string()))?;
+        let file_certs = parse_certificate_file(&bytes).map_err(|e| bad(&path, e))?;
+        for c in &file_certs {
+            match r.store_type {
+                StoreType::Tsa if !(c.is_ca() && c.is_self_signed()) => {
+                    return Err(bad(
+                        &path,
+                        format!("certificate with subject {:?} is not a self-signed root CA certificate, as a tsa store requires", c.subject()),
+                    ))
+                }
+                _ if !(c.is_ca() || c.is_self_signed()) => {
+                    return Err(bad(
+                        &path,
+                        format!("certificate with subject {:?} is not a CA certificate or self-signed signing certificate", c.subject()),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        certs.extend(file_certs);
+    }
+    if certs.is_empty() {
+        return Err(TrustStoreError::Empty {
+            store: r.to_string(),
+            path: shown,
+        });
+    }
+    Ok(certs)
+}
+
+/// Parse a certificate file: PEM with one or more `CERTIFICATE` blocks, or concatenated DER.
+pub fn parse_certificate_file(bytes: &[u8]) -> Result<Vec<Certificate>, String> {
+    let looks_pem = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .is_some_and(|i| bytes[i..].starts_with(b"-----BEGIN"));
+    let certs = if looks_pem {
+        let mut out = Vec::new();
+        for pem in x509_parser::pem::Pem::iter_from_buffer(bytes) {
+            let pem = pem.map_err(|e| format!("invalid PEM: {e}"))?;
+            if pem.label != "CERTIFICATE" {
+                return Err(format!("unexpected PEM block {:?}", pem.label));
+            }
+            out.push(Certificate::from_der(&pem.contents).map_err(|e| e.to_string())?);
+        }
+        out
+    } else {
+        Certificate::from_der_sequence(bytes).map_err(|e| e.to_string())?
+    };
+    if certs.is_empty() {
+        return Err("no certificate found".into());
+    }
+    Ok(certs)
+}
