@@ -6,5 +6,8 @@
 //! (`vouch audit`) and as a CI gate (`vouch verify`). All three call one function,
 //! [`gate::Gate::judge`].
 
+pub mod gate;
 pub mod notation;
 pub mod reference;
+pub mod registry;
+pub mod report;

@@ -1,0 +1,415 @@
+//! The gate: the one path from an image string to a [`Verdict`].
+//!
+//! ```text
+//! image ─► reference ─► trust-policy statement ─► digest ─► signatures ─► verdict ─► admission
+//! ```
+//!
+//! `vouch verify`, `vouch serve` and `vouch audit` all call [`Gate::judge`]; they differ only in
+//! where images come from and how verdicts are shown. Registry problems are never turned into a
+//! pass: an image that could not be judged gets [`Outcome::Error`], which denies unless its
+//! statement is `audit` or `skip`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::notation::envelope::TargetArtifact;
+use crate::notation::level::LevelName;
+use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
+use crate::notation::trust_store::TrustStores;
+use crate::notation::verifier::{verify_signature, SignatureOutcome, VerificationContext};
+use crate::notation::ARTIFACT_TYPE_SIGNATURE;
+use crate::reference::ImageReference;
+use crate::registry::{
+    Descriptor, Manifest, RegistryClient, RegistryError, MAX_ENVELOPE_BYTES, OCI_ARTIFACT_MANIFEST,
+    OCI_MANIFEST,
+};
+
+/// What verification concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// A signature verified under the statement.
+    Verified,
+    /// The statement's level is `skip`.
+    Skipped,
+    /// Verification ran and failed (no signature, untrusted, tampered, no statement, …).
+    Failed,
+    /// Verification could not finish (registry unreachable, not found, timeout, bad reference).
+    Error,
+}
+
+/// What the admission gate answers for the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Admission {
+    /// Admit.
+    Allow,
+    /// Refuse.
+    Deny,
+}
+
+/// The image's quarantine status (sources arrive with the quarantine feature).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QuarantineStatus {
+    /// Where the status came from: `none` when the registry has no quarantine source configured.
+    pub source: String,
+    /// `notApplicable`, `Passed`, `Quarantined`, `Failed` or `unknown`.
+    pub state: String,
+}
+
+impl QuarantineStatus {
+    fn not_applicable() -> Self {
+        Self {
+            source: "none".into(),
+            state: "notApplicable".into(),
+        }
+    }
+}
+
+/// The judgement of one image.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Verdict {
+    /// The image as written.
+    pub image: String,
+    /// `registry/repository@digest`, once resolved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+    /// The resolved manifest digest.
+    pub digest: Option<String>,
+    /// Name of the trust-policy statement that applied.
+    pub policy: Option<String>,
+    /// Its level (`custom` when overridden).
+    pub level: Option<String>,
+    /// What verification concluded.
+    pub outcome: Outcome,
+    /// Whether the image verified (notation's pass: verified or skipped).
+    pub verified: bool,
+    /// What the webhook would answer.
+    pub admission: Admission,
+    /// Why the image did not verify.
+    pub reasons: Vec<String>,
+    /// Logged failures and other notes that do not change the answer.
+    pub warnings: Vec<String>,
+    /// Every signature tried, in discovery order.
+    pub signatures: Vec<SignatureOutcome>,
+    /// Quarantine status.
+    pub quarantine: QuarantineStatus,
+}
+
+/// Gate settings.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// Most signatures evaluated per image (notation's `--max-signatures`, default 100).
+    pub max_signatures: usize,
+    /// Time allowed for one image.
+    pub deadline: Duration,
+}
+
+impl Default for GateOptions {
+    fn default() -> Self {
+        Self {
+            max_signatures: 100,
+            deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The verification engine shared by every command.
+#[derive(Clone)]
+pub struct Gate {
+    registry: RegistryClient,
+    policy: Arc<TrustPolicy>,
+    stores: Arc<TrustStores>,
+    options: GateOptions,
+}
+
+struct Judged {
+    outcome: Outcome,
+    reasons: Vec<String>,
+    warnings: Vec<String>,
+}
+
+impl Judged {
+    fn failed(reason: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Failed,
+            reasons: vec![reason.into()],
+            warnings: Vec::new(),
+        }
+    }
+
+    fn error(reason: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Error,
+            reasons: vec![reason.into()],
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Gate {
+    /// A gate over a loaded policy and its trust stores.
+    pub fn new(
+        registry: RegistryClient,
+        policy: Arc<TrustPolicy>,
+        stores: Arc<TrustStores>,
+        options: GateOptions,
+    ) -> Self {
+        Self {
+            registry,
+            policy,
+            stores,
+            options,
+        }
+    }
+
+    /// Judge one image string, within the gate's deadline.
+    pub async fn judge(&self, image: &str) -> Verdict {
+        let mut verdict = Verdict {
+            image: image.to_string(),
+            reference: None,
+            digest: None,
+            policy: None,
+            level: None,
+            outcome: Outcome::Error,
+            verified: false,
+            admission: Admission::Deny,
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+            signatures: Vec::new(),
+            quarantine: QuarantineStatus::not_applicable(),
+        };
+        let reference = match ImageReference::parse(image) {
+            Ok(r) => r,
+            Err(e) => {
+                verdict.reasons.push(e.to_string());
+                return verdict;
+            }
+        };
+        let scope = reference.scope();
+        let Some(statement) = self.policy.statement_for(&scope) else {
+            verdict.outcome = Outcome::Failed;
+            verdict.reasons.push(format!(
+                "no trust policy applies to {scope}: no statement lists it in registryScopes and there is no \"*\" statement"
+            ));
+            return verdict;
+        };
+        verdict.policy = Some(statement.name.clone());
+        verdict.level = Some(statement.level.label().to_string());
+        let deadline = self.options.deadline;
+        let judged = match tokio::time::timeout(
+            deadline,
+            self.judge_signatures(&reference, statement, &mut verdict),
+        )
+        .await
+        {
+            Ok(j) => j,
+            Err(_) => Judged::error(format!(
+                "verification of {image} did not finish within {}s",
+                deadline.as_secs_f32()
+            )),
+        };
+        verdict.outcome = judged.outcome;
+        verdict.reasons.extend(judged.reasons);
+        verdict.warnings.extend(judged.warnings);
+        verdict.verified = matches!(judged.outcome, Outcome::Verified | Outcome::Skipped);
+        verdict.admission = admission(judged.outcome, statement.level.name());
+        verdict
+    }
+
+    async fn judge_signatures(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        verdict: &mut Verdict,
+    ) -> Judged {
+        let skip = statement.level.is_skip();
+        // A skip statement needs nothing from the registry when the digest is already known.
+        if skip && reference.digest().is_some() {
+            verdict.digest = reference.digest().map(str::to_string);
+            verdict.reference = verdict.digest.as_deref().map(|d| reference.with_digest(d));
+            return skipped(statement);
+        }
+        let target = match self.registry.resolve_digest(reference).await {
+            Ok(t) => t,
+            Err(e) if skip => {
+                let mut j = skipped(statement);
+                j.warnings.push(format!("could not resolve the digest: {e}"));
+                return j;
+            }
+            Err(e) => return Judged::error(describe_registry_error(&e)),
+        };
+        verdict.digest = Some(target.digest.clone());
+        let shown = reference.with_digest(&target.digest);
+        verdict.reference = Some(shown.clone());
+        if skip {
+            return skipped(statement);
+        }
+        let max = self.options.max_signatures.max(1);
+        let listed = match self
+            .registry
+            .referrers(reference, &target, ARTIFACT_TYPE_SIGNATURE, max)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                return Judged::error(format!(
+                    "unable to list the signatures of {shown}: {}",
+                    describe_registry_error(&e)
+                ))
+            }
+        };
+        if listed.is_empty() {
+            return Judged::failed(format!(
+                "no Notation signature found for {shown}: no signature is associated with it, make sure the image was signed"
+            ));
+        }
+        let target_artifact = TargetArtifact {
+            media_type: target.media_type.clone(),
+            digest: target.digest.clone(),
+            size: target.size,
+            annotations: None,
+        };
+        let ctx = VerificationContext {
+            statement,
+            stores: &self.stores,
+            target: &target_artifact,
+            now: OffsetDateTime::now_utc(),
+        };
+        let mut tried = 0usize;
+        for desc in &listed {
+            if tried == max {
+                break;
+            }
+            tried += 1;
+            let (media_type, envelope) = match self.fetch_envelope(reference, desc).await {
+                Ok(v) => v,
+                Err(e) => {
+                    return Judged::error(format!(
+                        "unable to retrieve digital signature with digest {} of {shown}: {e}",
+                        desc.digest
+                    ))
+                }
+            };
+            let outcome = verify_signature(&ctx, &desc.digest, &media_type, &envelope);
+            let passed = outcome.verified;
+            let warnings = outcome.warnings.clone();
+            verdict.signatures.push(outcome);
+            if passed {
+                return Judged {
+                    outcome: Outcome::Verified,
+                    reasons: Vec::new(),
+                    warnings,
+                };
+            }
+        }
+        let mut reasons: Vec<String> = verdict
+            .signatures
+            .iter()
+            .map(|s| {
+                format!(
+                    "signature {}: {}",
+                    short_digest(&s.digest),
+                    s.error.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect();
+        if tried >= max {
+            reasons.insert(
+                0,
+                format!("signature evaluation stopped. The configured limit of {max} signatures to verify per artifact exceeded"),
+            );
+        }
+        Judged {
+            outcome: Outcome::Failed,
+            reasons,
+            warnings: Vec::new(),
+        }
+    }
+
+    /// Fetch a signature manifest and its single envelope blob.
+    async fn fetch_envelope(
+        &self,
+        reference: &ImageReference,
+        desc: &Descriptor,
+    ) -> Result<(String, Vec<u8>), String> {
+        if desc.media_type != OCI_MANIFEST && desc.media_type != OCI_ARTIFACT_MANIFEST {
+            return Err(format!(
+                "signature manifest media type {:?} is not supported",
+                desc.media_type
+            ));
+        }
+        let bytes = self
+            .registry
+            .fetch_manifest(reference, desc)
+            .await
+            .map_err(|e| e.to_string())?;
+        let manifest: Manifest = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("signature manifest is malformed: {e}"))?;
+        let layers = if desc.media_type == OCI_ARTIFACT_MANIFEST {
+            &manifest.blobs
+        } else {
+            &manifest.layers
+        };
+        let [layer] = layers.as_slice() else {
+            return Err(format!(
+                "signature manifest requires exactly one signature envelope blob, got {}",
+                layers.len()
+            ));
+        };
+        let envelope = self
+            .registry
+            .fetch_blob(reference, layer, MAX_ENVELOPE_BYTES)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok((layer.media_type.clone(), envelope))
+    }
+}
+
+fn skipped(statement: &TrustPolicyStatement) -> Judged {
+    Judged {
+        outcome: Outcome::Skipped,
+        reasons: Vec::new(),
+        warnings: vec![format!(
+            "signature verification skipped: trust policy statement {:?} is configured to skip signature verification",
+            statement.name
+        )],
+    }
+}
+
+/// The admission semantics table of the design: what the webhook answers for an outcome at a
+/// level.
+pub fn admission(outcome: Outcome, level: LevelName) -> Admission {
+    use Admission::{Allow, Deny};
+    match (outcome, level) {
+        (Outcome::Verified | Outcome::Skipped, _) => Allow,
+        (Outcome::Failed | Outcome::Error, LevelName::Audit | LevelName::Skip) => Allow,
+        (Outcome::Failed | Outcome::Error, LevelName::Strict | LevelName::Permissive) => Deny,
+    }
+}
+
+fn describe_registry_error(e: &RegistryError) -> String {
+    e.to_string()
+}
+
+fn short_digest(d: &str) -> &str {
+    let end = d.find(':').map(|i| i + 13).unwrap_or(d.len()).min(d.len());
+    &d[..end]
+}
+
+/// The exit status of `vouch verify` for a set of verdicts: 3 when something could not be
+/// judged, else 1 when something failed, else 0.
+pub fn exit_status(verdicts: &[Verdict]) -> u8 {
+    if verdicts.iter().any(|v| v.outcome == Outcome::Error) {
+        3
+    } else if verdicts.iter().any(|v| v.outcome == Outcome::Failed) {
+        1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,341 @@
+//! Registry authentication: credentials from a Docker `config.json` (`auths`, `credHelpers`,
+//! `credsStore`, through the `docker_credential` crate) and the distribution token flow
+//! (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`, parsed with `http-auth`).
+//!
+//! Tokens are cached per (registry, scope) until shortly before they expire. The token client is
+//! ours rather than oci-client's because oci-client only asks for `pull` scopes and cannot share
+//! its HTTP client; the quarantine metadata API needs other scopes through the same code.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use docker_credential::{CredentialRetrievalError, DockerCredential};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+use super::{read_limited, RegistryError};
+
+/// Largest token response read.
+const MAX_TOKEN_BYTES: u64 = 256 * 1024;
+/// Tokens are dropped this long before the registry says they expire.
+const EXPIRY_MARGIN: Duration = Duration::from_secs(15);
+
+/// A credential for one registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// No credential: anonymous access.
+    Anonymous,
+    /// Username and password (Basic, or exchanged for a bearer token).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password or access token.
+        password: String,
+    },
+    /// An identity (refresh) token, exchanged through the OAuth2 refresh-token grant.
+    IdentityToken(String),
+}
+
+/// Where credentials come from.
+#[derive(Debug, Clone, Default)]
+pub struct CredentialSource {
+    /// A Docker `config.json`; `None` means `$DOCKER_CONFIG/config.json` or
+    /// `~/.docker/config.json` when present, else anonymous.
+    pub docker_config: Option<PathBuf>,
+    /// Explicit credentials per registry host, taking precedence over the config file
+    /// (used for Kubernetes pull secrets and tests).
+    pub explicit: HashMap<String, Credential>,
+}
+
+impl CredentialSource {
+    fn config_path(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.docker_config {
+            return Some(p.clone());
+        }
+        let dir = std::env::var_os("DOCKER_CONFIG")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".docker")))?;
+        let p = dir.join("config.json");
+        p.exists().then_some(p)
+    }
+
+    /// The credential for a registry host, looked up the way the Docker CLI stores them.
+    pub async fn lookup(&self, registry: &str) -> Result<Credential, RegistryError> {
+        if let Some(c) = self.explicit.get(registry) {
+            return Ok(c.clone());
+        }
+        let Some(path) = self.config_path() else {
+            return Ok(Credential::Anonymous);
+        };
+        let registry = registry.to_string();
+        let auth_err = {
+            let registry = registry.clone();
+            move |reason: String| RegistryError::Auth {
+                host: registry.clone(),
+                reason,
+            }
+        };
+        let meta = std::fs::metadata(&path)
+            .map_err(|e| auth_err(format!("docker config {}: {e}", path.display())))?;
+        if meta.len() > 1024 * 1024 {
+            return Err(auth_err(format!("docker config {} is too large", path.display())));
+        }
+        let bytes = std::fs::read(&path)
+            .map_err(|e| auth_err(format!("docker config {}: {e}", path.display())))?;
+        let candidates = server_keys(&registry);
+        // Credential helpers are processes; keep them off the async threads.
+        let found = tokio::task::spawn_blocking(move || {
+            for key in candidates {
+                match docker_credential::get_credential_from_reader(bytes.as_slice(), &key) {
+                    Ok(c) => return Ok(Some(c)),
+                    Err(CredentialRetrievalError::NoCredentialConfigured) => continue,
+                    Err(e) => return Err(e.to_string()),
+                }
+            }
+            Ok(None)
+        })
+        .await
+        .map_err(|e| auth_err(e.to_string()))?
+        .map_err(|e| auth_err(format!("reading credentials from {}: {e}", path.display())))?;
+        Ok(match found {
+            None => Credential::Anonymous,
+            Some(DockerCredential::UsernamePassword(username, password)) => {
+                Credential::Basic { username, password }
+            }
+            Some(DockerCredential::IdentityToken(t)) => Credential::IdentityToken(t),
+        })
+    }
+}
+
+/// The keys the Docker CLI files a registry's credentials under.
+fn server_keys(registry: &str) -> Vec<String> {
+    if registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io"
+    {
+        return vec![
+            "https://index.docker.io/v1/".into(),
+            "index.docker.io".into(),
+            "docker.io".into(),
+        ];
+    }
+    vec![
+        registry.to_string(),
+        format!("https://{registry}"),
+        format!("http://{registry}"),
+    ]
+}
+
+/// A bearer-token challenge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BearerChallenge {
+    /// Token endpoint.
+    pub realm: String,
+    /// `service` parameter.
+    pub service: Option<String>,
+    /// `scope` parameter, if the registry named one.
+    pub scope: Option<String>,
+}
+
+/// What a `WWW-Authenticate` header asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Challenge {
+    /// Basic authentication.
+    Basic,
+    /// The token flow.
+    Bearer(BearerChallenge),
+}
+
+/// Parse a `WWW-Authenticate` header value; the first Bearer or Basic challenge wins.
+pub fn parse_challenge(value: &str) -> Option<Challenge> {
+    let challenges = http_auth::parse_challenges(value).ok()?;
+    for c in challenges {
+        if c.scheme.eq_ignore_ascii_case("bearer") {
+            let param = |name: &str| {
+                c.params
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.to_unescaped())
+            };
+            return Some(Challenge::Bearer(BearerChallenge {
+                realm: param("realm")?,
+                service: param("service"),
+                scope: param("scope"),
+            }));
+        }
+        if c.scheme.eq_ignore_ascii_case("basic") {
+            return Some(Challenge::Basic);
+        }
+    }
+    None
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    access_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<u64>,
+}
+
+/// Bearer tokens per (registry, scope).
+#[derive(Debug, Default, Clone)]
+pub struct TokenCache {
+    tokens: Arc<Mutex<HashMap<(String, String), (String, Instant)>>>,
+}
+
+impl TokenCache {
+    /// A cached, unexpired token.
+    pub async fn get(&self, host: &str, scope: &str) -> Option<String> {
+        let tokens = self.tokens.lock().await;
+        tokens
+            .get(&(host.to_string(), scope.to_string()))
+            .filter(|(_, until)| Instant::now() < *until)
+            .map(|(t, _)| t.clone())
+    }
+
+    async fn put(&self, host: &str, scope: &str, token: String, lifetime: Duration) {
+        let until = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
+        let mut tokens = self.tokens.lock().await;
+        // Bounded: a registry handing out a new scope per request cannot grow this forever.
+        if tokens.len() > 4096 {
+            let now = Instant::now();
+            tokens.retain(|_, (_, u)| *u > now);
+            if tokens.len() > 4096 {
+                tokens.clear();
+            }
+        }
+        tokens.insert((host.to_string(), scope.to_string()), (token, until));
+    }
+
+    /// Fetch a token from the challenge's realm (and cache it).
+    pub async fn fetch(
+        &self,
+        http: &reqwest::Client,
+        host: &str,
+        challenge: &BearerChallenge,
+        scope: &str,
+        credential: &Credential,
+    ) -> Result<String, RegistryError> {
+        let auth_err = |reason: String| RegistryError::Auth {
+            host: host.to_string(),
+            reason,
+        };
+        let realm = url::Url::parse(&challenge.realm)
+            .map_err(|e| auth_err(format!("token realm {:?} is not a URL: {e}", challenge.realm)))?;
+        if !matches!(realm.scheme(), "https" | "http") {
+            return Err(auth_err(format!("token realm {:?} is not HTTP(S)", challenge.realm)));
+        }
+        let mut params: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = &challenge.service {
+            params.push(("service", s.clone()));
+        }
+        params.push(("scope", scope.to_string()));
+        let request = match credential {
+            Credential::IdentityToken(refresh) => {
+                params.push(("grant_type", "refresh_token".into()));
+                params.push(("refresh_token", refresh.clone()));
+                params.push(("client_id", "vouch".into()));
+                let body = url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())))
+                    .finish();
+                http.post(realm)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(body)
+            }
+            Credential::Basic { username, password } => {
+                let mut url = realm;
+                url.query_pairs_mut()
+                    .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+                http.get(url).header(
+                    "authorization",
+                    format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))),
+                )
+            }
+            Credential::Anonymous => {
+                let mut url = realm;
+                url.query_pairs_mut()
+                    .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
+                http.get(url)
+            }
+        };
+        let resp = request
+            .send()
+            .await
+            .map_err(|e| auth_err(format!("token request failed: {e}")))?;
+        let status = resp.status();
+        let body = read_limited(resp, MAX_TOKEN_BYTES, "token response", host).await?;
+        if !status.is_success() {
+            return Err(auth_err(format!(
+                "token endpoint answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+        let parsed: TokenResponse = serde_json::from_slice(&body)
+            .map_err(|e| auth_err(format!("token response is not JSON: {e}")))?;
+        let token = parsed
+            .token
+            .or(parsed.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| auth_err("token response has no token".into()))?;
+        // The distribution spec's default lifetime is 60 s.
+        let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
+        self.put(host, scope, token.clone(), lifetime).await;
+        Ok(token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_distribution_and_acr_challenges() {
+        let c = parse_challenge(
+            r#"Bearer realm="https://auth.example/token",service="registry.example",scope="repository:a/b:pull""#,
+        )
+        .unwrap();
+        assert_eq!(
+            c,
+            Challenge::Bearer(BearerChallenge {
+                realm: "https://auth.example/token".into(),
+                service: Some("registry.example".into()),
+                scope: Some("repository:a/b:pull".into()),
+            })
+        );
+        assert_eq!(parse_challenge(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(parse_challenge("garbage,,,"), None);
+    }
+
+    #[tokio::test]
+    async fn reads_auths_from_a_docker_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths":{{"localhost:5000":{{"auth":"{}"}},"https://index.docker.io/v1/":{{"auth":"{}"}}}}}}"#,
+                STANDARD.encode("alice:s3cret"),
+                STANDARD.encode("bob:hub")
+            ),
+        )
+        .unwrap();
+        let src = CredentialSource {
+            docker_config: Some(path),
+            ..Default::default()
+        };
+        assert_eq!(
+            src.lookup("localhost:5000").await.unwrap(),
+            Credential::Basic {
+                username: "alice".into(),
+                password: "s3cret".into()
+            }
+        );
+        assert!(matches!(src.lookup("docker.io").await.unwrap(), Credential::Basic { username, .. } if username == "bob"));
+        assert_eq!(src.lookup("other:1").await.unwrap(), Credential::Anonymous);
+    }
+}

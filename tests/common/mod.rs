@@ -1,0 +1,383 @@
+//! Shared test harness: a real `docker-registry` (Debian's distribution 2.8) on a free loopback
+//! port, OCI layouts pushed into it, and helpers to run the built `vouch` binary.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// `../shared/vectors`, beside the checkout.
+pub fn vectors() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors");
+    assert!(p.is_dir(), "test vectors not found at {}", p.display());
+    p
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running docker-registry, stopped on drop.
+pub struct Registry {
+    child: Child,
+    /// `localhost:PORT`.
+    pub host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    /// Start Debian's docker-registry with a temporary storage directory.
+    pub fn start() -> Registry {
+        let bin = which("docker-registry").expect(
+            "docker-registry is not installed: run `apt-get install -y docker-registry` (the test script does)",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("write config");
+        let child = spawn_tied_to_process(Command::new(bin).arg("serve").arg(&config));
+        let host = format!("localhost:{port}");
+        let started = Instant::now();
+        loop {
+            if let Ok(resp) = http::blocking_get(&format!("http://{host}/v2/")) {
+                if resp == 200 {
+                    break;
+                }
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            host,
+            _dir: dir,
+        }
+    }
+
+    /// Push an OCI image layout (index.json + blobs) into `repo`, tags included.
+    pub fn push_layout(&self, layout: &Path, repo: &str) {
+        push_layout(&format!("http://{}", self.host), layout, repo);
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+mod http {
+    //! A tiny blocking HTTP/1.1 client over std, so the harness needs no async runtime.
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    pub struct Response {
+        pub status: u16,
+        pub headers: Vec<(String, String)>,
+        pub body: Vec<u8>,
+    }
+
+    impl Response {
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
+        }
+    }
+
+    pub fn blocking_get(url: &str) -> Result<u16, String> {
+        request("GET", url, &[], &[]).map(|r| r.status)
+    }
+
+    pub fn request(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Response, String> {
+        let rest = url.strip_prefix("http://").ok_or("only http")?;
+        let (hostport, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        let addr = hostport.replace("localhost", "127.0.0.1");
+        let mut s = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {hostport}\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        s.write_all(body).map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).map_err(|e| e.to_string())?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or("no header end")?;
+        let head = String::from_utf8_lossy(&raw[..split]).to_string();
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or("bad status line")?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        if headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn dechunk(mut b: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let Some(i) = b.windows(2).position(|w| w == b"\r\n") else {
+                return out;
+            };
+            let n = usize::from_str_radix(String::from_utf8_lossy(&b[..i]).trim(), 16).unwrap_or(0);
+            if n == 0 {
+                return out;
+            }
+            out.extend_from_slice(&b[i + 2..i + 2 + n]);
+            b = &b[i + 2 + n + 2..];
+        }
+    }
+}
+
+pub use http::{request as http_request, Response as HttpResponse};
+
+/// Spawn a child that is killed when this test process exits, even when the process never runs
+/// destructors (statics). PR_SET_PDEATHSIG fires when the *spawning thread* exits, so the spawn
+/// happens on a thread that lives as long as the process.
+pub fn spawn_tied_to_process(cmd: &mut Command) -> Child {
+    use std::os::unix::process::CommandExt;
+    use std::sync::mpsc;
+    use std::sync::OnceLock;
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<std::sync::Mutex<mpsc::Sender<Job>>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            for (mut cmd, reply) in rx {
+                let _ = reply.send(cmd.spawn());
+            }
+            loop {
+                std::thread::park();
+            }
+        });
+        std::sync::Mutex::new(tx)
+    });
+    let mut owned = Command::new(cmd.get_program());
+    owned.args(cmd.get_args());
+    for (k, v) in cmd.get_envs() {
+        match v {
+            Some(v) => owned.env(k, v),
+            None => owned.env_remove(k),
+        };
+    }
+    owned.stdout(Stdio::null()).stderr(Stdio::null());
+    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        owned.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    spawner
+        .lock()
+        .expect("spawner lock")
+        .send((owned, tx))
+        .expect("spawner alive");
+    rx.recv().expect("spawner reply").expect("spawn child")
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// Push a blob if it is in the layout.
+fn push_blob(base: &str, repo: &str, layout: &Path, digest: &str) -> bool {
+    let path = blob_path(layout, digest);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return false;
+    };
+    upload_blob(base, repo, digest, &bytes);
+    true
+}
+
+/// Upload bytes as a blob (monolithic POST + PUT).
+pub fn upload_blob(base: &str, repo: &str, digest: &str, bytes: &[u8]) {
+    let start = http::request("POST", &format!("{base}/v2/{repo}/blobs/uploads/"), &[], &[])
+        .expect("start upload");
+    assert_eq!(start.status, 202, "start upload: {}", String::from_utf8_lossy(&start.body));
+    let location = start.header("location").expect("upload location").to_string();
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let put = http::request(
+        "PUT",
+        &format!("{location}{sep}digest={digest}"),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    )
+    .expect("upload blob");
+    assert_eq!(put.status, 201, "upload blob {digest}: {}", String::from_utf8_lossy(&put.body));
+}
+
+/// PUT a manifest under a tag or digest.
+pub fn put_manifest(base: &str, repo: &str, reference: &str, media_type: &str, bytes: &[u8]) {
+    let put = http::request(
+        "PUT",
+        &format!("{base}/v2/{repo}/manifests/{reference}"),
+        &[("Content-Type", media_type)],
+        bytes,
+    )
+    .expect("put manifest");
+    assert_eq!(
+        put.status,
+        201,
+        "put manifest {reference}: {}",
+        String::from_utf8_lossy(&put.body)
+    );
+}
+
+pub fn blob_path(layout: &Path, digest: &str) -> PathBuf {
+    let (alg, hex) = digest.split_once(':').expect("digest");
+    layout.join("blobs").join(alg).join(hex)
+}
+
+fn push_manifest_tree(base: &str, repo: &str, layout: &Path, desc: &Value) {
+    let digest = desc["digest"].as_str().expect("digest");
+    let media_type = desc["mediaType"].as_str().expect("mediaType");
+    let bytes = std::fs::read(blob_path(layout, digest)).expect("manifest blob");
+    let manifest: Value = serde_json::from_slice(&bytes).expect("manifest json");
+    if let Some(children) = manifest["manifests"].as_array() {
+        for child in children {
+            if blob_path(layout, child["digest"].as_str().unwrap_or("x:y")).exists() {
+                push_manifest_tree(base, repo, layout, child);
+            }
+        }
+    }
+    for key in ["config"] {
+        if let Some(d) = manifest[key]["digest"].as_str() {
+            if !push_blob(base, repo, layout, d) && d.ends_with("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a") {
+                upload_blob(base, repo, d, b"{}");
+            }
+        }
+    }
+    for key in ["layers", "blobs"] {
+        if let Some(layers) = manifest[key].as_array() {
+            for l in layers {
+                if let Some(d) = l["digest"].as_str() {
+                    push_blob(base, repo, layout, d);
+                }
+            }
+        }
+    }
+    put_manifest(base, repo, digest, media_type, &bytes);
+}
+
+/// Push every manifest of an OCI layout (children before parents) and its tags.
+pub fn push_layout(base: &str, layout: &Path, repo: &str) {
+    let index: Value = serde_json::from_slice(
+        &std::fs::read(layout.join("index.json")).expect("index.json"),
+    )
+    .expect("index json");
+    let manifests = index["manifests"].as_array().expect("manifests");
+    // Image manifests first, then indexes (which reference them).
+    let mut ordered: Vec<&Value> = manifests
+        .iter()
+        .filter(|d| d["mediaType"] != "application/vnd.oci.image.index.v1+json")
+        .collect();
+    ordered.extend(
+        manifests
+            .iter()
+            .filter(|d| d["mediaType"] == "application/vnd.oci.image.index.v1+json"),
+    );
+    for desc in ordered {
+        push_manifest_tree(base, repo, layout, desc);
+        if let Some(tag) = desc["annotations"]["org.opencontainers.image.ref.name"].as_str() {
+            let digest = desc["digest"].as_str().expect("digest");
+            let bytes = std::fs::read(blob_path(layout, digest)).expect("blob");
+            put_manifest(base, repo, tag, desc["mediaType"].as_str().expect("mt"), &bytes);
+        }
+    }
+}
+
+/// A trust store root with named stores holding the given certificate files.
+pub fn trust_store(stores: &[(&str, &str, &[PathBuf])]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (ty, name, files) in stores {
+        let d = dir.path().join("x509").join(ty).join(name);
+        std::fs::create_dir_all(&d).expect("mkdir");
+        for f in *files {
+            std::fs::copy(f, d.join(f.file_name().expect("name"))).expect("copy cert");
+        }
+    }
+    dir
+}
+
+/// Write a trust policy (text) to a temp file.
+pub fn policy_file(dir: &Path, text: &str) -> PathBuf {
+    let p = dir.join(format!("policy-{}.json", free_port()));
+    std::fs::write(&p, text).expect("write policy");
+    p
+}
+
+/// Run the built binary.
+pub fn vouch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vouch"))
+        .args(args)
+        .env_remove("DOCKER_CONFIG")
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .expect("run vouch")
+}
+
+/// Exit status, stdout and stderr of a run.
+pub fn outcome(o: &Output) -> (i32, String, String) {
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
