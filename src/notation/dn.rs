@@ -141,23 +141,38 @@ impl fmt::Display for DistinguishedName {
     }
 }
 
-/// Render a name as Go's `pkix.Name.String()` does (RDNs in reverse order, no spaces), which is
-/// how notation names certificates in its messages.
+/// Render a name as Go's `pkix.Name.String()` does, which is how notation names certificates in
+/// its messages: the standard attributes in Go's fixed order (C, ST, L, STREET, POSTALCODE, O, OU,
+/// CN, SERIALNUMBER) with several values of one type as one multi-valued RDN, other attributes as
+/// `oid=#hex`, the whole sequence reversed and joined without spaces.
 pub fn go_style(name: &X509Name<'_>) -> String {
-    let mut rdns: Vec<String> = Vec::new();
-    for rdn in name.iter() {
-        let parts: Vec<String> = rdn
+    const ORDER: [&str; 9] = [
+        "2.5.4.6", "2.5.4.8", "2.5.4.7", "2.5.4.9", "2.5.4.17", "2.5.4.10", "2.5.4.11", "2.5.4.3",
+        "2.5.4.5",
+    ];
+    let atvs: Vec<_> = name.iter_attributes().collect();
+    // Non-standard attributes come first in the sequence, so last in the string.
+    let mut rdns: Vec<String> = atvs
+        .iter()
+        .filter(|a| !ORDER.contains(&a.attr_type().to_id_string().as_str()))
+        .map(|a| format!("{}=#{}", a.attr_type().to_id_string(), hex::encode(a.as_slice())))
+        .collect();
+    for oid in ORDER {
+        let Some((_, short)) = KNOWN_OIDS.iter().find(|(o, _)| *o == oid) else {
+            continue;
+        };
+        let mut values: Vec<String> = atvs
             .iter()
-            .map(|atv| {
-                let oid = atv.attr_type().to_id_string();
-                let value = atv.as_str().unwrap_or("<non-string>");
-                match KNOWN_OIDS.iter().find(|(o, _)| *o == oid) {
-                    Some((_, short)) => format!("{short}={}", escape_value(value)),
-                    None => format!("{oid}=#{}", hex::encode(atv.as_slice())),
-                }
-            })
+            .filter(|a| a.attr_type().to_id_string() == oid)
+            .map(|a| format!("{short}={}", escape_value(a.as_str().unwrap_or("<non-string>"))))
             .collect();
-        rdns.push(parts.join("+"));
+        // Go keeps a single CommonName and SerialNumber (the last one).
+        if matches!(oid, "2.5.4.3" | "2.5.4.5") && values.len() > 1 {
+            values = values.split_off(values.len() - 1);
+        }
+        if !values.is_empty() {
+            rdns.push(values.join("+"));
+        }
     }
     rdns.reverse();
     rdns.join(",")

@@ -333,12 +333,48 @@ pub fn push_layout(base: &str, layout: &Path, repo: &str) {
             .iter()
             .filter(|d| d["mediaType"] == "application/vnd.oci.image.index.v1+json"),
     );
-    for desc in ordered {
+    for desc in &ordered {
         push_manifest_tree(base, repo, layout, desc);
         if let Some(tag) = desc["annotations"]["org.opencontainers.image.ref.name"].as_str() {
             let digest = desc["digest"].as_str().expect("digest");
             let bytes = std::fs::read(blob_path(layout, digest)).expect("blob");
             put_manifest(base, repo, tag, desc["mediaType"].as_str().expect("mt"), &bytes);
+        }
+    }
+    // Layouts made for OCI 1.1 registries carry no referrers tag; docker-registry has no
+    // referrers API, so write the tag index a notation 1.x client would have written.
+    let mut by_subject: std::collections::BTreeMap<String, Vec<Value>> = Default::default();
+    for desc in &ordered {
+        let digest = desc["digest"].as_str().expect("digest");
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(blob_path(layout, digest)).expect("blob")).expect("json");
+        if let Some(subject) = manifest["subject"]["digest"].as_str() {
+            let artifact_type = manifest["artifactType"]
+                .as_str()
+                .or(manifest["config"]["mediaType"].as_str())
+                .unwrap_or_default();
+            let mut d = serde_json::json!({
+                "mediaType": desc["mediaType"], "digest": digest, "size": desc["size"],
+                "artifactType": artifact_type,
+            });
+            if !manifest["annotations"].is_null() {
+                d["annotations"] = manifest["annotations"].clone();
+            }
+            by_subject.entry(subject.to_string()).or_default().push(d);
+        }
+    }
+    for (subject, referrers) in by_subject {
+        let tag = subject.replacen(':', "-", 1);
+        let has_tag = manifests
+            .iter()
+            .any(|d| d["annotations"]["org.opencontainers.image.ref.name"] == tag.as_str());
+        if !has_tag {
+            let index = serde_json::json!({
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                "manifests": referrers,
+            });
+            let bytes = serde_json::to_vec(&index).expect("index");
+            put_manifest(base, repo, &tag, "application/vnd.oci.image.index.v1+json", &bytes);
         }
     }
 }
