@@ -2,6 +2,8 @@
 //! port, OCI layouts pushed into it, and helpers to run the built `vouch` binary.
 #![allow(dead_code)]
 
+pub mod pki;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
