@@ -239,7 +239,8 @@ impl Gate {
             Ok(t) => t,
             Err(e) if skip => {
                 let mut j = skipped(statement);
-                j.warnings.push(format!("could not resolve the digest: {e}"));
+                j.warnings
+                    .push(format!("could not resolve the digest: {e}"));
                 return j;
             }
             Err(e) => return Judged::error(describe_registry_error(&e)),

@@ -112,7 +112,8 @@ fn load_policy(args: &PolicyArgs) -> Result<(Arc<TrustPolicy>, Arc<TrustStores>)
             .ok_or("no --trust-store given and no notation configuration directory found")?
             .join("truststore"),
     };
-    let stores = TrustStores::load(&store_root, policy.trust_store_refs()).map_err(|e| e.to_string())?;
+    let stores =
+        TrustStores::load(&store_root, policy.trust_store_refs()).map_err(|e| e.to_string())?;
     Ok((Arc::new(policy), Arc::new(stores)))
 }
 
@@ -196,7 +197,10 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("vouch: cannot start the async runtime: {e}");

@@ -104,9 +104,7 @@ impl ImageReference {
 
     /// The tag or digest to ask the registry for: the digest when one was written.
     pub fn manifest_reference(&self) -> &str {
-        self.digest()
-            .or_else(|| self.tag())
-            .unwrap_or("latest")
+        self.digest().or_else(|| self.tag()).unwrap_or("latest")
     }
 }
 
@@ -188,9 +186,13 @@ mod tests {
             assert_eq!(err.reference, bad);
             assert!(err.to_string().contains("invalid image reference"), "{err}");
         }
-        let upper = ImageReference::parse(&format!("app@{}", D.to_uppercase().replace("SHA", "sha")));
+        let upper =
+            ImageReference::parse(&format!("app@{}", D.to_uppercase().replace("SHA", "sha")));
         assert!(upper.unwrap_err().reason.contains("lower-case"));
         let long = "a".repeat(5000);
-        assert!(ImageReference::parse(&long).unwrap_err().reason.contains("longer"));
+        assert!(ImageReference::parse(&long)
+            .unwrap_err()
+            .reason
+            .contains("longer"));
     }
 }

@@ -40,8 +40,14 @@ fn setup(policy: &str, anchors: &[&Path]) -> Setup {
 fn run(s: &Setup, reg: &FakeRegistry, image: &str, extra: &[&str]) -> (i32, String, String) {
     let full = format!("{}/{image}", reg.host);
     let mut args = vec![
-        "verify", &full, "--trust-policy", &s.policy, "--trust-store", &s.store,
-        "--insecure-registry", &reg.host,
+        "verify",
+        &full,
+        "--trust-policy",
+        &s.policy,
+        "--trust-store",
+        &s.store,
+        "--insecure-registry",
+        &reg.host,
     ];
     args.extend_from_slice(extra);
     outcome(&vouch(&args))
@@ -67,33 +73,53 @@ fn notation_cose_signature_found_through_the_referrers_api() {
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let r = &v["results"][0];
-    assert_eq!(r["digest"], "sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0");
+    assert_eq!(
+        r["digest"],
+        "sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0"
+    );
     assert_eq!(r["signatures"][0]["envelope"], "application/cose");
-    assert_eq!(r["signatures"][0]["signer"], "CN=alpine,O=Notary,L=Seattle,ST=WA,C=US");
+    assert_eq!(
+        r["signatures"][0]["signer"],
+        "CN=alpine,O=Notary,L=Seattle,ST=WA,C=US"
+    );
     let log = reg.requests();
     assert!(
-        log.iter().any(|l| l.contains("/referrers/sha256:19dbd2e4") ),
+        log.iter().any(|l| l.contains("/referrers/sha256:19dbd2e4")),
         "{log:?}"
     );
-    assert!(!log.iter().any(|l| l.contains("manifests/sha256-")), "no tag fallback: {log:?}");
+    assert!(
+        !log.iter().any(|l| l.contains("manifests/sha256-")),
+        "no tag fallback: {log:?}"
+    );
 }
 
 #[test]
 fn notation_cose_identity_matching_is_case_sensitive() {
     let reg = cose_registry();
     let alpine = vectors().join("notation-go-cose/alpine.crt");
-    let with_identity = |id: &str| STRICT.replace(r#""trustedIdentities":["*"]"#, &format!(r#""trustedIdentities":["x509.subject: {id}"]"#));
+    let with_identity = |id: &str| {
+        STRICT.replace(
+            r#""trustedIdentities":["*"]"#,
+            &format!(r#""trustedIdentities":["x509.subject: {id}"]"#),
+        )
+    };
     let s = setup(&with_identity("C=US, ST=WA, O=Notary"), &[&alpine]);
     assert_eq!(run(&s, &reg, "alpine:v2", &[]).0, 0);
     let s = setup(&with_identity("C=US, ST=WA, O=notary"), &[&alpine]);
     let (code, out, _) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("does not match the X.509 trusted identities"), "{out}");
+    assert!(
+        out.contains("does not match the X.509 trusted identities"),
+        "{out}"
+    );
 }
 
 #[test]
 fn subject_scan_finds_both_signatures_of_the_multiple_signatures_layout() {
-    let mut st = State { referrers_api: true, ..Default::default() };
+    let mut st = State {
+        referrers_api: true,
+        ..Default::default()
+    };
     st.load_layout(&vectors().join("notation-e2e/layouts/e2e-valid-multiple-signatures"));
     let reg = FakeRegistry::start(st);
     // Trusting only the e2e key: one of the two verifies, whichever comes first.
@@ -109,12 +135,20 @@ fn subject_scan_finds_both_signatures_of_the_multiple_signatures_layout() {
     let (code, out, _) = run(&s, &reg, "e2e:v1", &["-o", "json"]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["results"][0]["signatures"].as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(
+        v["results"][0]["signatures"].as_array().unwrap().len(),
+        2,
+        "{out}"
+    );
 }
 
 /// A registry holding one small image and `n_untrusted` signatures by an untrusted key plus one
 /// by `trusted` (created last), and some non-signature referrers.
-fn crowded_registry(trusted: &pki::Identity, n_untrusted: usize, st: State) -> (FakeRegistry, Descriptor) {
+fn crowded_registry(
+    trusted: &pki::Identity,
+    n_untrusted: usize,
+    st: State,
+) -> (FakeRegistry, Descriptor) {
     let reg = FakeRegistry::start(st);
     let subject = reg.with(|s| {
         let config = s.put_blob(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}");
@@ -154,7 +188,8 @@ fn relabel(sig: &mut vouch::notation::signer::SignatureArtifact, created: &str) 
     let mut m: serde_json::Value = serde_json::from_slice(&sig.manifest).unwrap();
     m["annotations"]["org.opencontainers.image.created"] = created.into();
     sig.manifest = serde_json::to_vec(&m).unwrap();
-    sig.manifest_descriptor.digest = format!("sha256:{}", vouch::registry::sha256_hex(&sig.manifest));
+    sig.manifest_descriptor.digest =
+        format!("sha256:{}", vouch::registry::sha256_hex(&sig.manifest));
     sig.manifest_descriptor.size = sig.manifest.len() as u64;
 }
 
@@ -168,29 +203,59 @@ fn anchor_file(id: &pki::Identity) -> (tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn link_pagination_is_followed_and_other_artifact_types_ignored() {
     let trusted = pki::ca_issued("trusted", &rcgen::PKCS_ECDSA_P384_SHA384);
-    let (reg, subject) = crowded_registry(&trusted, 7, State { referrers_api: true, page_size: 3, ..Default::default() });
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        7,
+        State {
+            referrers_api: true,
+            page_size: 3,
+            ..Default::default()
+        },
+    );
     let (_d, anchor) = anchor_file(&trusted);
     let s = setup(STRICT, &[&anchor]);
-    let (code, out, err) = run(&s, &reg, &format!("app@{}", subject.digest), &["-o", "json"]);
+    let (code, out, err) = run(
+        &s,
+        &reg,
+        &format!("app@{}", subject.digest),
+        &["-o", "json"],
+    );
     assert_eq!(code, 0, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let sigs = v["results"][0]["signatures"].as_array().unwrap();
     assert_eq!(sigs.len(), 8, "7 untrusted then the trusted one: {out}");
-    assert!(sigs.iter().all(|s| s["envelope"] == "application/cose"), "SBOMs are not signatures");
-    let pages = reg.requests().iter().filter(|l| l.contains("/referrers/")).count();
+    assert!(
+        sigs.iter().all(|s| s["envelope"] == "application/cose"),
+        "SBOMs are not signatures"
+    );
+    let pages = reg
+        .requests()
+        .iter()
+        .filter(|l| l.contains("/referrers/"))
+        .count();
     assert!(pages >= 5, "15 referrers at 3 per page: {pages} pages");
 }
 
 #[test]
 fn server_side_filtering_is_trusted_when_announced() {
     let trusted = pki::self_signed("trusted", &rcgen::PKCS_ECDSA_P256_SHA256);
-    let (reg, subject) = crowded_registry(&trusted, 2, State { referrers_api: true, filters_applied: true, ..Default::default() });
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        2,
+        State {
+            referrers_api: true,
+            filters_applied: true,
+            ..Default::default()
+        },
+    );
     let (_d, anchor) = anchor_file(&trusted);
     let s = setup(STRICT, &[&anchor]);
     let (code, out, err) = run(&s, &reg, &format!("app@{}", subject.digest), &[]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
-        reg.requests().iter().any(|l| l.contains("artifactType=application%2Fvnd.cncf.notary.signature")),
+        reg.requests()
+            .iter()
+            .any(|l| l.contains("artifactType=application%2Fvnd.cncf.notary.signature")),
         "artifactType is sent, URL-encoded: {:?}",
         reg.requests()
     );
@@ -199,13 +264,34 @@ fn server_side_filtering_is_trusted_when_announced() {
 #[test]
 fn signature_limit_counts_every_signature_tried() {
     let trusted = pki::self_signed("trusted", &rcgen::PKCS_ECDSA_P256_SHA256);
-    let (reg, subject) = crowded_registry(&trusted, 4, State { referrers_api: true, page_size: 2, ..Default::default() });
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        4,
+        State {
+            referrers_api: true,
+            page_size: 2,
+            ..Default::default()
+        },
+    );
     let (_d, anchor) = anchor_file(&trusted);
     let s = setup(STRICT, &[&anchor]);
-    let (code, out, _) = run(&s, &reg, &format!("app@{}", subject.digest), &["--max-signatures", "3"]);
+    let (code, out, _) = run(
+        &s,
+        &reg,
+        &format!("app@{}", subject.digest),
+        &["--max-signatures", "3"],
+    );
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("The configured limit of 3 signatures to verify per artifact exceeded"), "{out}");
-    let (code, _, _) = run(&s, &reg, &format!("app@{}", subject.digest), &["--max-signatures", "5"]);
+    assert!(
+        out.contains("The configured limit of 3 signatures to verify per artifact exceeded"),
+        "{out}"
+    );
+    let (code, _, _) = run(
+        &s,
+        &reg,
+        &format!("app@{}", subject.digest),
+        &["--max-signatures", "5"],
+    );
     assert_eq!(code, 0);
 }
 
@@ -219,18 +305,28 @@ fn tag_fallback_when_the_registry_has_no_referrers_api() {
     assert_eq!(code, 0, "{out}{err}");
     let log = reg.requests();
     assert!(log.iter().any(|l| l.contains("/referrers/")), "{log:?}");
-    assert!(log.iter().any(|l| l.contains("/manifests/sha256-19dbd2e4")), "{log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("/manifests/sha256-19dbd2e4")),
+        "{log:?}"
+    );
 }
 
 #[test]
 fn forbidden_referrers_is_an_error_not_an_unsigned_image() {
-    let mut st = State { referrers_api: true, referrers_status: Some(403), ..Default::default() };
+    let mut st = State {
+        referrers_api: true,
+        referrers_status: Some(403),
+        ..Default::default()
+    };
     st.load_layout(&vectors().join("notation-go-cose/layout"));
     let reg = FakeRegistry::start(st);
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, _) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("ERROR") && out.contains("denied access") && out.contains("403"), "{out}");
+    assert!(
+        out.contains("ERROR") && out.contains("denied access") && out.contains("403"),
+        "{out}"
+    );
     // Audit still lets it through, with the reason.
     let s = setup(AUDIT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, _) = run(&s, &reg, "alpine:v2", &[]);
@@ -240,7 +336,10 @@ fn forbidden_referrers_is_an_error_not_an_unsigned_image() {
 
 #[test]
 fn unknown_repository_and_missing_image_cannot_finish() {
-    let mut st = State { referrers_api: true, ..Default::default() };
+    let mut st = State {
+        referrers_api: true,
+        ..Default::default()
+    };
     st.missing_repos.insert("ghost".into());
     let reg = FakeRegistry::start(st);
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
@@ -255,19 +354,28 @@ fn unknown_repository_and_missing_image_cannot_finish() {
 fn bytes_that_do_not_match_their_digest_are_refused() {
     let reg = cose_registry();
     let envelope = reg.with(|s| {
-        let m: serde_json::Value = serde_json::from_slice(&s.manifests["sha256:6372ed19fed564c238b68a33c0ea9fb71751fdd40da3fcc0d90bb2dfe24c816c"].1).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(
+            &s.manifests["sha256:6372ed19fed564c238b68a33c0ea9fb71751fdd40da3fcc0d90bb2dfe24c816c"]
+                .1,
+        )
+        .unwrap();
         m["layers"][0]["digest"].as_str().unwrap().to_string()
     });
     reg.with(|s| s.corrupt.insert(envelope));
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, _) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("unable to retrieve digital signature") && out.contains("does not match"), "{out}");
+    assert!(
+        out.contains("unable to retrieve digital signature") && out.contains("does not match"),
+        "{out}"
+    );
     // A corrupted image manifest read by GET (HEAD refused) is refused too.
     let reg = cose_registry();
     reg.with(|s| {
         s.head_not_allowed = true;
-        s.corrupt.insert("sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0".into());
+        s.corrupt.insert(
+            "sha256:19dbd2e48e921426ee8ace4dc892edfb2ecdc1d1a72d5416c83670c30acecef0".into(),
+        );
     });
     let (code, out, _) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 3, "{out}");
@@ -281,13 +389,23 @@ fn get_is_used_when_head_is_not_allowed() {
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, err) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(reg.requests().iter().any(|l| l.starts_with("GET /v2/alpine/manifests/v2")));
+    assert!(reg
+        .requests()
+        .iter()
+        .any(|l| l.starts_with("GET /v2/alpine/manifests/v2")));
 }
 
 #[test]
 fn oversized_envelopes_are_refused_before_download() {
     let trusted = pki::self_signed("trusted", &rcgen::PKCS_ECDSA_P256_SHA256);
-    let (reg, subject) = crowded_registry(&trusted, 0, State { referrers_api: true, ..Default::default() });
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        0,
+        State {
+            referrers_api: true,
+            ..Default::default()
+        },
+    );
     // Attach a signature manifest whose layer claims 2 MiB.
     reg.with(|s| {
         let big = vec![b'x'; 2 * 1024 * 1024];
@@ -305,22 +423,36 @@ fn oversized_envelopes_are_refused_before_download() {
     let (code, out, _) = run(&s, &reg, &format!("app@{}", subject.digest), &[]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("larger than the 1048576-byte limit"), "{out}");
-    assert!(!reg.requests().iter().any(|l| l.contains("/blobs/")), "nothing downloaded");
+    assert!(
+        !reg.requests().iter().any(|l| l.contains("/blobs/")),
+        "nothing downloaded"
+    );
 }
 
 #[test]
 fn payload_for_another_digest_fails_even_at_audit() {
     let trusted = pki::self_signed("trusted", &rcgen::PKCS_ECDSA_P256_SHA256);
-    let (reg, subject) = crowded_registry(&trusted, 0, State { referrers_api: true, ..Default::default() });
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        0,
+        State {
+            referrers_api: true,
+            ..Default::default()
+        },
+    );
     // A valid signature by the trusted key, for a different image, attached to this one.
-    let other = Descriptor { digest: format!("sha256:{}", "ab".repeat(32)), ..subject.clone() };
+    let other = Descriptor {
+        digest: format!("sha256:{}", "ab".repeat(32)),
+        ..subject.clone()
+    };
     let mut sig = trusted.signer().sign_artifact(&other, None).unwrap();
     let mut m: serde_json::Value = serde_json::from_slice(&sig.manifest).unwrap();
     m["subject"]["digest"] = subject.digest.clone().into();
     sig.manifest = serde_json::to_vec(&m).unwrap();
     reg.with(|s| {
         // Replace the good signature with the misdirected one.
-        s.manifests.retain(|_, (_, b)| !String::from_utf8_lossy(b).contains("notary.signature"));
+        s.manifests
+            .retain(|_, (_, b)| !String::from_utf8_lossy(b).contains("notary.signature"));
         s.put_signature(&sig);
     });
     let (_d, anchor) = anchor_file(&trusted);
@@ -335,31 +467,55 @@ fn payload_for_another_digest_fails_even_at_audit() {
 #[test]
 fn bearer_token_flow_with_docker_config_credentials() {
     let trusted = pki::self_signed("trusted", &rcgen::PKCS_ECDSA_P256_SHA256);
-    let (reg, subject) = crowded_registry(&trusted, 1, State {
-        referrers_api: true,
-        require_token: Some(("ci".into(), "s3cret".into())),
-        ..Default::default()
-    });
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        1,
+        State {
+            referrers_api: true,
+            require_token: Some(("ci".into(), "s3cret".into())),
+            ..Default::default()
+        },
+    );
     let (_d, anchor) = anchor_file(&trusted);
     let s = setup(STRICT, &[&anchor]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("config.json");
     use base64::Engine;
     let write = |user: &str, pass: &str| {
-        std::fs::write(&cfg, format!(r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#, reg.host,
-            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")))).unwrap();
+        std::fs::write(
+            &cfg,
+            format!(
+                r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+                reg.host,
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+            ),
+        )
+        .unwrap();
     };
     write("ci", "s3cret");
     let image = format!("app@{}", subject.digest);
-    let (code, out, err) = run(&s, &reg, &image, &["--docker-config", cfg.to_str().unwrap()]);
+    let (code, out, err) = run(
+        &s,
+        &reg,
+        &image,
+        &["--docker-config", cfg.to_str().unwrap()],
+    );
     assert_eq!(code, 0, "{out}{err}");
     // One token for the repository scope, reused for every later request.
     let tokens = reg.requests().len();
     assert!(tokens > 3);
     write("ci", "wrong");
-    let (code, out, _) = run(&s, &reg, &image, &["--docker-config", cfg.to_str().unwrap()]);
+    let (code, out, _) = run(
+        &s,
+        &reg,
+        &image,
+        &["--docker-config", cfg.to_str().unwrap()],
+    );
     assert_eq!(code, 3, "{out}");
-    assert!(out.contains("authentication with registry") && out.contains("401"), "{out}");
+    assert!(
+        out.contains("authentication with registry") && out.contains("401"),
+        "{out}"
+    );
     // Anonymous: the registry's 401 is reported, never taken for "unsigned".
     let (code, out, _) = run(&s, &reg, &image, &[]);
     assert_eq!(code, 3, "{out}");
@@ -371,8 +527,14 @@ fn unreachable_registry_cannot_finish() {
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let host = format!("127.0.0.1:{port}");
     let (code, out, _) = outcome(&vouch(&[
-        "verify", &format!("{host}/app:v1"), "--trust-policy", &s.policy, "--trust-store", &s.store,
-        "--insecure-registry", &host,
+        "verify",
+        &format!("{host}/app:v1"),
+        "--trust-policy",
+        &s.policy,
+        "--trust-store",
+        &s.store,
+        "--insecure-registry",
+        &host,
     ]));
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("unreachable"), "{out}");
@@ -382,8 +544,16 @@ fn unreachable_registry_cannot_finish() {
 fn bad_image_references_are_usage_errors() {
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, err) = outcome(&vouch(&[
-        "verify", "Bad/Reference", "--trust-policy", &s.policy, "--trust-store", &s.store,
+        "verify",
+        "Bad/Reference",
+        "--trust-policy",
+        &s.policy,
+        "--trust-store",
+        &s.store,
     ]));
     assert_eq!(code, 2, "{out}");
-    assert!(err.contains("invalid image reference \"Bad/Reference\""), "{err}");
+    assert!(
+        err.contains("invalid image reference \"Bad/Reference\""),
+        "{err}"
+    );
 }

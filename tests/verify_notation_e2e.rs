@@ -61,13 +61,19 @@ struct Run {
 
 impl Run {
     fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.stdout))
     }
 }
 
 /// `vouch verify` of `repo@digest` (or a given reference) with a policy vector and a `ca:e2e`
 /// store holding `cert`.
-fn verify_with(policy_name: &str, stores: &[(&str, &str, &[PathBuf])], image: &str, json: bool) -> Run {
+fn verify_with(
+    policy_name: &str,
+    stores: &[(&str, &str, &[PathBuf])],
+    image: &str,
+    json: bool,
+) -> Run {
     let reg = registry();
     let (_pdir, policy_path) = policy(policy_name);
     let ts = common::trust_store(stores);
@@ -120,7 +126,11 @@ fn assert_run(run: &Run, code: i32, contains: &[&str]) {
 #[test]
 fn strict_level_with_valid_signature_by_digest() {
     let run = verify("trustpolicy.json", "e2e.crt", "e2e-valid-signature");
-    assert_run(&run, 0, &["VERIFIED", "signed by CN=e2e,O=Notary,L=Seattle,ST=WA,C=US"]);
+    assert_run(
+        &run,
+        0,
+        &["VERIFIED", "signed by CN=e2e,O=Notary,L=Seattle,ST=WA,C=US"],
+    );
 }
 
 #[test]
@@ -145,14 +155,27 @@ fn unsigned_image_fails_at_strict_permissive_and_audit() {
         assert_run(&run, 1, &["no Notation signature found", "admission: deny"]);
     }
     let run = verify("audit_trustpolicy.json", "e2e.crt", "e2e");
-    assert_run(&run, 1, &["no Notation signature found", "admission: allow"]);
+    assert_run(
+        &run,
+        1,
+        &["no Notation signature found", "admission: allow"],
+    );
 }
 
 #[test]
 fn skip_level_passes_without_looking_for_signatures() {
     for repo in ["e2e", "e2e-invalid-signature"] {
-        let run = verify_with("skip_trustpolicy.json", &[], &format!("{repo}@{DIGEST}"), false);
-        assert_run(&run, 0, &["SKIPPED", "configured to skip signature verification"]);
+        let run = verify_with(
+            "skip_trustpolicy.json",
+            &[],
+            &format!("{repo}@{DIGEST}"),
+            false,
+        );
+        assert_run(
+            &run,
+            0,
+            &["SKIPPED", "configured to skip signature verification"],
+        );
     }
 }
 
@@ -165,14 +188,21 @@ fn untrusted_signer_fails_strict_and_permissive() {
         assert_run(
             &run,
             1,
-            &["authenticity validation failed", "does not contain any trusted certificate"],
+            &[
+                "authenticity validation failed",
+                "does not contain any trusted certificate",
+            ],
         );
     }
 }
 
 #[test]
 fn untrusted_signer_is_logged_at_audit() {
-    let run = verify("audit_trustpolicy.json", "new_e2e.crt", "e2e-valid-signature");
+    let run = verify(
+        "audit_trustpolicy.json",
+        "new_e2e.crt",
+        "e2e-valid-signature",
+    );
     assert_run(
         &run,
         0,
@@ -184,15 +214,27 @@ fn untrusted_signer_is_logged_at_audit() {
 
 #[test]
 fn trusted_identity_matches_and_mismatches() {
-    let ok = verify("valid_trusted_identity_trustpolicy.json", "e2e.crt", "e2e-valid-signature");
+    let ok = verify(
+        "valid_trusted_identity_trustpolicy.json",
+        "e2e.crt",
+        "e2e-valid-signature",
+    );
     assert_run(&ok, 0, &["VERIFIED"]);
-    let bad = verify("invalid_trusted_identity_trustpolicy.json", "e2e.crt", "e2e-valid-signature");
+    let bad = verify(
+        "invalid_trusted_identity_trustpolicy.json",
+        "e2e.crt",
+        "e2e-valid-signature",
+    );
     assert_run(
         &bad,
         1,
         &["signing certificate from the digital signature does not match the X.509 trusted identities"],
     );
-    let multi = verify("multiple_trusted_identity_trustpolicy.json", "e2e.crt", "e2e-valid-signature");
+    let multi = verify(
+        "multiple_trusted_identity_trustpolicy.json",
+        "e2e.crt",
+        "e2e-valid-signature",
+    );
     assert_run(&multi, 0, &["VERIFIED"]);
 }
 
@@ -215,7 +257,14 @@ fn multiple_trust_stores_any_one_trusts() {
 #[test]
 fn expired_signature_fails_strict() {
     let run = verify("trustpolicy.json", "e2e.crt", "e2e-expired-signature");
-    assert_run(&run, 1, &["expiry validation failed", "digital signature has expired on"]);
+    assert_run(
+        &run,
+        1,
+        &[
+            "expiry validation failed",
+            "digital signature has expired on",
+        ],
+    );
 }
 
 #[test]
@@ -232,9 +281,24 @@ fn expired_signature_is_logged_at_permissive_and_audit() {
 
 #[test]
 fn expired_signature_with_overrides() {
-    assert_run(&verify("override_strict_trustpolicy.json", "e2e.crt", "e2e-expired-signature"), 0, &["VERIFIED"]);
-    for p in ["override_permissive_trustpolicy.json", "override_audit_trustpolicy.json"] {
-        assert_run(&verify(p, "e2e.crt", "e2e-expired-signature"), 1, &["expiry validation failed"]);
+    assert_run(
+        &verify(
+            "override_strict_trustpolicy.json",
+            "e2e.crt",
+            "e2e-expired-signature",
+        ),
+        0,
+        &["VERIFIED"],
+    );
+    for p in [
+        "override_permissive_trustpolicy.json",
+        "override_audit_trustpolicy.json",
+    ] {
+        assert_run(
+            &verify(p, "e2e.crt", "e2e-expired-signature"),
+            1,
+            &["expiry validation failed"],
+        );
     }
 }
 
@@ -242,9 +306,20 @@ fn expired_signature_with_overrides() {
 
 #[test]
 fn invalid_signature_fails_integrity_at_every_verifying_level() {
-    for p in ["trustpolicy.json", "permissive_trustpolicy.json", "audit_trustpolicy.json"] {
+    for p in [
+        "trustpolicy.json",
+        "permissive_trustpolicy.json",
+        "audit_trustpolicy.json",
+    ] {
         let run = verify(p, "e2e.crt", "e2e-invalid-signature");
-        assert_run(&run, 1, &["integrity validation failed", "unable to parse the digital signature"]);
+        assert_run(
+            &run,
+            1,
+            &[
+                "integrity validation failed",
+                "unable to parse the digital signature",
+            ],
+        );
     }
 }
 
@@ -254,22 +329,48 @@ const EXPIRED_CERT_MESSAGE: &str = "after certificate \"O=Internet Widgits Pty L
 
 #[test]
 fn expired_certificate_fails_strict() {
-    let run = verify("trustpolicy.json", "expired_e2e.crt", "e2e-with-expired-cert");
-    assert_run(&run, 1, &["authenticTimestamp validation failed", EXPIRED_CERT_MESSAGE]);
+    let run = verify(
+        "trustpolicy.json",
+        "expired_e2e.crt",
+        "e2e-with-expired-cert",
+    );
+    assert_run(
+        &run,
+        1,
+        &["authenticTimestamp validation failed", EXPIRED_CERT_MESSAGE],
+    );
 }
 
 #[test]
 fn expired_certificate_is_logged_at_permissive_and_audit() {
     for p in ["permissive_trustpolicy.json", "audit_trustpolicy.json"] {
         let run = verify(p, "expired_e2e.crt", "e2e-with-expired-cert");
-        assert_run(&run, 0, &["authenticTimestamp was set to \"log\"", EXPIRED_CERT_MESSAGE]);
+        assert_run(
+            &run,
+            0,
+            &[
+                "authenticTimestamp was set to \"log\"",
+                EXPIRED_CERT_MESSAGE,
+            ],
+        );
     }
 }
 
 #[test]
 fn expired_certificate_with_overrides() {
-    assert_run(&verify("override_strict_trustpolicy.json", "expired_e2e.crt", "e2e-with-expired-cert"), 0, &["VERIFIED"]);
-    for p in ["override_permissive_trustpolicy.json", "override_audit_trustpolicy.json"] {
+    assert_run(
+        &verify(
+            "override_strict_trustpolicy.json",
+            "expired_e2e.crt",
+            "e2e-with-expired-cert",
+        ),
+        0,
+        &["VERIFIED"],
+    );
+    for p in [
+        "override_permissive_trustpolicy.json",
+        "override_audit_trustpolicy.json",
+    ] {
         assert_run(
             &verify(p, "expired_e2e.crt", "e2e-with-expired-cert"),
             1,
@@ -299,10 +400,22 @@ fn signature_limit_stops_evaluation() {
     let ts = common::trust_store(&[("ca", "e2e", &[key("new_e2e.crt")])]);
     let image = format!("{}/e2e-valid-signature@{DIGEST}", reg.host);
     let o = vouch(&[
-        "verify", &image, "--trust-policy", p.to_str().unwrap(), "--trust-store",
-        ts.path().to_str().unwrap(), "--insecure-registry", &reg.host, "--max-signatures", "1",
+        "verify",
+        &image,
+        "--trust-policy",
+        p.to_str().unwrap(),
+        "--trust-store",
+        ts.path().to_str().unwrap(),
+        "--insecure-registry",
+        &reg.host,
+        "--max-signatures",
+        "1",
     ]);
-    let run = Run { code: o.status.code().unwrap_or(-1), stdout: String::from_utf8_lossy(&o.stdout).into(), stderr: String::from_utf8_lossy(&o.stderr).into() };
+    let run = Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into(),
+        stderr: String::from_utf8_lossy(&o.stderr).into(),
+    };
     assert_run(&run, 1, &["signature evaluation stopped. The configured limit of 1 signatures to verify per artifact exceeded"]);
 }
 
@@ -310,15 +423,27 @@ fn signature_limit_stops_evaluation() {
 
 #[test]
 fn scoped_statement_applies_to_its_repository() {
-    assert_run(&verify("registry_scope_trustpolicy.json", "e2e.crt", "test-repo"), 0, &["VERIFIED"]);
+    assert_run(
+        &verify("registry_scope_trustpolicy.json", "e2e.crt", "test-repo"),
+        0,
+        &["VERIFIED"],
+    );
     for repo in ["test-repo2", "test-repo3"] {
-        assert_run(&verify("multiple_registry_scope_trustpolicy.json", "e2e.crt", repo), 0, &["VERIFIED"]);
+        assert_run(
+            &verify("multiple_registry_scope_trustpolicy.json", "e2e.crt", repo),
+            0,
+            &["VERIFIED"],
+        );
     }
 }
 
 #[test]
 fn repository_outside_every_scope_has_no_policy() {
-    let run = verify("invalid_registry_scope_trustpolicy.json", "e2e.crt", "test-repo");
+    let run = verify(
+        "invalid_registry_scope_trustpolicy.json",
+        "e2e.crt",
+        "test-repo",
+    );
     assert_run(&run, 1, &["no trust policy applies to", "admission: deny"]);
 }
 
@@ -371,8 +496,16 @@ fn invalid_trust_policies_are_configuration_errors() {
     for (file, message) in cases {
         let run = verify(file, "e2e.crt", "e2e-valid-signature");
         assert_eq!(run.code, 2, "{file}: {}{}", run.stdout, run.stderr);
-        assert!(run.stderr.contains(message), "{file}: expected {message:?} in {}", run.stderr);
-        assert!(run.stdout.is_empty(), "{file}: nothing is verified: {}", run.stdout);
+        assert!(
+            run.stderr.contains(message),
+            "{file}: expected {message:?} in {}",
+            run.stderr
+        );
+        assert!(
+            run.stdout.is_empty(),
+            "{file}: nothing is verified: {}",
+            run.stdout
+        );
     }
 }
 
@@ -381,16 +514,29 @@ fn policy_check_reports_valid_and_invalid_policies() {
     let (_d, good) = policy("multi_statements_with_wildcard_registry_scope_trustpolicy.json");
     let ts = common::trust_store(&[("ca", "e2e", &[key("e2e.crt")])]);
     let (code, out, _) = outcome(&vouch(&[
-        "policy", "check", "--trust-policy", good.to_str().unwrap(), "--trust-store", ts.path().to_str().unwrap(),
+        "policy",
+        "check",
+        "--trust-policy",
+        good.to_str().unwrap(),
+        "--trust-store",
+        ts.path().to_str().unwrap(),
     ]));
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("2 statement(s)"), "{out}");
     let (_d2, bad) = policy("overlapped_trusted_identity_trustpolicy.json");
     let (code, _, err) = outcome(&vouch(&[
-        "policy", "check", "--trust-policy", bad.to_str().unwrap(), "--trust-store", ts.path().to_str().unwrap(),
+        "policy",
+        "check",
+        "--trust-policy",
+        bad.to_str().unwrap(),
+        "--trust-store",
+        ts.path().to_str().unwrap(),
     ]));
     assert_eq!(code, 2);
-    assert!(err.contains("has overlapping x509 trustedIdentities"), "{err}");
+    assert!(
+        err.contains("has overlapping x509 trustedIdentities"),
+        "{err}"
+    );
 }
 
 // --- timestamped signatures: never reported as passed when the timestamp is not checked -------
@@ -405,7 +551,11 @@ fn timestamp_signer(layout: &str) -> tempfile::TempDir {
         let bytes = std::fs::read(common::blob_path(&dir, m["digest"].as_str().unwrap())).unwrap();
         let manifest: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         if manifest["layers"][0]["mediaType"] == "application/jose+json" {
-            let env = std::fs::read(common::blob_path(&dir, manifest["layers"][0]["digest"].as_str().unwrap())).unwrap();
+            let env = std::fs::read(common::blob_path(
+                &dir,
+                manifest["layers"][0]["digest"].as_str().unwrap(),
+            ))
+            .unwrap();
             let env: serde_json::Value = serde_json::from_slice(&env).unwrap();
             use base64::Engine;
             let der = base64::engine::general_purpose::STANDARD
@@ -419,14 +569,24 @@ fn timestamp_signer(layout: &str) -> tempfile::TempDir {
 
 fn subject_of(layout: &str) -> String {
     let index: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(vectors().join("notation-e2e/layouts").join(layout).join("index.json")).unwrap(),
+        &std::fs::read(
+            vectors()
+                .join("notation-e2e/layouts")
+                .join(layout)
+                .join("index.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     index["manifests"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().is_some_and(|t| !t.starts_with("sha256-")))
+        .find(|m| {
+            m["annotations"]["org.opencontainers.image.ref.name"]
+                .as_str()
+                .is_some_and(|t| !t.starts_with("sha256-"))
+        })
         .unwrap()["digest"]
         .as_str()
         .unwrap()
@@ -443,7 +603,15 @@ fn timestamped_signature_without_tsa_store_checks_the_chain_now() {
     let strict = verify_with("trustpolicy.json", stores, &image, false);
     assert_run(&strict, 1, &["expiry validation failed"]);
     let permissive = verify_with("permissive_trustpolicy.json", stores, &image, false);
-    assert_run(&permissive, 0, &["expiry was set to \"log\"", "authenticTimestamp was set to \"log\"", "CN=testcert7"]);
+    assert_run(
+        &permissive,
+        0,
+        &[
+            "expiry was set to \"log\"",
+            "authenticTimestamp was set to \"log\"",
+            "CN=testcert7",
+        ],
+    );
 }
 
 #[test]
@@ -458,16 +626,30 @@ fn timestamp_countersignature_is_never_passed_unchecked() {
     ];
     // Strict with expiry logged, so the timestamp check is what decides.
     let dir = tempfile::tempdir().unwrap();
-    let p = common::policy_file(dir.path(), r#"{"version":"1.0","trustPolicies":[{"name":"ts","registryScopes":["*"],
+    let p = common::policy_file(
+        dir.path(),
+        r#"{"version":"1.0","trustPolicies":[{"name":"ts","registryScopes":["*"],
         "signatureVerification":{"level":"strict","override":{"expiry":"log"}},
-        "trustStores":["ca:e2e","tsa:e2e"],"trustedIdentities":["*"]}]}"#);
+        "trustStores":["ca:e2e","tsa:e2e"],"trustedIdentities":["*"]}]}"#,
+    );
     let ts = common::trust_store(stores);
     let reg = registry();
     let full = format!("{}/{image}", reg.host);
     let (code, out, err) = outcome(&vouch(&[
-        "verify", &full, "--trust-policy", p.to_str().unwrap(), "--trust-store", ts.path().to_str().unwrap(),
-        "--insecure-registry", &reg.host,
+        "verify",
+        &full,
+        "--trust-policy",
+        p.to_str().unwrap(),
+        "--trust-store",
+        ts.path().to_str().unwrap(),
+        "--insecure-registry",
+        &reg.host,
     ]));
     assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("authenticTimestamp validation failed: timestamp countersignature not checked"), "{out}");
+    assert!(
+        out.contains(
+            "authenticTimestamp validation failed: timestamp countersignature not checked"
+        ),
+        "{out}"
+    );
 }

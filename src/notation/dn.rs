@@ -66,7 +66,9 @@ impl DistinguishedName {
             reason: reason.to_string(),
         };
         if dn.contains("=#") {
-            return Err(malformed("BER-encoded (#hex) attribute values are not supported"));
+            return Err(malformed(
+                "BER-encoded (#hex) attribute values are not supported",
+            ));
         }
         let mut attributes = BTreeMap::new();
         for rdn in split_rdns(dn).map_err(|r| malformed(&r))? {
@@ -102,7 +104,10 @@ impl DistinguishedName {
                 let value = atv
                     .as_str()
                     .map_err(|_| malformed(format!("attribute {short} is not a string")))?;
-                if attributes.insert(short.to_string(), value.to_string()).is_some() {
+                if attributes
+                    .insert(short.to_string(), value.to_string())
+                    .is_some()
+                {
                     return Err(malformed(format!("attribute {short} is repeated")));
                 }
             }
@@ -155,7 +160,13 @@ pub fn go_style(name: &X509Name<'_>) -> String {
     let mut rdns: Vec<String> = atvs
         .iter()
         .filter(|a| !ORDER.contains(&a.attr_type().to_id_string().as_str()))
-        .map(|a| format!("{}=#{}", a.attr_type().to_id_string(), hex::encode(a.as_slice())))
+        .map(|a| {
+            format!(
+                "{}=#{}",
+                a.attr_type().to_id_string(),
+                hex::encode(a.as_slice())
+            )
+        })
         .collect();
     for oid in ORDER {
         let Some((_, short)) = KNOWN_OIDS.iter().find(|(o, _)| *o == oid) else {
@@ -164,7 +175,12 @@ pub fn go_style(name: &X509Name<'_>) -> String {
         let mut values: Vec<String> = atvs
             .iter()
             .filter(|a| a.attr_type().to_id_string() == oid)
-            .map(|a| format!("{short}={}", escape_value(a.as_str().unwrap_or("<non-string>"))))
+            .map(|a| {
+                format!(
+                    "{short}={}",
+                    escape_value(a.as_str().unwrap_or("<non-string>"))
+                )
+            })
             .collect();
         // Go keeps a single CommonName and SerialNumber (the last one).
         if matches!(oid, "2.5.4.3" | "2.5.4.5") && values.len() > 1 {
@@ -212,21 +228,23 @@ fn split_rdns(dn: &str) -> Result<Vec<Vec<(String, String)>>, String> {
         }
         Ok(())
     };
-    let finish_atv =
-        |ty: &mut String, value: &mut String, current: &mut Vec<(String, String)>| {
-            let t = ty.trim().to_string();
-            let v = value.trim().to_string();
-            ty.clear();
-            value.clear();
-            if t.is_empty() {
-                return Err("attribute type is empty".to_string());
-            }
-            if !t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.') {
-                return Err(format!("attribute type {t:?} is not valid"));
-            }
-            current.push((t, v));
-            Ok(())
-        };
+    let finish_atv = |ty: &mut String, value: &mut String, current: &mut Vec<(String, String)>| {
+        let t = ty.trim().to_string();
+        let v = value.trim().to_string();
+        ty.clear();
+        value.clear();
+        if t.is_empty() {
+            return Err("attribute type is empty".to_string());
+        }
+        if !t
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            return Err(format!("attribute type {t:?} is not valid"));
+        }
+        current.push((t, v));
+        Ok(())
+    };
     while i < bytes.len() {
         let c = bytes[i];
         if !in_value {
@@ -314,7 +332,10 @@ mod tests {
         let lower = DistinguishedName::parse("C=US, ST=WA, O=notary").unwrap();
         assert!(!lower.is_subset_of(&leaf));
         let err = DistinguishedName::parse("c=US, ST=WA, O=Notary").unwrap_err();
-        assert!(matches!(err, DnError::MissingMandatory { attribute: "C", .. }));
+        assert!(matches!(
+            err,
+            DnError::MissingMandatory { attribute: "C", .. }
+        ));
     }
 
     #[test]

@@ -200,7 +200,9 @@ mod tests {
     #[test]
     fn matrix_matches_the_specification() {
         let strict = VerificationLevel::new(LevelName::Strict);
-        assert!(Check::ALL.iter().all(|c| strict.action(*c) == Action::Enforce));
+        assert!(Check::ALL
+            .iter()
+            .all(|c| strict.action(*c) == Action::Enforce));
         let permissive = VerificationLevel::new(LevelName::Permissive);
         assert_eq!(permissive.action(Check::Authenticity), Action::Enforce);
         assert_eq!(permissive.action(Check::Expiry), Action::Log);

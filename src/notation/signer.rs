@@ -22,16 +22,26 @@ impl SigningKey {
     /// Read a PKCS#8 DER private key.
     pub fn from_pkcs8(der: &[u8]) -> Result<Self, String> {
         let ec = [
-            (&signature::ECDSA_P256_SHA256_FIXED_SIGNING, SignatureAlgorithm::ES256),
-            (&signature::ECDSA_P384_SHA384_FIXED_SIGNING, SignatureAlgorithm::ES384),
-            (&signature::ECDSA_P521_SHA512_FIXED_SIGNING, SignatureAlgorithm::ES512),
+            (
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                SignatureAlgorithm::ES256,
+            ),
+            (
+                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+                SignatureAlgorithm::ES384,
+            ),
+            (
+                &signature::ECDSA_P521_SHA512_FIXED_SIGNING,
+                SignatureAlgorithm::ES512,
+            ),
         ];
         for (alg, name) in ec {
             if let Ok(k) = EcdsaKeyPair::from_pkcs8(alg, der) {
                 return Ok(SigningKey::Ecdsa(k, name));
             }
         }
-        let rsa = RsaKeyPair::from_pkcs8(der).map_err(|e| format!("unsupported private key: {e}"))?;
+        let rsa =
+            RsaKeyPair::from_pkcs8(der).map_err(|e| format!("unsupported private key: {e}"))?;
         let alg = match rsa.public_modulus_len() * 8 {
             2048 => SignatureAlgorithm::PS256,
             3072 => SignatureAlgorithm::PS384,
@@ -43,9 +53,13 @@ impl SigningKey {
 
     /// Read a PEM `PRIVATE KEY` (PKCS#8).
     pub fn from_pem(pem: &[u8]) -> Result<Self, String> {
-        let (_, p) = x509_parser::pem::parse_x509_pem(pem).map_err(|e| format!("invalid PEM: {e}"))?;
+        let (_, p) =
+            x509_parser::pem::parse_x509_pem(pem).map_err(|e| format!("invalid PEM: {e}"))?;
         if p.label != "PRIVATE KEY" {
-            return Err(format!("expected a PKCS#8 \"PRIVATE KEY\" PEM block, got {:?}", p.label));
+            return Err(format!(
+                "expected a PKCS#8 \"PRIVATE KEY\" PEM block, got {:?}",
+                p.label
+            ));
         }
         Self::from_pkcs8(&p.contents)
     }
@@ -112,8 +126,13 @@ impl Signer {
         }
         // Sign and verify a probe, so a mismatched key is caught here and not by verifiers.
         let probe = key.sign(b"probe")?;
-        leaf.verify_message(key.algorithm(), b"probe", &probe, super::x509::PssSalt::HashLength)
-            .map_err(|_| "the key does not belong to the leaf certificate".to_string())?;
+        leaf.verify_message(
+            key.algorithm(),
+            b"probe",
+            &probe,
+            super::x509::PssSalt::HashLength,
+        )
+        .map_err(|_| "the key does not belong to the leaf certificate".to_string())?;
         Ok(Self { key, chain })
     }
 

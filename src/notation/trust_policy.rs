@@ -509,10 +509,14 @@ mod tests {
             (doc(&OK.replace(r#""name":"a","#, "")), "missing a name"),
         ];
         for (json, want) in cases {
-            let err = TrustPolicy::from_json(json.as_bytes()).unwrap_err().to_string();
+            let err = TrustPolicy::from_json(json.as_bytes())
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(want), "{json}\n => {err}\n wanted {want}");
         }
-        let err = TrustPolicy::from_json(b"{not json").unwrap_err().to_string();
+        let err = TrustPolicy::from_json(b"{not json")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("malformed trust policy"), "{err}");
     }
 

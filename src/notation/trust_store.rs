@@ -162,9 +162,7 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
             path: shown,
         });
     }
-    let canonical_dir = dir
-        .canonicalize()
-        .map_err(|e| bad(&dir, e.to_string()))?;
+    let canonical_dir = dir.canonicalize().map_err(|e| bad(&dir, e.to_string()))?;
     let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map_err(|e| bad(&dir, e.to_string()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -197,10 +195,16 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
         };
         let meta = std::fs::metadata(&target).map_err(|e| bad(&path, e.to_string()))?;
         if meta.is_dir() {
-            return Err(bad(&path, "sub-directories are not allowed in a trust store".into()));
+            return Err(bad(
+                &path,
+                "sub-directories are not allowed in a trust store".into(),
+            ));
         }
         if meta.len() > MAX_CERT_FILE_BYTES {
-            return Err(bad(&path, format!("larger than {MAX_CERT_FILE_BYTES} bytes")));
+            return Err(bad(
+                &path,
+                format!("larger than {MAX_CERT_FILE_BYTES} bytes"),
+            ));
         }
         let bytes = std::fs::read(&target).map_err(|e| bad(&path, e.to_string()))?;
         let file_certs = parse_certificate_file(&bytes).map_err(|e| bad(&path, e))?;

@@ -75,8 +75,9 @@ impl SignatureOutcome {
         match (error, action) {
             (None, _) => true,
             (Some(e), Action::Log) => {
-                self.warnings
-                    .push(format!("{check} was set to \"log\" and failed with error: {e}"));
+                self.warnings.push(format!(
+                    "{check} was set to \"log\" and failed with error: {e}"
+                ));
                 true
             }
             (Some(e), _) => {
@@ -98,6 +99,9 @@ pub struct VerificationContext<'a> {
     /// The time "now" for expiry and certificate validity.
     pub now: OffsetDateTime,
 }
+
+/// One level-governed check, run lazily so that a skipped check costs nothing.
+type CheckFn<'a> = dyn Fn() -> Result<(), String> + 'a;
 
 /// Verify one envelope (already fetched and digest-checked) under a statement.
 pub fn verify_signature(
@@ -131,10 +135,12 @@ pub fn verify_signature(
     };
 
     // 2–5: the checks whose meaning the level decides.
-    let checks: [(Check, &dyn Fn() -> Result<(), String>); 4] = [
+    let checks: [(Check, &CheckFn); 4] = [
         (Check::Authenticity, &|| authenticity(ctx, &env)),
         (Check::Expiry, &|| expiry(ctx, &env)),
-        (Check::AuthenticTimestamp, &|| authentic_timestamp(ctx, &env)),
+        (Check::AuthenticTimestamp, &|| {
+            authentic_timestamp(ctx, &env)
+        }),
         (Check::Revocation, &|| revocation(&env)),
     ];
     for (check, run) in checks {
@@ -203,9 +209,9 @@ fn authenticity(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), Str
     }
     match &ctx.statement.trusted_identities {
         TrustedIdentities::Any => Ok(()),
-        TrustedIdentities::Subjects(subjects) if subjects.is_empty() => Err(
-            "no x509 trusted identities are configured in the trust policy".into(),
-        ),
+        TrustedIdentities::Subjects(subjects) if subjects.is_empty() => {
+            Err("no x509 trusted identities are configured in the trust policy".into())
+        }
         TrustedIdentities::Subjects(subjects) => {
             let leaf = env.leaf().ok_or("certificate chain is not present")?;
             let mismatch = || {
@@ -216,7 +222,9 @@ fn authenticity(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), Str
                     leaf.subject()
                 )
             };
-            let dn = leaf.subject_dn().map_err(|e| format!("{}: {e}", mismatch()))?;
+            let dn = leaf
+                .subject_dn()
+                .map_err(|e| format!("{}: {e}", mismatch()))?;
             if subjects.iter().any(|s| s.is_subset_of(dn)) {
                 Ok(())
             } else {

@@ -159,7 +159,9 @@ impl Certificate {
         let (rest, cert) =
             X509Certificate::from_der(der).map_err(|e| CertificateParseError(e.to_string()))?;
         if !rest.is_empty() {
-            return Err(CertificateParseError("trailing bytes after certificate".into()));
+            return Err(CertificateParseError(
+                "trailing bytes after certificate".into(),
+            ));
         }
         Self::from_parsed(&cert, &der[..der.len() - rest.len()])
     }
@@ -290,7 +292,10 @@ impl Certificate {
 
     /// SHA-256 of the DER, lower-case hex (notation's thumbprint).
     pub fn sha256(&self) -> String {
-        hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &self.der))
+        hex::encode(aws_lc_rs::digest::digest(
+            &aws_lc_rs::digest::SHA256,
+            &self.der,
+        ))
     }
 
     /// Whether basicConstraints says CA.
@@ -348,17 +353,23 @@ impl Certificate {
             PS256 => {
                 ok(&signature::RSA_PSS_2048_8192_SHA256)
                     || (salt == PssSalt::HashOrMax
-                        && ok(&const { signature::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(Max) }))
+                        && ok(
+                            &const { signature::RSA_PSS_2048_8192_SHA256.with_pss_salt_length(Max) },
+                        ))
             }
             PS384 => {
                 ok(&signature::RSA_PSS_2048_8192_SHA384)
                     || (salt == PssSalt::HashOrMax
-                        && ok(&const { signature::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(Max) }))
+                        && ok(
+                            &const { signature::RSA_PSS_2048_8192_SHA384.with_pss_salt_length(Max) },
+                        ))
             }
             PS512 => {
                 ok(&signature::RSA_PSS_2048_8192_SHA512)
                     || (salt == PssSalt::HashOrMax
-                        && ok(&const { signature::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(Max) }))
+                        && ok(
+                            &const { signature::RSA_PSS_2048_8192_SHA512.with_pss_salt_length(Max) },
+                        ))
             }
             ES256 => ok(&signature::ECDSA_P256_SHA256_FIXED),
             ES384 => ok(&signature::ECDSA_P384_SHA384_FIXED),
@@ -386,7 +397,11 @@ impl Certificate {
                 Some("2.16.840.1.101.3.4.2.3") => 512,
                 _ => return Err("RSASSA-PSS certificate signature uses an unsupported hash".into()),
             },
-            other => return Err(format!("certificate signature algorithm {other} is not supported")),
+            other => {
+                return Err(format!(
+                    "certificate signature algorithm {other} is not supported"
+                ))
+            }
         };
         let pss = self.signature_oid == "1.2.840.113549.1.1.10";
         let ecdsa = self.signature_oid.starts_with("1.2.840.10045.4.3");
@@ -467,7 +482,10 @@ pub fn validate_code_signing_chain(chain: &[Certificate]) -> Result<(), String> 
                 )
             })?;
             if i < chain.len() - 2 && parent.is_self_signed() {
-                return Err("certificate chain must not contain self-signed intermediate certificate".into());
+                return Err(
+                    "certificate chain must not contain self-signed intermediate certificate"
+                        .into(),
+                );
             }
         }
         if leaf.is_self_signed() {

@@ -82,7 +82,10 @@ impl CredentialSource {
         let meta = std::fs::metadata(&path)
             .map_err(|e| auth_err(format!("docker config {}: {e}", path.display())))?;
         if meta.len() > 1024 * 1024 {
-            return Err(auth_err(format!("docker config {} is too large", path.display())));
+            return Err(auth_err(format!(
+                "docker config {} is too large",
+                path.display()
+            )));
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| auth_err(format!("docker config {}: {e}", path.display())))?;
@@ -113,7 +116,9 @@ impl CredentialSource {
 
 /// The keys the Docker CLI files a registry's credentials under.
 fn server_keys(registry: &str) -> Vec<String> {
-    if registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io"
+    if registry == "docker.io"
+        || registry == "index.docker.io"
+        || registry == "registry-1.docker.io"
     {
         return vec![
             "https://index.docker.io/v1/".into(),
@@ -182,10 +187,13 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
+/// (registry host, scope).
+type TokenKey = (String, String);
+
 /// Bearer tokens per (registry, scope).
 #[derive(Debug, Default, Clone)]
 pub struct TokenCache {
-    tokens: Arc<Mutex<HashMap<(String, String), (String, Instant)>>>,
+    tokens: Arc<Mutex<HashMap<TokenKey, (String, Instant)>>>,
 }
 
 impl TokenCache {
@@ -225,10 +233,17 @@ impl TokenCache {
             host: host.to_string(),
             reason,
         };
-        let realm = url::Url::parse(&challenge.realm)
-            .map_err(|e| auth_err(format!("token realm {:?} is not a URL: {e}", challenge.realm)))?;
+        let realm = url::Url::parse(&challenge.realm).map_err(|e| {
+            auth_err(format!(
+                "token realm {:?} is not a URL: {e}",
+                challenge.realm
+            ))
+        })?;
         if !matches!(realm.scheme(), "https" | "http") {
-            return Err(auth_err(format!("token realm {:?} is not HTTP(S)", challenge.realm)));
+            return Err(auth_err(format!(
+                "token realm {:?} is not HTTP(S)",
+                challenge.realm
+            )));
         }
         let mut params: Vec<(&str, String)> = Vec::new();
         if let Some(s) = &challenge.service {
@@ -253,7 +268,10 @@ impl TokenCache {
                     .extend_pairs(params.iter().map(|(k, v)| (*k, v.as_str())));
                 http.get(url).header(
                     "authorization",
-                    format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))),
+                    format!(
+                        "Basic {}",
+                        STANDARD.encode(format!("{username}:{password}"))
+                    ),
                 )
             }
             Credential::Anonymous => {
@@ -307,7 +325,10 @@ mod tests {
                 scope: Some("repository:a/b:pull".into()),
             })
         );
-        assert_eq!(parse_challenge(r#"Basic realm="x""#), Some(Challenge::Basic));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="x""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(parse_challenge("garbage,,,"), None);
     }
 
@@ -335,7 +356,9 @@ mod tests {
                 password: "s3cret".into()
             }
         );
-        assert!(matches!(src.lookup("docker.io").await.unwrap(), Credential::Basic { username, .. } if username == "bob"));
+        assert!(
+            matches!(src.lookup("docker.io").await.unwrap(), Credential::Basic { username, .. } if username == "bob")
+        );
         assert_eq!(src.lookup("other:1").await.unwrap(), Credential::Anonymous);
     }
 }

@@ -260,13 +260,20 @@ impl RegistryClient {
         let host = image.registry_endpoint();
         let scope = format!("repository:{}:pull", image.repository());
         let build = |auth: Option<String>| -> RequestBuilder {
-            let mut rb = self.http.request(method.clone(), url).header(ACCEPT, accept);
+            let mut rb = self
+                .http
+                .request(method.clone(), url)
+                .header(ACCEPT, accept);
             if let Some(a) = auth {
                 rb = rb.header("authorization", a);
             }
             rb
         };
-        let cached = self.tokens.get(host, &scope).await.map(|t| format!("Bearer {t}"));
+        let cached = self
+            .tokens
+            .get(host, &scope)
+            .await
+            .map(|t| format!("Bearer {t}"));
         let resp = self.execute(host, build(cached.clone())).await?;
         if resp.status() != StatusCode::UNAUTHORIZED {
             return Ok(resp);
@@ -313,12 +320,17 @@ impl RegistryClient {
 
     /// Resolve a reference to the manifest descriptor (media type, digest, size) the registry
     /// serves: HEAD, then GET when HEAD is refused or lacks the headers.
-    pub async fn resolve_digest(&self, image: &ImageReference) -> Result<Descriptor, RegistryError> {
+    pub async fn resolve_digest(
+        &self,
+        image: &ImageReference,
+    ) -> Result<Descriptor, RegistryError> {
         let host = image.registry_endpoint();
         let reference = image.manifest_reference();
         let what = format!("manifest {}:{}", image.repository(), reference);
         let url = format!("{}/manifests/{reference}", self.base(image));
-        let resp = self.send(image, Method::HEAD, &url, MANIFEST_ACCEPT).await?;
+        let resp = self
+            .send(image, Method::HEAD, &url, MANIFEST_ACCEPT)
+            .await?;
         let status = resp.status();
         if status.is_success() {
             let h = resp.headers();
@@ -368,11 +380,12 @@ impl RegistryClient {
             }
             None => format!("sha256:{}", sha256_hex(&body)),
         };
-        let declared: Manifest = serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
-            host: host.into(),
-            what: what.clone(),
-            reason: e.to_string(),
-        })?;
+        let declared: Manifest =
+            serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
+                host: host.into(),
+                what: what.clone(),
+                reason: e.to_string(),
+            })?;
         let media_type = declared
             .media_type
             .or(header_type)
@@ -423,20 +436,26 @@ impl RegistryClient {
                 first = false;
                 let unsupported = match status {
                     StatusCode::NOT_FOUND => {
-                        let body = read_limited(resp, 64 * 1024, &what, host).await.unwrap_or_default();
+                        let body = read_limited(resp, 64 * 1024, &what, host)
+                            .await
+                            .unwrap_or_default();
                         if error_codes(&body).iter().any(|c| c == "NAME_UNKNOWN") {
                             return Err(RegistryError::NotFound {
                                 host: host.into(),
                                 what: format!("repository {}", image.repository()),
                             });
                         }
-                        return self.referrers_by_tag(image, subject, artifact_type, limit).await;
+                        return self
+                            .referrers_by_tag(image, subject, artifact_type, limit)
+                            .await;
                     }
                     s if s.is_success() => content_type.as_deref() != Some(OCI_INDEX),
                     _ => return Err(status_error(host, &what, resp).await),
                 };
                 if unsupported {
-                    return self.referrers_by_tag(image, subject, artifact_type, limit).await;
+                    return self
+                        .referrers_by_tag(image, subject, artifact_type, limit)
+                        .await;
                 }
             } else if !status.is_success() {
                 return Err(status_error(host, &what, resp).await);
@@ -445,11 +464,12 @@ impl RegistryClient {
                 .is_some_and(|v| v.split(',').any(|f| f.trim() == "artifactType"));
             let link = header(resp.headers(), "link");
             let body = read_limited(resp, MAX_MANIFEST_BYTES, &what, host).await?;
-            let index: Index = serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
-                host: host.into(),
-                what: what.clone(),
-                reason: e.to_string(),
-            })?;
+            let index: Index =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
+                    host: host.into(),
+                    what: what.clone(),
+                    reason: e.to_string(),
+                })?;
             out.extend(
                 index
                     .manifests
@@ -529,7 +549,8 @@ impl RegistryClient {
         limit: u64,
     ) -> Result<Vec<u8>, RegistryError> {
         let url = format!("{}/blobs/{}", self.base(image), desc.digest);
-        self.fetch_checked(image, &url, "*/*", desc, limit, "blob").await
+        self.fetch_checked(image, &url, "*/*", desc, limit, "blob")
+            .await
     }
 
     async fn fetch_checked(
@@ -603,7 +624,9 @@ pub(crate) async fn read_limited(
 
 async fn status_error(host: &str, what: &str, resp: Response) -> RegistryError {
     let status = resp.status();
-    let body = read_limited(resp, 64 * 1024, what, host).await.unwrap_or_default();
+    let body = read_limited(resp, 64 * 1024, what, host)
+        .await
+        .unwrap_or_default();
     let detail = error_detail(&body);
     match status {
         StatusCode::NOT_FOUND => RegistryError::NotFound {
@@ -661,7 +684,9 @@ fn error_detail(body: &[u8]) -> String {
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn base_media_type(m: &str) -> String {
@@ -708,7 +733,9 @@ pub fn verify_digest(digest: &str, bytes: &[u8]) -> Result<(), String> {
     if actual == hex_value {
         Ok(())
     } else {
-        Err(format!("expected digest {digest}, content hashes to {alg}:{actual}"))
+        Err(format!(
+            "expected digest {digest}, content hashes to {alg}:{actual}"
+        ))
     }
 }
 

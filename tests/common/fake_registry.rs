@@ -58,7 +58,9 @@ impl FakeRegistry {
                 .build()
                 .expect("runtime");
             rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
                 tx.send(listener.local_addr().expect("addr")).expect("send");
                 let app = Router::new()
                     .route("/v2/", get(|| async { "{}" }))
@@ -99,7 +101,8 @@ impl State {
 
     pub fn put_manifest(&mut self, media_type: &str, bytes: &[u8], tag: Option<&str>) -> String {
         let d = digest_of(bytes);
-        self.manifests.insert(d.clone(), (media_type.into(), bytes.to_vec()));
+        self.manifests
+            .insert(d.clone(), (media_type.into(), bytes.to_vec()));
         if let Some(t) = tag {
             self.tags.insert(t.into(), d.clone());
         }
@@ -109,7 +112,8 @@ impl State {
     /// Load an OCI layout (blobs and manifests; tags from ref.name annotations).
     pub fn load_layout(&mut self, layout: &std::path::Path) {
         let index: Value =
-            serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index")).expect("json");
+            serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index"))
+                .expect("json");
         for entry in std::fs::read_dir(layout.join("blobs/sha256")).expect("blobs") {
             let p = entry.expect("entry").path();
             let bytes = std::fs::read(&p).expect("blob");
@@ -119,7 +123,10 @@ impl State {
         for m in index["manifests"].as_array().expect("manifests") {
             let d = m["digest"].as_str().expect("digest").to_string();
             let bytes = self.blobs[&d].clone();
-            self.manifests.insert(d.clone(), (m["mediaType"].as_str().expect("mt").into(), bytes));
+            self.manifests.insert(
+                d.clone(),
+                (m["mediaType"].as_str().expect("mt").into(), bytes),
+            );
             if let Some(t) = m["annotations"]["org.opencontainers.image.ref.name"].as_str() {
                 self.tags.insert(t.into(), d);
             }
@@ -136,20 +143,31 @@ impl State {
     fn referrers(&self, subject: &str, artifact_type: Option<&str>) -> Vec<Value> {
         let mut out: BTreeMap<String, Value> = BTreeMap::new();
         for (d, (mt, bytes)) in &self.manifests {
-            let Ok(m) = serde_json::from_slice::<Value>(bytes) else { continue };
+            let Ok(m) = serde_json::from_slice::<Value>(bytes) else {
+                continue;
+            };
             if m["subject"]["digest"].as_str() != Some(subject) {
                 continue;
             }
-            let at = m["artifactType"].as_str().or(m["config"]["mediaType"].as_str()).unwrap_or("");
+            let at = m["artifactType"]
+                .as_str()
+                .or(m["config"]["mediaType"].as_str())
+                .unwrap_or("");
             if self.filters_applied && artifact_type.is_some_and(|a| a != at) {
                 continue;
             }
-            let mut desc = json!({"mediaType": mt, "digest": d, "size": bytes.len(), "artifactType": at});
+            let mut desc =
+                json!({"mediaType": mt, "digest": d, "size": bytes.len(), "artifactType": at});
             if !m["annotations"].is_null() {
                 desc["annotations"] = m["annotations"].clone();
             }
             // Order by creation annotation then digest: stable pages.
-            let key = format!("{}{d}", m["annotations"]["org.opencontainers.image.created"].as_str().unwrap_or(""));
+            let key = format!(
+                "{}{d}",
+                m["annotations"]["org.opencontainers.image.created"]
+                    .as_str()
+                    .unwrap_or("")
+            );
             out.insert(key, desc);
         }
         out.into_values().collect()
@@ -165,18 +183,29 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
         .into_response()
 }
 
-async fn token(AxState(state): AxState<Shared>, headers: HeaderMap, Query(q): Query<HashMap<String, String>>) -> Response {
+async fn token(
+    AxState(state): AxState<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let st = state.lock().expect("state");
     let Some((user, pass)) = &st.require_token else {
         return error(StatusCode::NOT_FOUND, "UNSUPPORTED", "no token service");
     };
     use base64::Engine;
-    let want = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}")));
+    let want = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+    );
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
         return error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "bad credentials");
     }
     let scope = q.get("scope").cloned().unwrap_or_default();
-    (StatusCode::OK, json!({"token": format!("tok:{scope}"), "expires_in": 300}).to_string()).into_response()
+    (
+        StatusCode::OK,
+        json!({"token": format!("tok:{scope}"), "expires_in": 300}).to_string(),
+    )
+        .into_response()
 }
 
 async fn dispatch(
@@ -196,9 +225,25 @@ async fn dispatch(
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("Bearer tok:repository:"));
         if !ok {
-            let host = headers.get("host").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let repo = rest.split("/manifests/").next().unwrap_or("").split("/blobs/").next().unwrap_or("").split("/referrers/").next().unwrap_or("");
-            let mut r = error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", "authentication required");
+            let host = headers
+                .get("host")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            let repo = rest
+                .split("/manifests/")
+                .next()
+                .unwrap_or("")
+                .split("/blobs/")
+                .next()
+                .unwrap_or("")
+                .split("/referrers/")
+                .next()
+                .unwrap_or("");
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication required",
+            );
             r.headers_mut().insert(
                 "www-authenticate",
                 format!(r#"Bearer realm="http://{host}/token",service="fake",scope="repository:{repo}:pull""#)
@@ -212,20 +257,38 @@ async fn dispatch(
         .iter()
         .find_map(|k| {
             let marker = format!("/{k}/");
-            rest.rfind(&marker).map(|i| (rest[..i].to_string(), *k, rest[i + marker.len()..].to_string()))
+            rest.rfind(&marker).map(|i| {
+                (
+                    rest[..i].to_string(),
+                    *k,
+                    rest[i + marker.len()..].to_string(),
+                )
+            })
         })
         .unwrap_or_default();
     if st.missing_repos.contains(&repo) {
-        return error(StatusCode::NOT_FOUND, "NAME_UNKNOWN", "repository name not known to registry");
+        return error(
+            StatusCode::NOT_FOUND,
+            "NAME_UNKNOWN",
+            "repository name not known to registry",
+        );
     }
     match kind {
         "manifests" => {
             if method == Method::HEAD && st.head_not_allowed {
                 return StatusCode::METHOD_NOT_ALLOWED.into_response();
             }
-            let digest = st.tags.get(&reference).cloned().unwrap_or(reference.clone());
+            let digest = st
+                .tags
+                .get(&reference)
+                .cloned()
+                .unwrap_or(reference.clone());
             let Some((mt, bytes)) = st.manifests.get(&digest).cloned() else {
-                return error(StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN", "manifest unknown");
+                return error(
+                    StatusCode::NOT_FOUND,
+                    "MANIFEST_UNKNOWN",
+                    "manifest unknown",
+                );
             };
             let mut bytes = bytes;
             if st.corrupt.contains(&digest) {
@@ -250,19 +313,32 @@ async fn dispatch(
             if st.corrupt.contains(&reference) {
                 bytes[0] ^= 1;
             }
-            (StatusCode::OK, [("content-type", "application/octet-stream")], bytes).into_response()
+            (
+                StatusCode::OK,
+                [("content-type", "application/octet-stream")],
+                bytes,
+            )
+                .into_response()
         }
         "referrers" => {
             if !st.referrers_api {
                 return (StatusCode::NOT_FOUND, "404 page not found\n").into_response();
             }
             if let Some(s) = st.referrers_status {
-                return error(StatusCode::from_u16(s).expect("status"), "DENIED", "requested access to the resource is denied");
+                return error(
+                    StatusCode::from_u16(s).expect("status"),
+                    "DENIED",
+                    "requested access to the resource is denied",
+                );
             }
             let artifact_type = q.get("artifactType").map(String::as_str);
             let all = st.referrers(&reference, artifact_type);
             let start: usize = q.get("last").and_then(|l| l.parse().ok()).unwrap_or(0);
-            let size = if st.page_size == 0 { all.len().max(1) } else { st.page_size };
+            let size = if st.page_size == 0 {
+                all.len().max(1)
+            } else {
+                st.page_size
+            };
             let page: Vec<Value> = all.iter().skip(start).take(size).cloned().collect();
             let mut resp = (
                 StatusCode::OK,
@@ -270,13 +346,28 @@ async fn dispatch(
             )
                 .into_response();
             let h = resp.headers_mut();
-            h.insert("content-type", "application/vnd.oci.image.index.v1+json".parse().expect("ct"));
+            h.insert(
+                "content-type",
+                "application/vnd.oci.image.index.v1+json"
+                    .parse()
+                    .expect("ct"),
+            );
             if st.filters_applied {
                 h.insert("oci-filters-applied", "artifactType".parse().expect("f"));
             }
             if start + size < all.len() {
-                let at = artifact_type.map(|a| format!("&artifactType={}", a.replace('/', "%2F").replace('+', "%2B"))).unwrap_or_default();
-                let link = format!("</v2/{repo}/referrers/{reference}?last={}{at}>; rel=\"next\"", start + size);
+                let at = artifact_type
+                    .map(|a| {
+                        format!(
+                            "&artifactType={}",
+                            a.replace('/', "%2F").replace('+', "%2B")
+                        )
+                    })
+                    .unwrap_or_default();
+                let link = format!(
+                    "</v2/{repo}/referrers/{reference}?last={}{at}>; rel=\"next\"",
+                    start + size
+                );
                 h.insert("link", link.parse().expect("link"));
             }
             resp

@@ -61,7 +61,10 @@ impl Registry {
                     break;
                 }
             }
-            assert!(started.elapsed() < Duration::from_secs(20), "docker-registry did not start");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "docker-registry did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         Registry {
@@ -178,8 +181,6 @@ mod http {
     }
 }
 
-pub use http::{request as http_request, Response as HttpResponse};
-
 /// Spawn a child that is killed when this test process exits, even when the process never runs
 /// destructors (statics). PR_SET_PDEATHSIG fires when the *spawning thread* exits, so the spawn
 /// happens on a thread that lives as long as the process.
@@ -246,10 +247,23 @@ fn push_blob(base: &str, repo: &str, layout: &Path, digest: &str) -> bool {
 
 /// Upload bytes as a blob (monolithic POST + PUT).
 pub fn upload_blob(base: &str, repo: &str, digest: &str, bytes: &[u8]) {
-    let start = http::request("POST", &format!("{base}/v2/{repo}/blobs/uploads/"), &[], &[])
-        .expect("start upload");
-    assert_eq!(start.status, 202, "start upload: {}", String::from_utf8_lossy(&start.body));
-    let location = start.header("location").expect("upload location").to_string();
+    let start = http::request(
+        "POST",
+        &format!("{base}/v2/{repo}/blobs/uploads/"),
+        &[],
+        &[],
+    )
+    .expect("start upload");
+    assert_eq!(
+        start.status,
+        202,
+        "start upload: {}",
+        String::from_utf8_lossy(&start.body)
+    );
+    let location = start
+        .header("location")
+        .expect("upload location")
+        .to_string();
     let location = if location.starts_with("http") {
         location
     } else {
@@ -263,7 +277,12 @@ pub fn upload_blob(base: &str, repo: &str, digest: &str, bytes: &[u8]) {
         bytes,
     )
     .expect("upload blob");
-    assert_eq!(put.status, 201, "upload blob {digest}: {}", String::from_utf8_lossy(&put.body));
+    assert_eq!(
+        put.status,
+        201,
+        "upload blob {digest}: {}",
+        String::from_utf8_lossy(&put.body)
+    );
 }
 
 /// PUT a manifest under a tag or digest.
@@ -302,7 +321,9 @@ fn push_manifest_tree(base: &str, repo: &str, layout: &Path, desc: &Value) {
     }
     for key in ["config"] {
         if let Some(d) = manifest[key]["digest"].as_str() {
-            if !push_blob(base, repo, layout, d) && d.ends_with("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a") {
+            if !push_blob(base, repo, layout, d)
+                && d.ends_with("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a")
+            {
                 upload_blob(base, repo, d, b"{}");
             }
         }
@@ -321,10 +342,9 @@ fn push_manifest_tree(base: &str, repo: &str, layout: &Path, desc: &Value) {
 
 /// Push every manifest of an OCI layout (children before parents) and its tags.
 pub fn push_layout(base: &str, layout: &Path, repo: &str) {
-    let index: Value = serde_json::from_slice(
-        &std::fs::read(layout.join("index.json")).expect("index.json"),
-    )
-    .expect("index json");
+    let index: Value =
+        serde_json::from_slice(&std::fs::read(layout.join("index.json")).expect("index.json"))
+            .expect("index json");
     let manifests = index["manifests"].as_array().expect("manifests");
     // Image manifests first, then indexes (which reference them).
     let mut ordered: Vec<&Value> = manifests
@@ -341,7 +361,13 @@ pub fn push_layout(base: &str, layout: &Path, repo: &str) {
         if let Some(tag) = desc["annotations"]["org.opencontainers.image.ref.name"].as_str() {
             let digest = desc["digest"].as_str().expect("digest");
             let bytes = std::fs::read(blob_path(layout, digest)).expect("blob");
-            put_manifest(base, repo, tag, desc["mediaType"].as_str().expect("mt"), &bytes);
+            put_manifest(
+                base,
+                repo,
+                tag,
+                desc["mediaType"].as_str().expect("mt"),
+                &bytes,
+            );
         }
     }
     // Layouts made for OCI 1.1 registries carry no referrers tag; docker-registry has no
@@ -350,7 +376,8 @@ pub fn push_layout(base: &str, layout: &Path, repo: &str) {
     for desc in &ordered {
         let digest = desc["digest"].as_str().expect("digest");
         let manifest: Value =
-            serde_json::from_slice(&std::fs::read(blob_path(layout, digest)).expect("blob")).expect("json");
+            serde_json::from_slice(&std::fs::read(blob_path(layout, digest)).expect("blob"))
+                .expect("json");
         if let Some(subject) = manifest["subject"]["digest"].as_str() {
             let artifact_type = manifest["artifactType"]
                 .as_str()
@@ -377,7 +404,13 @@ pub fn push_layout(base: &str, layout: &Path, repo: &str) {
                 "manifests": referrers,
             });
             let bytes = serde_json::to_vec(&index).expect("index");
-            put_manifest(base, repo, &tag, "application/vnd.oci.image.index.v1+json", &bytes);
+            put_manifest(
+                base,
+                repo,
+                &tag,
+                "application/vnd.oci.image.index.v1+json",
+                &bytes,
+            );
         }
     }
 }

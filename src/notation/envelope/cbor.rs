@@ -10,7 +10,10 @@ const MAX_DEPTH: usize = 16;
 pub fn check_definite(bytes: &[u8]) -> Result<(), String> {
     let end = item(bytes, 0, 0)?;
     if end != bytes.len() {
-        return Err(format!("{} trailing bytes after the CBOR item", bytes.len() - end));
+        return Err(format!(
+            "{} trailing bytes after the CBOR item",
+            bytes.len() - end
+        ));
     }
     Ok(())
 }
@@ -44,7 +47,11 @@ fn item(b: &[u8], pos: usize, depth: usize) -> Result<usize, String> {
             Ok(end)
         }
         4 | 5 => {
-            let count = if major == 5 { arg.saturating_mul(2) } else { arg };
+            let count = if major == 5 {
+                arg.saturating_mul(2)
+            } else {
+                arg
+            };
             if count > b.len() as u64 {
                 return Err("truncated CBOR".into());
             }

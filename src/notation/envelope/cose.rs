@@ -35,7 +35,9 @@ const MAX_CHAIN: usize = 10;
 pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
     let fail = |m: String| format!("unable to parse the COSE signature envelope: {m}");
     if !bytes.starts_with(&[0xd2, 0x84]) {
-        return Err(fail("not a tagged COSE_Sign1 object (expected tag 18)".into()));
+        return Err(fail(
+            "not a tagged COSE_Sign1 object (expected tag 18)".into(),
+        ));
     }
     cbor::check_definite(bytes).map_err(fail)?;
     let sign1 = coset::CoseSign1::from_tagged_slice(bytes).map_err(|e| fail(e.to_string()))?;
@@ -78,7 +80,10 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
         Some(_) => return Err(fail("signingScheme must be a text string".into())),
         None => return Err(fail("missing signingScheme header".into())),
     };
-    let signing_time = text(SIGNING_TIME).map(tag1_time).transpose().map_err(fail)?;
+    let signing_time = text(SIGNING_TIME)
+        .map(tag1_time)
+        .transpose()
+        .map_err(fail)?;
     let authentic_time = text(AUTHENTIC_SIGNING_TIME)
         .map(tag1_time)
         .transpose()
@@ -143,13 +148,15 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
         SigningScheme::X509 => {
             if authentic_time.is_some() {
                 return Err(fail(
-                    "authenticSigningTime is not allowed under the notary.x509 signing scheme".into(),
+                    "authenticSigningTime is not allowed under the notary.x509 signing scheme"
+                        .into(),
                 ));
             }
             signing_time.ok_or_else(|| fail("missing signingTime header".into()))?
         }
-        SigningScheme::X509SigningAuthority => authentic_time
-            .ok_or_else(|| fail("missing authenticSigningTime header".into()))?,
+        SigningScheme::X509SigningAuthority => {
+            authentic_time.ok_or_else(|| fail("missing authenticSigningTime header".into()))?
+        }
     };
 
     // Unprotected header.
@@ -158,7 +165,9 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
     let chain = match find_u(&Label::Int(X5CHAIN)) {
         Some(Value::Array(items)) if !items.is_empty() => {
             if items.len() > MAX_CHAIN {
-                return Err(fail(format!("certificate chain has more than {MAX_CHAIN} certificates")));
+                return Err(fail(format!(
+                    "certificate chain has more than {MAX_CHAIN} certificates"
+                )));
             }
             items
                 .iter()
@@ -235,10 +244,14 @@ pub fn build(
         SignatureAlgorithm::ES384 => coset::iana::Algorithm::ES384,
         SignatureAlgorithm::ES512 => coset::iana::Algorithm::ES512,
     };
-    let time = |t: OffsetDateTime| Value::Tag(1, Box::new(Value::Integer(t.unix_timestamp().into())));
+    let time =
+        |t: OffsetDateTime| Value::Tag(1, Box::new(Value::Integer(t.unix_timestamp().into())));
     let mut crit = vec![RegisteredLabelWithPrivate::Text(SIGNING_SCHEME.into())];
     let mut rest = vec![
-        (Label::Text(SIGNING_SCHEME.into()), Value::Text("notary.x509".into())),
+        (
+            Label::Text(SIGNING_SCHEME.into()),
+            Value::Text("notary.x509".into()),
+        ),
         (Label::Text(SIGNING_TIME.into()), time(signing_time)),
     ];
     if let Some(e) = expiry {
@@ -258,7 +271,10 @@ pub fn build(
                 Label::Int(X5CHAIN),
                 Value::Array(chain_der.iter().map(|d| Value::Bytes(d.clone())).collect()),
             ),
-            (Label::Text(SIGNING_AGENT.into()), Value::Text(concat!("vouch/", env!("CARGO_PKG_VERSION")).into())),
+            (
+                Label::Text(SIGNING_AGENT.into()),
+                Value::Text(concat!("vouch/", env!("CARGO_PKG_VERSION")).into()),
+            ),
         ],
         ..Default::default()
     };

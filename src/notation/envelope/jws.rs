@@ -126,7 +126,9 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
             continue;
         }
         if header_keys.contains(&c.as_str()) || !header.contains_key(c) {
-            return Err(fail(format!("{c:?} header is marked critical but not present")));
+            return Err(fail(format!(
+                "{c:?} header is marked critical but not present"
+            )));
         }
         return Err(fail(format!(
             "unsupported critical header {c:?}: vouch does not understand this extended attribute"
@@ -156,7 +158,9 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
         return Err(fail("certificate chain is not present".into()));
     }
     if env.header.x5c.len() > MAX_CHAIN {
-        return Err(fail(format!("certificate chain has more than {MAX_CHAIN} certificates")));
+        return Err(fail(format!(
+            "certificate chain has more than {MAX_CHAIN} certificates"
+        )));
     }
     let chain = env
         .header
@@ -179,7 +183,10 @@ pub fn parse(bytes: &[u8]) -> Result<Envelope, String> {
         .map_err(|e| fail(format!("timestampSignature is not base64: {e}")))?;
 
     // golang-jwt requires the payload to be a JSON object (claims); so do we.
-    if !matches!(serde_json::from_slice::<Value>(&payload), Ok(Value::Object(_))) {
+    if !matches!(
+        serde_json::from_slice::<Value>(&payload),
+        Ok(Value::Object(_))
+    ) {
         return Err(fail("payload is not a JSON object".into()));
     }
     let signed_bytes = format!("{}.{}", env.protected, env.payload).into_bytes();

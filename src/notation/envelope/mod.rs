@@ -141,11 +141,16 @@ impl Envelope {
                 self.algorithm
             ));
         }
-        leaf.verify_message(self.algorithm, &self.signed_bytes, &self.signature, self.pss_salt)
-            .map_err(|_| {
-                "signature is invalid: the signature does not verify with the signing certificate's key"
-                    .to_string()
-            })?;
+        leaf.verify_message(
+            self.algorithm,
+            &self.signed_bytes,
+            &self.signature,
+            self.pss_salt,
+        )
+        .map_err(|_| {
+            "signature is invalid: the signature does not verify with the signing certificate's key"
+                .to_string()
+        })?;
         let payload: Payload = serde_json::from_slice(&self.payload)
             .map_err(|e| format!("signature payload is not a Notation payload: {e}"))?;
         Ok(payload.target_artifact)
