@@ -557,3 +557,141 @@ fn bad_image_references_are_usage_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn credential_helper_and_basic_challenge() {
+    let trusted = pki::self_signed("trusted", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let (reg, subject) = crowded_registry(
+        &trusted,
+        0,
+        State {
+            referrers_api: true,
+            require_basic: Some(("helper-user".into(), "helper-secret".into())),
+            ..Default::default()
+        },
+    );
+    let (_d, anchor) = anchor_file(&trusted);
+    let s = setup(STRICT, &[&anchor]);
+    let dir = tempfile::tempdir().unwrap();
+    // A docker-credential-* helper speaking the helper protocol: server URL on stdin, JSON out.
+    let helper = dir.path().join("docker-credential-vouchtest");
+    std::fs::write(
+        &helper,
+        "#!/bin/sh\nread server\nprintf '{\"ServerURL\":\"%s\",\"Username\":\"helper-user\",\"Secret\":\"helper-secret\"}' \"$server\"\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = dir.path().join("config.json");
+    std::fs::write(
+        &cfg,
+        format!(r#"{{"credHelpers":{{"{}":"vouchtest"}}}}"#, reg.host),
+    )
+    .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.path().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let full = format!("{}/app@{}", reg.host, subject.digest);
+    let (code, out, err) = outcome(&common::vouch_env(
+        &[
+            "verify",
+            &full,
+            "--trust-policy",
+            &s.policy,
+            "--trust-store",
+            &s.store,
+            "--insecure-registry",
+            &reg.host,
+            "--docker-config",
+            cfg.to_str().unwrap(),
+        ],
+        &[("PATH", &path)],
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    // Without the helper's credentials the Basic challenge cannot be answered.
+    let (code, out, _) = run(&s, &reg, &format!("app@{}", subject.digest), &[]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("401"), "{out}");
+}
+
+#[test]
+fn signing_authority_scheme_needs_a_signing_authority_store() {
+    let sa = pki::ca_issued("authority", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let reg = FakeRegistry::start(State {
+        referrers_api: true,
+        ..Default::default()
+    });
+    let subject = reg.with(|s| {
+        let bytes = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+        s.put_blob(b"{}");
+        let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", bytes, Some("v1"));
+        Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
+    });
+    let sig = sa
+        .signer()
+        .signing_authority()
+        .sign_artifact(&subject, None)
+        .unwrap();
+    reg.with(|s| s.put_signature(&sig));
+    let (_d, anchor) = anchor_file(&sa);
+    // A ca store cannot trust a signing-authority signature.
+    let s = setup(STRICT, &[&anchor]);
+    let (code, out, _) = run(&s, &reg, "app:v1", &[]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("no trust store of type \"signingAuthority\""),
+        "{out}"
+    );
+    // A signingAuthority store does.
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store/x509/signingAuthority/test");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::copy(&anchor, store.join("root.der")).unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, STRICT.replace("ca:test", "signingAuthority:test")).unwrap();
+    let full = format!("{}/app:v1", reg.host);
+    let (code, out, err) = outcome(&vouch(&[
+        "verify",
+        &full,
+        "--trust-policy",
+        policy.to_str().unwrap(),
+        "--trust-store",
+        dir.path().join("store").to_str().unwrap(),
+        "--insecure-registry",
+        &reg.host,
+    ]));
+    assert_eq!(code, 0, "{out}{err}");
+}
+
+#[test]
+fn several_images_are_judged_and_reported_in_order() {
+    let reg = cose_registry();
+    let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
+    reg.with(|st| {
+        st.put_manifest("application/vnd.oci.image.manifest.v1+json", br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#, Some("unsigned"));
+    });
+    let a = format!("{}/alpine:v2", reg.host);
+    let b = format!("{}/alpine:unsigned", reg.host);
+    let (code, out, _) = outcome(&vouch(&[
+        "verify",
+        &a,
+        &b,
+        "--trust-policy",
+        &s.policy,
+        "--trust-store",
+        &s.store,
+        "--insecure-registry",
+        &reg.host,
+        "-o",
+        "json",
+    ]));
+    assert_eq!(code, 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["results"][0]["image"], a.as_str());
+    assert_eq!(v["results"][0]["verified"], true);
+    assert_eq!(v["results"][1]["image"], b.as_str());
+    assert_eq!(v["results"][1]["verified"], false);
+    assert_eq!(v["results"][1]["admission"], "deny");
+}

@@ -5,7 +5,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use time::OffsetDateTime;
 
-use super::envelope::{cose, TargetArtifact, MEDIA_TYPE_COSE};
+use super::envelope::{cose, SigningScheme, TargetArtifact, MEDIA_TYPE_COSE};
 use super::x509::{Certificate, SignatureAlgorithm};
 use super::ARTIFACT_TYPE_SIGNATURE;
 use crate::registry::{sha256_hex, Descriptor, OCI_MANIFEST};
@@ -97,6 +97,7 @@ impl SigningKey {
 pub struct Signer {
     key: SigningKey,
     chain: Vec<Vec<u8>>,
+    scheme: SigningScheme,
 }
 
 /// A signature ready to push: the envelope blob and the OCI 1.1 signature manifest.
@@ -133,7 +134,18 @@ impl Signer {
             super::x509::PssSalt::HashLength,
         )
         .map_err(|_| "the key does not belong to the leaf certificate".to_string())?;
-        Ok(Self { key, chain })
+        Ok(Self {
+            key,
+            chain,
+            scheme: SigningScheme::X509,
+        })
+    }
+
+    /// Sign with the `notary.x509.signingAuthority` scheme (the signing time becomes the signed
+    /// authentic signing time; verifiers trust it through `signingAuthority` stores).
+    pub fn signing_authority(mut self) -> Self {
+        self.scheme = SigningScheme::X509SigningAuthority;
+        self
     }
 
     /// A COSE envelope over `target`.
@@ -149,6 +161,7 @@ impl Signer {
             .map_err(|e| e.to_string())?;
         cose::build(
             self.key.algorithm(),
+            self.scheme,
             &payload,
             &self.chain,
             signing_time,

@@ -38,6 +38,8 @@ pub struct State {
     pub corrupt: HashSet<String>,
     /// Require a bearer token obtained with these Basic credentials.
     pub require_token: Option<(String, String)>,
+    /// Require HTTP Basic authentication with these credentials.
+    pub require_basic: Option<(String, String)>,
     /// Every request: "METHOD path".
     pub log: Vec<String>,
 }
@@ -219,6 +221,25 @@ async fn dispatch(
 ) -> Response {
     let mut st = state.lock().expect("state");
     st.log.push(format!("{method} {uri}"));
+    if let Some((user, pass)) = &st.require_basic {
+        use base64::Engine;
+        let want = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
+        if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+            let mut r = error(
+                StatusCode::UNAUTHORIZED,
+                "UNAUTHORIZED",
+                "authentication required",
+            );
+            r.headers_mut().insert(
+                "www-authenticate",
+                r#"Basic realm="fake""#.parse().expect("header"),
+            );
+            return r;
+        }
+    }
     if let Some((_, _)) = &st.require_token {
         let ok = headers
             .get("authorization")

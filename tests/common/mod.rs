@@ -437,12 +437,19 @@ pub fn policy_file(dir: &Path, text: &str) -> PathBuf {
 
 /// Run the built binary.
 pub fn vouch(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(args)
+    vouch_env(args, &[])
+}
+
+/// Run the built binary with extra environment variables.
+pub fn vouch_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
+    cmd.args(args)
         .env_remove("DOCKER_CONFIG")
-        .env("HOME", std::env::temp_dir())
-        .output()
-        .expect("run vouch")
+        .env("HOME", std::env::temp_dir());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run vouch")
 }
 
 /// Exit status, stdout and stderr of a run.

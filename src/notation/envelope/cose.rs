@@ -230,6 +230,7 @@ fn tag1_time(v: &Value) -> Result<OffsetDateTime, String> {
 /// envelopes the vectors lack). `sign` signs the `Sig_structure` bytes.
 pub fn build(
     algorithm: SignatureAlgorithm,
+    scheme: SigningScheme,
     payload: &[u8],
     chain_der: &[Vec<u8>],
     signing_time: OffsetDateTime,
@@ -247,12 +248,21 @@ pub fn build(
     let time =
         |t: OffsetDateTime| Value::Tag(1, Box::new(Value::Integer(t.unix_timestamp().into())));
     let mut crit = vec![RegisteredLabelWithPrivate::Text(SIGNING_SCHEME.into())];
+    let (scheme_name, time_label) = match scheme {
+        SigningScheme::X509 => ("notary.x509", SIGNING_TIME),
+        SigningScheme::X509SigningAuthority => {
+            crit.push(RegisteredLabelWithPrivate::Text(
+                AUTHENTIC_SIGNING_TIME.into(),
+            ));
+            ("notary.x509.signingAuthority", AUTHENTIC_SIGNING_TIME)
+        }
+    };
     let mut rest = vec![
         (
             Label::Text(SIGNING_SCHEME.into()),
-            Value::Text("notary.x509".into()),
+            Value::Text(scheme_name.into()),
         ),
-        (Label::Text(SIGNING_TIME.into()), time(signing_time)),
+        (Label::Text(time_label.into()), time(signing_time)),
     ];
     if let Some(e) = expiry {
         crit.push(RegisteredLabelWithPrivate::Text(EXPIRY.into()));
