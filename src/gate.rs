@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::metrics::Metrics;
 use crate::notation::envelope::TargetArtifact;
 use crate::notation::level::LevelName;
 use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
@@ -108,6 +109,8 @@ pub struct GateOptions {
     pub max_signatures: usize,
     /// Time allowed for one image.
     pub deadline: Duration,
+    /// Where to count outcomes and durations.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for GateOptions {
@@ -115,6 +118,7 @@ impl Default for GateOptions {
         Self {
             max_signatures: 100,
             deadline: Duration::from_secs(60),
+            metrics: None,
         }
     }
 }
@@ -170,6 +174,28 @@ impl Gate {
 
     /// Judge one image string, within the gate's deadline.
     pub async fn judge(&self, image: &str) -> Verdict {
+        let started = std::time::Instant::now();
+        let verdict = self.judge_untimed(image).await;
+        if let Some(m) = &self.options.metrics {
+            m.verification_seconds
+                .observe(started.elapsed().as_secs_f64());
+            let outcome = match verdict.outcome {
+                Outcome::Verified => "verified",
+                Outcome::Skipped => "skipped",
+                Outcome::Failed => "failed",
+                Outcome::Error => "error",
+            };
+            Metrics::inc(&m.verifications, outcome);
+        }
+        verdict
+    }
+
+    /// The trust policy this gate judges by.
+    pub fn policy(&self) -> &TrustPolicy {
+        &self.policy
+    }
+
+    async fn judge_untimed(&self, image: &str) -> Verdict {
         let mut verdict = Verdict {
             image: image.to_string(),
             reference: None,

@@ -6,8 +6,13 @@
 //! (`vouch audit`) and as a CI gate (`vouch verify`). All three call one function,
 //! [`gate::Gate::judge`].
 
+pub mod admission;
+pub mod config;
+pub mod demo;
 pub mod gate;
+pub mod metrics;
 pub mod notation;
 pub mod reference;
 pub mod registry;
 pub mod report;
+pub mod server;

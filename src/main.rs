@@ -1,5 +1,7 @@
-//! The `vouch` command line: parses arguments and calls the library.
+//! The `vouch` command line: parses arguments, merges them over the config file and calls the
+//! library. No verification logic lives here.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -7,12 +9,12 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use vouch::gate::{exit_status, Gate, GateOptions};
-use vouch::notation::trust_policy::TrustPolicy;
-use vouch::notation::trust_store::TrustStores;
+use vouch::admission::Enforcement;
+use vouch::config::{Config, EngineSettings};
+use vouch::gate::exit_status;
+use vouch::metrics::Metrics;
 use vouch::reference::ImageReference;
-use vouch::registry::auth::CredentialSource;
-use vouch::registry::{RegistryClient, RegistryOptions};
+use vouch::server::{ServeError, ServeSettings};
 
 /// Keeps unproven container images out of Kubernetes clusters: verifies Notary Project
 /// (Notation) signatures against a trust policy.
@@ -28,6 +30,11 @@ enum Command {
     /// Verify images' Notation signatures (the CI gate). Exit 0 all verified, 1 some failed,
     /// 2 configuration error, 3 could not finish.
     Verify(VerifyArgs),
+    /// Run the validating admission webhook (HTTPS).
+    Serve(ServeArgs),
+    /// See vouch work end to end on this machine: a local registry, signed and unsigned images,
+    /// the webhook over TLS, and the answers it gives.
+    Demo(vouch::demo::DemoArgs),
     /// Trust policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -36,11 +43,15 @@ enum Command {
 #[derive(Subcommand)]
 enum PolicyCommand {
     /// Validate a trust policy and the trust stores it names; exit 2 when invalid.
-    Check(PolicyArgs),
+    Check(EngineArgs),
 }
 
+/// Settings shared by every command that verifies.
 #[derive(Args, Clone)]
-struct PolicyArgs {
+struct EngineArgs {
+    /// YAML config file holding every setting; flags override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// Notation trust policy document. Default: notation's own
     /// ($NOTATION_CONFIG or ~/.config/notation)/trustpolicy.oci.json, else trustpolicy.json.
     #[arg(long, value_name = "FILE")]
@@ -48,6 +59,34 @@ struct PolicyArgs {
     /// Directory holding x509/<type>/<name>/ (notation's layout). Default: notation's truststore.
     #[arg(long, value_name = "DIR")]
     trust_store: Option<PathBuf>,
+    /// Talk plain HTTP to this registry host[:port] (repeatable).
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
+    insecure_registries: Vec<String>,
+    /// Docker config.json with registry credentials (default: $DOCKER_CONFIG or ~/.docker).
+    #[arg(long, value_name = "FILE")]
+    docker_config: Option<PathBuf>,
+    /// Most signatures evaluated per image (default 100).
+    #[arg(long)]
+    max_signatures: Option<usize>,
+}
+
+impl EngineArgs {
+    fn resolve(&self) -> Result<(Config, EngineSettings), String> {
+        let config = match &self.config {
+            Some(p) => Config::load(p).map_err(|e| e.to_string())?,
+            None => Config::default(),
+        };
+        let engine = EngineSettings::resolve(
+            &config,
+            self.trust_policy.clone(),
+            self.trust_store.clone(),
+            self.insecure_registries.clone(),
+            self.docker_config.clone(),
+            self.max_signatures,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok((config, engine))
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -62,98 +101,85 @@ struct VerifyArgs {
     #[arg(required = true, value_name = "IMAGE")]
     images: Vec<String>,
     #[command(flatten)]
-    policy: PolicyArgs,
-    /// Talk plain HTTP to this registry host[:port] (repeatable).
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]")]
-    insecure_registries: Vec<String>,
-    /// Docker config.json with registry credentials (default: $DOCKER_CONFIG or ~/.docker).
-    #[arg(long, value_name = "FILE")]
-    docker_config: Option<PathBuf>,
+    engine: EngineArgs,
     /// Output format.
     #[arg(long, short, value_enum, default_value = "text")]
     output: OutputFormat,
-    /// Most signatures evaluated per image.
-    #[arg(long, default_value_t = 100)]
-    max_signatures: usize,
     /// Seconds allowed for each image.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
 }
 
-fn notation_config_dir() -> Option<PathBuf> {
-    if let Some(d) = std::env::var_os("NOTATION_CONFIG") {
-        return Some(PathBuf::from(d));
-    }
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
-    Some(base.join("notation"))
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
-/// Load the policy and every store it names, or say why not (exit status 2).
-fn load_policy(args: &PolicyArgs) -> Result<(Arc<TrustPolicy>, Arc<TrustStores>), String> {
-    let policy_path = match &args.trust_policy {
-        Some(p) => p.clone(),
-        None => {
-            let dir = notation_config_dir()
-                .ok_or("no --trust-policy given and no notation configuration directory found")?;
-            let oci = dir.join("trustpolicy.oci.json");
-            if oci.exists() {
-                oci
-            } else {
-                dir.join("trustpolicy.json")
-            }
-        }
-    };
-    let policy = TrustPolicy::load(&policy_path).map_err(|e| e.to_string())?;
-    let store_root = match &args.trust_store {
-        Some(d) => d.clone(),
-        None => notation_config_dir()
-            .ok_or("no --trust-store given and no notation configuration directory found")?
-            .join("truststore"),
-    };
-    let stores =
-        TrustStores::load(&store_root, policy.trust_store_refs()).map_err(|e| e.to_string())?;
-    Ok((Arc::new(policy), Arc::new(stores)))
+#[derive(Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Listen address (default 0.0.0.0:8443).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// PEM certificate chain of the serving certificate.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of the serving certificate.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Time allowed for one admission request, e.g. 8s (default; keep it below the API
+    /// server's timeoutSeconds).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    deadline: Option<Duration>,
+    /// `enforce` denies; `dryrun` only records would-be denials.
+    #[arg(long, value_enum)]
+    enforcement: Option<EnforcementArg>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum EnforcementArg {
+    Enforce,
+    Dryrun,
+}
+
+fn init_logging(format: LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
 }
 
 async fn verify(args: VerifyArgs) -> ExitCode {
+    init_logging(LogFormat::Text, "warn");
     for image in &args.images {
         if let Err(e) = ImageReference::parse(image) {
             eprintln!("vouch: {e}");
             return ExitCode::from(2);
         }
     }
-    let (policy, stores) = match load_policy(&args.policy) {
-        Ok(v) => v,
+    let gate = args.engine.resolve().and_then(|(_, engine)| {
+        let registry = engine.registry_client(None).map_err(|e| e.to_string())?;
+        engine
+            .gate(registry, Duration::from_secs(args.timeout.max(1)), None)
+            .map_err(|e| e.to_string())
+    });
+    let gate = match gate {
+        Ok(g) => g,
         Err(e) => {
             eprintln!("vouch: {e}");
             return ExitCode::from(2);
         }
     };
-    let registry = match RegistryClient::new(RegistryOptions {
-        insecure_registries: args.insecure_registries.clone(),
-        credentials: CredentialSource {
-            docker_config: args.docker_config.clone(),
-            ..Default::default()
-        },
-        ..Default::default()
-    }) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("vouch: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let gate = Gate::new(
-        registry,
-        policy,
-        stores,
-        GateOptions {
-            max_signatures: args.max_signatures,
-            deadline: Duration::from_secs(args.timeout.max(1)),
-        },
-    );
     let verdicts =
         futures::future::join_all(args.images.iter().map(|image| gate.judge(image))).await;
     match args.output {
@@ -163,8 +189,83 @@ async fn verify(args: VerifyArgs) -> ExitCode {
     ExitCode::from(exit_status(&verdicts))
 }
 
-fn policy_check(args: PolicyArgs) -> ExitCode {
-    match load_policy(&args) {
+async fn serve(args: ServeArgs) -> ExitCode {
+    let resolved = args.engine.resolve();
+    let (config, engine) = match resolved {
+        Ok(v) => v,
+        Err(e) => {
+            init_logging(LogFormat::Text, "info");
+            eprintln!("vouch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let log_format = args
+        .log_format
+        .unwrap_or(match config.serve.log_format.as_deref() {
+            Some("json") => LogFormat::Json,
+            _ => LogFormat::Text,
+        });
+    init_logging(log_format, "info");
+    let defaults = ServeSettings::default();
+    let settings = ServeSettings {
+        listen: args
+            .listen
+            .or(config.serve.listen)
+            .unwrap_or(defaults.listen),
+        tls_cert: match args.tls_cert.or(config.serve.tls_cert.clone()) {
+            Some(p) => p,
+            None => {
+                eprintln!("vouch: --tls-cert (or serve.tlsCert) is required: the webhook serves HTTPS only");
+                return ExitCode::from(2);
+            }
+        },
+        tls_key: match args.tls_key.or(config.serve.tls_key.clone()) {
+            Some(p) => p,
+            None => {
+                eprintln!(
+                    "vouch: --tls-key (or serve.tlsKey) is required: the webhook serves HTTPS only"
+                );
+                return ExitCode::from(2);
+            }
+        },
+        deadline: args
+            .deadline
+            .or(config.serve.deadline)
+            .unwrap_or(defaults.deadline),
+        enforcement: match args.enforcement {
+            Some(EnforcementArg::Enforce) => Enforcement::Enforce,
+            Some(EnforcementArg::Dryrun) => Enforcement::Dryrun,
+            None => config.serve.enforcement.unwrap_or_default(),
+        },
+        max_concurrency: config
+            .serve
+            .max_concurrency
+            .unwrap_or(defaults.max_concurrency),
+        reload_interval: config
+            .serve
+            .reload_interval
+            .unwrap_or(defaults.reload_interval),
+    };
+    match vouch::server::start(engine, settings, Arc::new(Metrics::new())).await {
+        Ok(running) => {
+            running.run_until_signal().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            ExitCode::from(match e {
+                ServeError::Listen { .. } => 3,
+                _ => 2,
+            })
+        }
+    }
+}
+
+fn policy_check(args: EngineArgs) -> ExitCode {
+    let loaded = args
+        .resolve()
+        .and_then(|(_, engine)| engine.load_trust().map_err(|e| e.to_string()));
+    match loaded {
         Ok((policy, stores)) => {
             println!(
                 "trust policy is valid: {} statement(s), trust stores fingerprint {}",
@@ -190,13 +291,6 @@ fn policy_check(args: PolicyArgs) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VOUCH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -209,6 +303,11 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Verify(args) => runtime.block_on(verify(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Demo(args) => {
+            init_logging(LogFormat::Text, "warn");
+            runtime.block_on(vouch::demo::run(args))
+        }
         Command::Policy(PolicyCommand::Check(args)) => policy_check(args),
     }
 }

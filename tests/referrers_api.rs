@@ -58,10 +58,11 @@ fn cose_registry() -> FakeRegistry {
         referrers_api: true,
         ..Default::default()
     };
-    st.load_layout(&vectors().join("notation-go-cose/layout"));
+    st.load_layout(&vectors().join("notation-go-cose/layout"))
+        .expect("layout");
     // Only the referrers API may find the signature here.
     st.tags.retain(|t, _| !t.starts_with("sha256-"));
-    FakeRegistry::start(st)
+    FakeRegistry::start(st).expect("fake registry")
 }
 
 #[test]
@@ -120,8 +121,9 @@ fn subject_scan_finds_both_signatures_of_the_multiple_signatures_layout() {
         referrers_api: true,
         ..Default::default()
     };
-    st.load_layout(&vectors().join("notation-e2e/layouts/e2e-valid-multiple-signatures"));
-    let reg = FakeRegistry::start(st);
+    st.load_layout(&vectors().join("notation-e2e/layouts/e2e-valid-multiple-signatures"))
+        .expect("layout");
+    let reg = FakeRegistry::start(st).expect("fake registry");
     // Trusting only the e2e key: one of the two verifies, whichever comes first.
     let s = setup(STRICT, &[&vectors().join("notation-e2e/localkeys/e2e.crt")]);
     let (code, out, err) = run(&s, &reg, "e2e:v1", &["-o", "json"]);
@@ -149,7 +151,7 @@ fn crowded_registry(
     n_untrusted: usize,
     st: State,
 ) -> (FakeRegistry, Descriptor) {
-    let reg = FakeRegistry::start(st);
+    let reg = FakeRegistry::start(st).expect("fake registry");
     let subject = reg.with(|s| {
         let config = s.put_blob(b"{\"architecture\":\"amd64\",\"os\":\"linux\"}");
         let layer = s.put_blob(b"layer");
@@ -298,8 +300,9 @@ fn signature_limit_counts_every_signature_tried() {
 #[test]
 fn tag_fallback_when_the_registry_has_no_referrers_api() {
     let mut st = State::default();
-    st.load_layout(&vectors().join("notation-go-cose/layout"));
-    let reg = FakeRegistry::start(st);
+    st.load_layout(&vectors().join("notation-go-cose/layout"))
+        .expect("layout");
+    let reg = FakeRegistry::start(st).expect("fake registry");
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, err) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 0, "{out}{err}");
@@ -318,8 +321,9 @@ fn forbidden_referrers_is_an_error_not_an_unsigned_image() {
         referrers_status: Some(403),
         ..Default::default()
     };
-    st.load_layout(&vectors().join("notation-go-cose/layout"));
-    let reg = FakeRegistry::start(st);
+    st.load_layout(&vectors().join("notation-go-cose/layout"))
+        .expect("layout");
+    let reg = FakeRegistry::start(st).expect("fake registry");
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, _) = run(&s, &reg, "alpine:v2", &[]);
     assert_eq!(code, 3, "{out}");
@@ -341,7 +345,7 @@ fn unknown_repository_and_missing_image_cannot_finish() {
         ..Default::default()
     };
     st.missing_repos.insert("ghost".into());
-    let reg = FakeRegistry::start(st);
+    let reg = FakeRegistry::start(st).expect("fake registry");
     let s = setup(STRICT, &[&vectors().join("notation-go-cose/alpine.crt")]);
     let (code, out, _) = run(&s, &reg, "ghost:v1", &[]);
     assert_eq!(code, 3, "{out}");
@@ -622,7 +626,8 @@ fn signing_authority_scheme_needs_a_signing_authority_store() {
     let reg = FakeRegistry::start(State {
         referrers_api: true,
         ..Default::default()
-    });
+    })
+    .expect("fake registry");
     let subject = reg.with(|s| {
         let bytes = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
         s.put_blob(b"{}");

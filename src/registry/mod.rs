@@ -15,6 +15,7 @@
 pub mod auth;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -22,6 +23,7 @@ use reqwest::header::{HeaderMap, ACCEPT, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
+use crate::metrics::{Metrics, RegistryHost};
 use crate::reference::ImageReference;
 use auth::{parse_challenge, Challenge, Credential, CredentialSource, TokenCache};
 
@@ -196,6 +198,8 @@ pub struct RegistryOptions {
     pub credentials: CredentialSource,
     /// Timeout of one HTTP request.
     pub request_timeout: Duration,
+    /// Where to count requests and errors.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for RegistryOptions {
@@ -204,6 +208,7 @@ impl Default for RegistryOptions {
             insecure_registries: Vec::new(),
             credentials: CredentialSource::default(),
             request_timeout: Duration::from_secs(10),
+            metrics: None,
         }
     }
 }
@@ -215,6 +220,7 @@ pub struct RegistryClient {
     insecure: HashSet<String>,
     credentials: CredentialSource,
     tokens: TokenCache,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl RegistryClient {
@@ -236,6 +242,7 @@ impl RegistryClient {
             insecure: options.insecure_registries.into_iter().collect(),
             credentials: options.credentials,
             tokens: TokenCache::default(),
+            metrics: options.metrics,
         })
     }
 
@@ -312,9 +319,20 @@ impl RegistryClient {
     }
 
     async fn execute(&self, host: &str, rb: RequestBuilder) -> Result<Response, RegistryError> {
-        rb.send().await.map_err(|e| RegistryError::Unreachable {
-            host: host.to_string(),
-            reason: error_chain(&e),
+        let label = || RegistryHost {
+            registry: host.to_string(),
+        };
+        if let Some(m) = &self.metrics {
+            m.registry_requests.get_or_create(&label()).inc();
+        }
+        rb.send().await.map_err(|e| {
+            if let Some(m) = &self.metrics {
+                m.registry_errors.get_or_create(&label()).inc();
+            }
+            RegistryError::Unreachable {
+                host: host.to_string(),
+                reason: error_chain(&e),
+            }
         })
     }
 

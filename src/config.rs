@@ -1,0 +1,299 @@
+//! One configuration file for `serve`, `audit` and `verify` (`--config FILE`, YAML); command-line
+//! flags override it. Unknown keys are refused with the key named, so a typo at 02:00 is a clear
+//! start-up error rather than a silently ignored setting.
+//!
+//! ```yaml
+//! trustPolicy: /etc/vouch/policy/trustpolicy.json
+//! trustStore: /etc/vouch/truststore
+//! insecureRegistries: ["registry.local:5000"]
+//! dockerConfig: /etc/vouch/registry/config.json
+//! maxSignatures: 100
+//! serve:
+//!   listen: 0.0.0.0:8443
+//!   tlsCert: /etc/vouch/tls/tls.crt
+//!   tlsKey: /etc/vouch/tls/tls.key
+//!   deadline: 8s
+//!   enforcement: enforce      # or dryrun
+//!   maxConcurrency: 512
+//!   logFormat: json
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::admission::Enforcement;
+use crate::gate::{Gate, GateOptions};
+use crate::metrics::Metrics;
+use crate::notation::trust_policy::TrustPolicy;
+use crate::notation::trust_store::TrustStores;
+use crate::registry::auth::CredentialSource;
+use crate::registry::{RegistryClient, RegistryOptions};
+
+/// Largest configuration file read.
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// A configuration problem (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("config {path}: {reason}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The trust policy or a trust store is invalid.
+    #[error("{0}")]
+    Policy(String),
+    /// Anything else.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The configuration file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    /// Notation trust policy document.
+    pub trust_policy: Option<PathBuf>,
+    /// Trust store root (holding `x509/`).
+    pub trust_store: Option<PathBuf>,
+    /// Registries reached over plain HTTP.
+    #[serde(default)]
+    pub insecure_registries: Vec<String>,
+    /// Docker `config.json` with registry credentials.
+    pub docker_config: Option<PathBuf>,
+    /// Most signatures evaluated per image.
+    pub max_signatures: Option<usize>,
+    /// Webhook settings.
+    #[serde(default)]
+    pub serve: ServeConfig,
+}
+
+/// The `serve:` section.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Time allowed for one admission request.
+    #[serde(default, with = "humantime_serde")]
+    pub deadline: Option<Duration>,
+    /// `enforce` or `dryrun`.
+    pub enforcement: Option<Enforcement>,
+    /// Admission requests handled at once.
+    pub max_concurrency: Option<usize>,
+    /// `text` or `json`.
+    pub log_format: Option<String>,
+    /// How often policy, trust store and certificate files are checked for changes.
+    #[serde(default, with = "humantime_serde")]
+    pub reload_interval: Option<Duration>,
+}
+
+impl Config {
+    /// Read a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let err = |reason: String| ConfigError::File {
+            path: path.display().to_string(),
+            reason,
+        };
+        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+        Self::from_yaml(&text).map_err(|e| err(e.to_string()))
+    }
+
+    /// Parse configuration YAML.
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml_ng::Error> {
+        if text.trim().is_empty() {
+            return Ok(Self::default());
+        }
+        serde_yaml_ng::from_str(text)
+    }
+}
+
+/// What every command needs to build the verification engine, after flags and config are merged.
+#[derive(Debug, Clone)]
+pub struct EngineSettings {
+    /// Trust policy file.
+    pub trust_policy: PathBuf,
+    /// Trust store root.
+    pub trust_store: PathBuf,
+    /// Plain-HTTP registries.
+    pub insecure_registries: Vec<String>,
+    /// Docker config for credentials.
+    pub docker_config: Option<PathBuf>,
+    /// Signature limit per image.
+    pub max_signatures: usize,
+}
+
+/// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
+/// `~/.config/notation`).
+pub fn notation_config_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("NOTATION_CONFIG") {
+        return Some(PathBuf::from(d));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some(base.join("notation"))
+}
+
+impl EngineSettings {
+    /// Merge flags over the config file over notation's defaults.
+    pub fn resolve(
+        config: &Config,
+        trust_policy: Option<PathBuf>,
+        trust_store: Option<PathBuf>,
+        insecure_registries: Vec<String>,
+        docker_config: Option<PathBuf>,
+        max_signatures: Option<usize>,
+    ) -> Result<Self, ConfigError> {
+        let notation = notation_config_dir();
+        let trust_policy = match trust_policy.or_else(|| config.trust_policy.clone()) {
+            Some(p) => p,
+            None => {
+                let dir = notation.clone().ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "no trust policy given (--trust-policy or trustPolicy) and no notation configuration directory found".into(),
+                    )
+                })?;
+                let oci = dir.join("trustpolicy.oci.json");
+                if oci.exists() {
+                    oci
+                } else {
+                    dir.join("trustpolicy.json")
+                }
+            }
+        };
+        let trust_store = match trust_store.or_else(|| config.trust_store.clone()) {
+            Some(p) => p,
+            None => notation
+                .ok_or_else(|| {
+                    ConfigError::Invalid(
+                        "no trust store given (--trust-store or trustStore) and no notation configuration directory found".into(),
+                    )
+                })?
+                .join("truststore"),
+        };
+        let mut insecure = config.insecure_registries.clone();
+        insecure.extend(insecure_registries);
+        let max_signatures = max_signatures.or(config.max_signatures).unwrap_or(100);
+        if max_signatures == 0 {
+            return Err(ConfigError::Invalid(
+                "maxSignatures must be at least 1".into(),
+            ));
+        }
+        Ok(Self {
+            trust_policy,
+            trust_store,
+            insecure_registries: insecure,
+            docker_config: docker_config.or_else(|| config.docker_config.clone()),
+            max_signatures,
+        })
+    }
+
+    /// Load and validate the trust policy and every trust store it names.
+    pub fn load_trust(&self) -> Result<(Arc<TrustPolicy>, Arc<TrustStores>), ConfigError> {
+        let policy = TrustPolicy::load(&self.trust_policy)
+            .map_err(|e| ConfigError::Policy(e.to_string()))?;
+        let stores = TrustStores::load(&self.trust_store, policy.trust_store_refs())
+            .map_err(|e| ConfigError::Policy(e.to_string()))?;
+        Ok((Arc::new(policy), Arc::new(stores)))
+    }
+
+    /// The registry client these settings describe.
+    pub fn registry_client(
+        &self,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<RegistryClient, ConfigError> {
+        RegistryClient::new(RegistryOptions {
+            insecure_registries: self.insecure_registries.clone(),
+            credentials: CredentialSource {
+                docker_config: self.docker_config.clone(),
+                ..Default::default()
+            },
+            metrics,
+            ..Default::default()
+        })
+        .map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// A gate over freshly loaded trust material.
+    pub fn gate(
+        &self,
+        registry: RegistryClient,
+        deadline: Duration,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Result<Gate, ConfigError> {
+        let (policy, stores) = self.load_trust()?;
+        Ok(Gate::new(
+            registry,
+            policy,
+            stores,
+            GateOptions {
+                max_signatures: self.max_signatures,
+                deadline,
+                metrics,
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_setting_and_durations() {
+        let c = Config::from_yaml(
+            "trustPolicy: /p.json\ninsecureRegistries: [a:5000]\nserve:\n  listen: 127.0.0.1:9443\n  deadline: 2500ms\n  enforcement: dryrun\n",
+        )
+        .unwrap();
+        assert_eq!(c.trust_policy.as_deref(), Some(Path::new("/p.json")));
+        assert_eq!(c.serve.deadline, Some(Duration::from_millis(2500)));
+        assert_eq!(c.serve.enforcement, Some(Enforcement::Dryrun));
+        assert_eq!(c.insecure_registries, ["a:5000"]);
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::from_yaml("trustPolcy: /p.json\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `trustPolcy`"), "{err}");
+        let err = Config::from_yaml("serve:\n  deadline: soon\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("deadline"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let c = Config::from_yaml("trustPolicy: /file.json\ntrustStore: /store\nmaxSignatures: 5\ninsecureRegistries: [a]").unwrap();
+        let s = EngineSettings::resolve(
+            &c,
+            Some("/flag.json".into()),
+            None,
+            vec!["b".into()],
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.trust_policy, Path::new("/flag.json"));
+        assert_eq!(s.trust_store, Path::new("/store"));
+        assert_eq!(s.max_signatures, 5);
+        assert_eq!(s.insecure_registries, ["a", "b"]);
+    }
+}

@@ -1,0 +1,140 @@
+//! Prometheus metrics (`GET /metrics`, names prefixed `vouch_`), with prometheus-client.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Label: one value.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Kind {
+    /// The value.
+    pub kind: String,
+}
+
+/// Label: registry host.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RegistryHost {
+    /// `host[:port]`.
+    pub registry: String,
+}
+
+/// Every metric vouch exports.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    /// Admission requests by decision (`allow`, `deny`, `would_deny`, `invalid`).
+    pub admission_requests: Family<Kind, Counter>,
+    /// Would-be denials under dry-run enforcement.
+    pub would_deny: Counter,
+    /// Image verifications by outcome (`verified`, `skipped`, `failed`, `error`).
+    pub verifications: Family<Kind, Counter>,
+    /// Time to answer one admission request.
+    pub admission_seconds: Histogram,
+    /// Time to judge one image.
+    pub verification_seconds: Histogram,
+    /// HTTP requests sent to registries.
+    pub registry_requests: Family<RegistryHost, Counter>,
+    /// Registry requests that failed to complete (connection, TLS, timeout).
+    pub registry_errors: Family<RegistryHost, Counter>,
+    /// Policy reloads by result (`applied`, `rejected`).
+    pub policy_reloads: Family<Kind, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("vouch");
+        let admission_requests = Family::<Kind, Counter>::default();
+        let would_deny = Counter::default();
+        let verifications = Family::<Kind, Counter>::default();
+        let admission_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        let verification_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
+        let registry_requests = Family::<RegistryHost, Counter>::default();
+        let registry_errors = Family::<RegistryHost, Counter>::default();
+        let policy_reloads = Family::<Kind, Counter>::default();
+        registry.register(
+            "admission_requests",
+            "Admission requests by decision",
+            admission_requests.clone(),
+        );
+        registry.register(
+            "admission_would_deny",
+            "Would-be denials allowed under dry-run enforcement",
+            would_deny.clone(),
+        );
+        registry.register(
+            "verifications",
+            "Image verifications by outcome",
+            verifications.clone(),
+        );
+        registry.register(
+            "admission_duration_seconds",
+            "Time to answer one admission request",
+            admission_seconds.clone(),
+        );
+        registry.register(
+            "verification_duration_seconds",
+            "Time to judge one image",
+            verification_seconds.clone(),
+        );
+        registry.register(
+            "registry_requests",
+            "HTTP requests sent to registries",
+            registry_requests.clone(),
+        );
+        registry.register(
+            "registry_errors",
+            "Registry requests that could not complete",
+            registry_errors.clone(),
+        );
+        registry.register(
+            "policy_reloads",
+            "Trust policy and trust store reloads by result",
+            policy_reloads.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            admission_requests,
+            would_deny,
+            verifications,
+            admission_seconds,
+            verification_seconds,
+            registry_requests,
+            registry_errors,
+            policy_reloads,
+        }
+    }
+
+    /// Count one labelled event.
+    pub fn inc(family: &Family<Kind, Counter>, kind: &str) {
+        family
+            .get_or_create(&Kind {
+                kind: kind.to_string(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Ok(reg) = self.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode(&mut out, &reg);
+        }
+        out
+    }
+}
