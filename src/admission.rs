@@ -241,11 +241,12 @@ fn shorten(warnings: Vec<String>) -> Vec<String> {
             if w.len() <= MAX_WARNING_LEN {
                 w
             } else {
-                let mut end = MAX_WARNING_LEN - 1;
+                // ASCII ellipsis: the API server passes warnings through HTTP headers.
+                let mut end = MAX_WARNING_LEN - 3;
                 while !w.is_char_boundary(end) {
                     end -= 1;
                 }
-                format!("{}…", &w[..end])
+                format!("{}...", &w[..end])
             }
         })
         .collect();
