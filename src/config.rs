@@ -16,6 +16,13 @@
 //!   enforcement: enforce      # or dryrun
 //!   maxConcurrency: 512
 //!   logFormat: json
+//! cache:
+//!   allowTtl: 10m
+//!   denyTtl: 30s
+//!   pendingTtl: 30s
+//!   digestTtl: 30s
+//!   staleIfError: 1h
+//!   redis: {url: "redis://vouch-redis:6379", timeout: 50ms}
 //! ```
 
 use std::net::SocketAddr;
@@ -26,6 +33,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::admission::Enforcement;
+use crate::cache::{CacheSettings, VerdictCache};
 use crate::gate::{Gate, GateOptions};
 use crate::metrics::Metrics;
 use crate::notation::trust_policy::TrustPolicy;
@@ -73,6 +81,9 @@ pub struct Config {
     /// Webhook settings.
     #[serde(default)]
     pub serve: ServeConfig,
+    /// Verdict cache settings.
+    #[serde(default)]
+    pub cache: CacheSettings,
 }
 
 /// The `serve:` section.
@@ -136,6 +147,8 @@ pub struct EngineSettings {
     pub docker_config: Option<PathBuf>,
     /// Signature limit per image.
     pub max_signatures: usize,
+    /// Verdict cache settings.
+    pub cache: CacheSettings,
 }
 
 /// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
@@ -201,6 +214,7 @@ impl EngineSettings {
             insecure_registries: insecure,
             docker_config: docker_config.or_else(|| config.docker_config.clone()),
             max_signatures,
+            cache: config.cache.clone(),
         })
     }
 
@@ -230,15 +244,27 @@ impl EngineSettings {
         .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
-    /// A gate over freshly loaded trust material.
+    /// A gate over freshly loaded trust material, with a new cache.
     pub fn gate(
         &self,
         registry: RegistryClient,
         deadline: Duration,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Gate, ConfigError> {
+        let cache = Arc::new(VerdictCache::new(self.cache.clone(), metrics.clone()));
+        self.gate_with_cache(registry, deadline, metrics, cache)
+    }
+
+    /// A gate over freshly loaded trust material that shares `cache` (policy reloads).
+    pub fn gate_with_cache(
+        &self,
+        registry: RegistryClient,
+        deadline: Duration,
+        metrics: Option<Arc<Metrics>>,
+        cache: Arc<VerdictCache>,
+    ) -> Result<Gate, ConfigError> {
         let (policy, stores) = self.load_trust()?;
-        Ok(Gate::new(
+        Ok(Gate::with_cache(
             registry,
             policy,
             stores,
@@ -247,6 +273,7 @@ impl EngineSettings {
                 deadline,
                 metrics,
             },
+            cache,
         ))
     }
 }

@@ -12,9 +12,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::cache::{CacheSettings, DigestKey, VerdictCache, VerdictKey};
 use crate::metrics::Metrics;
 use crate::notation::envelope::TargetArtifact;
 use crate::notation::level::LevelName;
@@ -24,12 +27,11 @@ use crate::notation::verifier::{verify_signature, SignatureOutcome, Verification
 use crate::notation::ARTIFACT_TYPE_SIGNATURE;
 use crate::reference::ImageReference;
 use crate::registry::{
-    Descriptor, Manifest, RegistryClient, RegistryError, MAX_ENVELOPE_BYTES, OCI_ARTIFACT_MANIFEST,
-    OCI_MANIFEST,
+    Descriptor, Manifest, RegistryClient, MAX_ENVELOPE_BYTES, OCI_ARTIFACT_MANIFEST, OCI_MANIFEST,
 };
 
 /// What verification concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Outcome {
     /// A signature verified under the statement.
@@ -53,7 +55,7 @@ pub enum Admission {
 }
 
 /// The image's quarantine status (sources arrive with the quarantine feature).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuarantineStatus {
     /// Where the status came from: `none` when the registry has no quarantine source configured.
@@ -123,6 +125,64 @@ impl Default for GateOptions {
     }
 }
 
+/// The part of a verdict that depends only on (registry, repository, digest) and the trust
+/// material: what the caches hold.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Judgement {
+    /// `registry/repository@digest`, once resolved.
+    pub reference: Option<String>,
+    /// The resolved digest.
+    pub digest: Option<String>,
+    /// What verification concluded.
+    pub outcome: Outcome,
+    /// Why not verified.
+    pub reasons: Vec<String>,
+    /// Logged failures and notes.
+    pub warnings: Vec<String>,
+    /// Signatures tried.
+    pub signatures: Vec<SignatureOutcome>,
+    /// Quarantine status.
+    pub quarantine: QuarantineStatus,
+    /// Whether the answer may change soon (quarantine not final): cached briefly.
+    #[serde(default)]
+    pub pending: bool,
+}
+
+impl Judgement {
+    fn new(outcome: Outcome) -> Self {
+        Self {
+            reference: None,
+            digest: None,
+            outcome,
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+            signatures: Vec::new(),
+            quarantine: QuarantineStatus::not_applicable(),
+            pending: false,
+        }
+    }
+
+    /// A judgement that could not be made.
+    pub fn error(reason: impl Into<String>) -> Self {
+        let mut j = Self::new(Outcome::Error);
+        j.reasons.push(reason.into());
+        j
+    }
+
+    fn failed(reason: impl Into<String>) -> Self {
+        let mut j = Self::new(Outcome::Failed);
+        j.reasons.push(reason.into());
+        j
+    }
+
+    fn at(mut self, reference: &ImageReference, digest: &str) -> Self {
+        self.digest = Some(digest.to_string());
+        self.reference = Some(reference.with_digest(digest));
+        self
+    }
+}
+
 /// The verification engine shared by every command.
 #[derive(Clone)]
 pub struct Gate {
@@ -130,45 +190,58 @@ pub struct Gate {
     policy: Arc<TrustPolicy>,
     stores: Arc<TrustStores>,
     options: GateOptions,
-}
-
-struct Judged {
-    outcome: Outcome,
-    reasons: Vec<String>,
-    warnings: Vec<String>,
-}
-
-impl Judged {
-    fn failed(reason: impl Into<String>) -> Self {
-        Self {
-            outcome: Outcome::Failed,
-            reasons: vec![reason.into()],
-            warnings: Vec::new(),
-        }
-    }
-
-    fn error(reason: impl Into<String>) -> Self {
-        Self {
-            outcome: Outcome::Error,
-            reasons: vec![reason.into()],
-            warnings: Vec::new(),
-        }
-    }
+    cache: Arc<VerdictCache>,
+    /// Per statement name: what decides its verdicts, for cache keys.
+    fingerprints: Arc<HashMap<String, Arc<str>>>,
 }
 
 impl Gate {
-    /// A gate over a loaded policy and its trust stores.
+    /// A gate over a loaded policy and its trust stores, with a cache of its own.
     pub fn new(
         registry: RegistryClient,
         policy: Arc<TrustPolicy>,
         stores: Arc<TrustStores>,
         options: GateOptions,
     ) -> Self {
+        let cache = Arc::new(VerdictCache::new(
+            CacheSettings::default(),
+            options.metrics.clone(),
+        ));
+        Self::with_cache(registry, policy, stores, options, cache)
+    }
+
+    /// A gate that shares `cache` (across policy reloads: keys carry the fingerprint).
+    pub fn with_cache(
+        registry: RegistryClient,
+        policy: Arc<TrustPolicy>,
+        stores: Arc<TrustStores>,
+        options: GateOptions,
+        cache: Arc<VerdictCache>,
+    ) -> Self {
+        let fingerprints = policy
+            .statements()
+            .iter()
+            .map(|s| {
+                let material = format!(
+                    "{}|{}|{}|{}",
+                    policy.digest(),
+                    s.name,
+                    stores.fingerprint(),
+                    options.max_signatures
+                );
+                (
+                    s.name.clone(),
+                    Arc::from(&crate::registry::sha256_hex(material.as_bytes())[..24]),
+                )
+            })
+            .collect();
         Self {
             registry,
             policy,
             stores,
             options,
+            cache,
+            fingerprints: Arc::new(fingerprints),
         }
     }
 
@@ -193,6 +266,11 @@ impl Gate {
     /// The trust policy this gate judges by.
     pub fn policy(&self) -> &TrustPolicy {
         &self.policy
+    }
+
+    /// The verdict cache.
+    pub fn cache(&self) -> &Arc<VerdictCache> {
+        &self.cache
     }
 
     async fn judge_untimed(&self, image: &str) -> Verdict {
@@ -228,73 +306,133 @@ impl Gate {
         verdict.policy = Some(statement.name.clone());
         verdict.level = Some(statement.level.label().to_string());
         let deadline = self.options.deadline;
-        let judged = match tokio::time::timeout(
-            deadline,
-            self.judge_signatures(&reference, statement, &mut verdict),
-        )
-        .await
-        {
-            Ok(j) => j,
-            Err(_) => Judged::error(format!(
-                "verification of {image} did not finish within {}s",
-                deadline.as_secs_f32()
-            )),
-        };
-        verdict.outcome = judged.outcome;
-        verdict.reasons.extend(judged.reasons);
-        verdict.warnings.extend(judged.warnings);
-        verdict.verified = matches!(judged.outcome, Outcome::Verified | Outcome::Skipped);
-        verdict.admission = admission(judged.outcome, statement.level.name());
+        let judgement =
+            match tokio::time::timeout(deadline, self.assess(&reference, statement)).await {
+                Ok(j) => j,
+                Err(_) => Arc::new(Judgement::error(format!(
+                    "verification of {image} did not finish within {}s",
+                    deadline.as_secs_f32()
+                ))),
+            };
+        let j = judgement.as_ref();
+        verdict.reference = j.reference.clone();
+        verdict.digest = j.digest.clone();
+        verdict.outcome = j.outcome;
+        verdict.reasons = j.reasons.clone();
+        verdict.warnings = j.warnings.clone();
+        verdict.signatures = j.signatures.clone();
+        verdict.quarantine = j.quarantine.clone();
+        verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
+        verdict.admission = admission(j.outcome, statement.level.name());
         verdict
     }
 
-    async fn judge_signatures(
+    /// Digest, then the cached or freshly computed judgement for it.
+    async fn assess(
         &self,
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
-        verdict: &mut Verdict,
-    ) -> Judged {
+    ) -> Arc<Judgement> {
         let skip = statement.level.is_skip();
-        // A skip statement needs nothing from the registry when the digest is already known.
-        if skip && reference.digest().is_some() {
-            verdict.digest = reference.digest().map(str::to_string);
-            verdict.reference = verdict.digest.as_deref().map(|d| reference.with_digest(d));
-            return skipped(statement);
-        }
-        let target = match self.registry.resolve_digest(reference).await {
-            Ok(t) => t,
-            Err(e) if skip => {
-                let mut j = skipped(statement);
-                j.warnings
-                    .push(format!("could not resolve the digest: {e}"));
-                return j;
-            }
-            Err(e) => return Judged::error(describe_registry_error(&e)),
+        let fingerprint = self
+            .fingerprints
+            .get(&statement.name)
+            .cloned()
+            .unwrap_or_else(|| Arc::from("unknown"));
+        let key_for = |digest: &str| VerdictKey {
+            registry: reference.registry().to_string(),
+            repository: reference.repository().to_string(),
+            digest: digest.to_string(),
+            fingerprint: fingerprint.clone(),
         };
-        verdict.digest = Some(target.digest.clone());
-        let shown = reference.with_digest(&target.digest);
-        verdict.reference = Some(shown.clone());
+        // A skip statement needs nothing from the registry when the digest is already known.
+        let (digest, target) = match reference.digest() {
+            Some(d) => (d.to_string(), None),
+            None => {
+                let key = DigestKey {
+                    registry: reference.registry().to_string(),
+                    repository: reference.repository().to_string(),
+                    tag: reference.manifest_reference().to_string(),
+                };
+                let registry = self.registry.clone();
+                let r = reference.clone();
+                match self
+                    .cache
+                    .digest(
+                        key.clone(),
+                        async move { registry.resolve_digest(&r).await },
+                    )
+                    .await
+                {
+                    Ok(t) => (t.digest.clone(), Some(t)),
+                    Err(e) if skip => {
+                        let mut j = skipped(statement);
+                        j.warnings
+                            .push(format!("could not resolve the digest: {e}"));
+                        return Arc::new(j);
+                    }
+                    Err(e) => {
+                        let failed = Arc::new(Judgement::error(e.to_string()));
+                        // The registry is away: a recent allow for the tag's last digest may stand.
+                        return match self.cache.stale_digest(&key).await {
+                            Some(last) => self.cache.stale(&key_for(&last.digest), failed).await,
+                            None => failed,
+                        };
+                    }
+                }
+            }
+        };
         if skip {
-            return skipped(statement);
+            return Arc::new(skipped(statement).at(reference, &digest));
         }
+        let gate = self.clone();
+        let r = reference.clone();
+        let name = statement.name.clone();
+        let d = digest.clone();
+        self.cache
+            .verdict(key_for(&digest), async move {
+                let Some(statement) = gate.policy.statements().iter().find(|s| s.name == name)
+                else {
+                    return Judgement::error("trust policy statement vanished during a reload");
+                };
+                let target = match target {
+                    Some(t) => t,
+                    None => match gate.registry.resolve_digest(&r).await {
+                        Ok(t) => t,
+                        Err(e) => return Judgement::error(e.to_string()).at(&r, &d),
+                    },
+                };
+                gate.verify_signatures(&r, statement, &target).await
+            })
+            .await
+    }
+
+    /// List, fetch and verify the signatures of a resolved image.
+    async fn verify_signatures(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        target: &Descriptor,
+    ) -> Judgement {
+        let shown = reference.with_digest(&target.digest);
+        let at = |j: Judgement| j.at(reference, &target.digest);
         let max = self.options.max_signatures.max(1);
         let listed = match self
             .registry
-            .referrers(reference, &target, ARTIFACT_TYPE_SIGNATURE, max)
+            .referrers(reference, target, ARTIFACT_TYPE_SIGNATURE, max)
             .await
         {
             Ok(l) => l,
             Err(e) => {
-                return Judged::error(format!(
-                    "unable to list the signatures of {shown}: {}",
-                    describe_registry_error(&e)
-                ))
+                return at(Judgement::error(format!(
+                    "unable to list the signatures of {shown}: {e}"
+                )))
             }
         };
         if listed.is_empty() {
-            return Judged::failed(format!(
+            return at(Judgement::failed(format!(
                 "no Notation signature found for {shown}: no signature is associated with it, make sure the image was signed"
-            ));
+            )));
         }
         let target_artifact = TargetArtifact {
             media_type: target.media_type.clone(),
@@ -308,6 +446,7 @@ impl Gate {
             target: &target_artifact,
             now: OffsetDateTime::now_utc(),
         };
+        let mut judgement = at(Judgement::new(Outcome::Failed));
         let mut tried = 0usize;
         for desc in &listed {
             if tried == max {
@@ -317,25 +456,25 @@ impl Gate {
             let (media_type, envelope) = match self.fetch_envelope(reference, desc).await {
                 Ok(v) => v,
                 Err(e) => {
-                    return Judged::error(format!(
+                    let mut j = at(Judgement::error(format!(
                         "unable to retrieve digital signature with digest {} of {shown}: {e}",
                         desc.digest
-                    ))
+                    )));
+                    j.signatures = judgement.signatures;
+                    return j;
                 }
             };
             let outcome = verify_signature(&ctx, &desc.digest, &media_type, &envelope);
             let passed = outcome.verified;
             let warnings = outcome.warnings.clone();
-            verdict.signatures.push(outcome);
+            judgement.signatures.push(outcome);
             if passed {
-                return Judged {
-                    outcome: Outcome::Verified,
-                    reasons: Vec::new(),
-                    warnings,
-                };
+                judgement.outcome = Outcome::Verified;
+                judgement.warnings = warnings;
+                return judgement;
             }
         }
-        let mut reasons: Vec<String> = verdict
+        judgement.reasons = judgement
             .signatures
             .iter()
             .map(|s| {
@@ -347,16 +486,12 @@ impl Gate {
             })
             .collect();
         if tried >= max {
-            reasons.insert(
+            judgement.reasons.insert(
                 0,
                 format!("signature evaluation stopped. The configured limit of {max} signatures to verify per artifact exceeded"),
             );
         }
-        Judged {
-            outcome: Outcome::Failed,
-            reasons,
-            warnings: Vec::new(),
-        }
+        judgement
     }
 
     /// Fetch a signature manifest and its single envelope blob.
@@ -398,14 +533,13 @@ impl Gate {
     }
 }
 
-fn skipped(statement: &TrustPolicyStatement) -> Judged {
-    Judged {
-        outcome: Outcome::Skipped,
-        reasons: Vec::new(),
+fn skipped(statement: &TrustPolicyStatement) -> Judgement {
+    Judgement {
         warnings: vec![format!(
             "signature verification skipped: trust policy statement {:?} is configured to skip signature verification",
             statement.name
         )],
+        ..Judgement::new(Outcome::Skipped)
     }
 }
 
@@ -418,10 +552,6 @@ pub fn admission(outcome: Outcome, level: LevelName) -> Admission {
         (Outcome::Failed | Outcome::Error, LevelName::Audit | LevelName::Skip) => Allow,
         (Outcome::Failed | Outcome::Error, LevelName::Strict | LevelName::Permissive) => Deny,
     }
-}
-
-fn describe_registry_error(e: &RegistryError) -> String {
-    e.to_string()
 }
 
 fn short_digest(d: &str) -> &str {

@@ -41,6 +41,10 @@ pub struct Metrics {
     pub registry_errors: Family<RegistryHost, Counter>,
     /// Policy reloads by result (`applied`, `rejected`).
     pub policy_reloads: Family<Kind, Counter>,
+    /// Verdict cache lookups by result (`hit`, `miss`, `shared_hit`, `stale`).
+    pub cache_requests: Family<Kind, Counter>,
+    /// Shared (Redis) cache events (`write`, `error`).
+    pub shared_cache: Family<Kind, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -67,6 +71,18 @@ impl Metrics {
         let registry_requests = Family::<RegistryHost, Counter>::default();
         let registry_errors = Family::<RegistryHost, Counter>::default();
         let policy_reloads = Family::<Kind, Counter>::default();
+        let cache_requests = Family::<Kind, Counter>::default();
+        let shared_cache = Family::<Kind, Counter>::default();
+        registry.register(
+            "verdict_cache_requests",
+            "Verdict cache lookups by result",
+            cache_requests.clone(),
+        );
+        registry.register(
+            "shared_cache_events",
+            "Shared (Redis) verdict cache events",
+            shared_cache.clone(),
+        );
         registry.register(
             "admission_requests",
             "Admission requests by decision",
@@ -117,6 +133,8 @@ impl Metrics {
             registry_requests,
             registry_errors,
             policy_reloads,
+            cache_requests,
+            shared_cache,
         }
     }
 

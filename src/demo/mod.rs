@@ -162,6 +162,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         insecure_registries: vec![host.clone()],
         docker_config: None,
         max_signatures: 100,
+        cache: Default::default(),
     };
     let running = server::start(
         engine,

@@ -42,6 +42,8 @@ pub struct State {
     pub corrupt: HashSet<String>,
     /// Require a bearer token obtained with these Basic credentials.
     pub require_token: Option<(String, String)>,
+    /// Answer every `/v2/` request with this status (a registry that is down).
+    pub fail_status: Option<u16>,
     /// Require HTTP Basic authentication with these credentials.
     pub require_basic: Option<(String, String)>,
     /// Every request: "METHOD path".
@@ -248,6 +250,13 @@ async fn dispatch(
 ) -> Response {
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     st.log.push(format!("{method} {uri}"));
+    if let Some(status) = st.fail_status {
+        return error(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
+            "UNAVAILABLE",
+            "registry is down",
+        );
+    }
     if let Some((user, pass)) = &st.require_basic {
         use base64::Engine;
         let want = format!(

@@ -3,7 +3,7 @@
 //! says what each failure means. The level table lives in [`super::level`]; nothing here
 //! branches on a level's name.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::envelope::{self, Envelope, SigningScheme, TargetArtifact};
@@ -13,7 +13,7 @@ use super::trust_store::{StoreType, TrustStores};
 use super::x509::rfc1123z;
 
 /// What happened to one check of one signature.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The check.
     pub check: Check,
@@ -25,7 +25,7 @@ pub struct CheckResult {
 }
 
 /// The outcome of verifying one signature.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureOutcome {
     /// Digest of the signature manifest.

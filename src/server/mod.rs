@@ -31,6 +31,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::admission::{decide, images_of, Decision, Enforcement};
+use crate::cache::VerdictCache;
 use crate::config::{ConfigError, EngineSettings};
 use crate::gate::{Gate, Verdict};
 use crate::metrics::Metrics;
@@ -175,7 +176,16 @@ pub async fn start(
     metrics: Arc<Metrics>,
 ) -> Result<Running, ServeError> {
     let registry = engine.registry_client(Some(metrics.clone()))?;
-    let gate = engine.gate(registry.clone(), settings.deadline, Some(metrics.clone()))?;
+    let cache = Arc::new(VerdictCache::new(
+        engine.cache.clone(),
+        Some(metrics.clone()),
+    ));
+    let gate = engine.gate_with_cache(
+        registry.clone(),
+        settings.deadline,
+        Some(metrics.clone()),
+        cache.clone(),
+    )?;
     let cert = ReloadingCert::load(&settings.tls_cert, &settings.tls_key)?;
     let tls_config = cert.server_config().map_err(|e| TlsError {
         what: "configuration",
@@ -472,10 +482,12 @@ async fn watch_trust(app: Arc<App>) {
             continue;
         }
         last = now;
-        match app.engine.gate(
+        let cache = app.gate.load().cache().clone();
+        match app.engine.gate_with_cache(
             app.registry.clone(),
             app.settings.deadline,
             Some(app.metrics.clone()),
+            cache,
         ) {
             Ok(gate) => {
                 app.gate.store(Arc::new(gate));

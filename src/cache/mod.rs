@@ -1,0 +1,354 @@
+//! Caches in front of the registry: tag → digest, and verdicts keyed by
+//! (registry, repository, digest, fingerprint of everything that decides them).
+//!
+//! - Never by digest alone: signatures and quarantine state belong to a repository.
+//! - Separate lifetimes: allow (10 min), deny (30 s), quarantine pending (30 s); errors are
+//!   never cached.
+//! - Single-flight: concurrent requests for one uncached key share one verification (moka's
+//!   `try_get_with`); the verification runs as its own task, so a requester that gives up at
+//!   its deadline does not waste the work — the result still lands in the cache.
+//! - Stale-if-error: an allow verdict younger than `staleIfError` is served, with a warning, when
+//!   the registry cannot be reached. Denials are never extended.
+//! - Bounded by entries and by bytes.
+
+pub mod shared;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use moka::Expiry;
+use serde::Deserialize;
+
+use crate::gate::{Judgement, Outcome};
+use crate::metrics::Metrics;
+use crate::registry::{Descriptor, RegistryError};
+use shared::SharedCache;
+
+/// Cache lifetimes and bounds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct CacheSettings {
+    /// Lifetime of an allow verdict.
+    #[serde(with = "humantime_serde")]
+    pub allow_ttl: Duration,
+    /// Lifetime of a deny verdict.
+    #[serde(with = "humantime_serde")]
+    pub deny_ttl: Duration,
+    /// Lifetime of a verdict whose quarantine state is not final (`Quarantined`, unknown).
+    #[serde(with = "humantime_serde")]
+    pub pending_ttl: Duration,
+    /// Lifetime of a tag → digest resolution.
+    #[serde(with = "humantime_serde")]
+    pub digest_ttl: Duration,
+    /// How long an allow verdict may be served when the registry cannot be reached.
+    #[serde(with = "humantime_serde")]
+    pub stale_if_error: Duration,
+    /// Most verdicts kept.
+    pub max_entries: u64,
+    /// Most bytes of verdicts kept (estimated).
+    pub max_bytes: u64,
+    /// Optional shared cache across webhook replicas.
+    pub redis: Option<shared::RedisSettings>,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            allow_ttl: Duration::from_secs(600),
+            deny_ttl: Duration::from_secs(30),
+            pending_ttl: Duration::from_secs(30),
+            digest_ttl: Duration::from_secs(30),
+            stale_if_error: Duration::from_secs(3600),
+            max_entries: 200_000,
+            max_bytes: 256 * 1024 * 1024,
+            redis: None,
+        }
+    }
+}
+
+/// What a cached verdict is keyed by.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct VerdictKey {
+    /// Registry host.
+    pub registry: String,
+    /// Repository.
+    pub repository: String,
+    /// Manifest digest.
+    pub digest: String,
+    /// Fingerprint of the statement, trust stores and quarantine settings that decide.
+    pub fingerprint: Arc<str>,
+}
+
+impl VerdictKey {
+    /// A stable string form (shared cache key).
+    pub fn flat(&self) -> String {
+        format!(
+            "{}/{}@{}#{}",
+            self.registry, self.repository, self.digest, self.fingerprint
+        )
+    }
+}
+
+/// Tag resolution key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DigestKey {
+    /// Registry host.
+    pub registry: String,
+    /// Repository.
+    pub repository: String,
+    /// Tag.
+    pub tag: String,
+}
+
+#[derive(Clone)]
+struct Entry {
+    judgement: Arc<Judgement>,
+    ttl: Duration,
+    weight: u32,
+}
+
+struct ByClass;
+
+impl Expiry<VerdictKey, Entry> for ByClass {
+    fn expire_after_create(&self, _k: &VerdictKey, v: &Entry, _now: Instant) -> Option<Duration> {
+        Some(v.ttl)
+    }
+}
+
+/// The caches of one process (shared by every reload of the trust policy).
+pub struct VerdictCache {
+    settings: CacheSettings,
+    verdicts: Cache<VerdictKey, Entry>,
+    last_good: Cache<VerdictKey, (Arc<Judgement>, Instant)>,
+    digests: Cache<DigestKey, Descriptor>,
+    last_digests: Cache<DigestKey, Descriptor>,
+    shared: Option<SharedCache>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for VerdictCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerdictCache")
+            .field("entries", &self.verdicts.entry_count())
+            .finish()
+    }
+}
+
+/// Rough size of a judgement in memory, for the byte bound.
+fn weigh(j: &Judgement) -> u32 {
+    let strings: usize = j.reasons.iter().chain(&j.warnings).map(String::len).sum();
+    let sigs: usize = j
+        .signatures
+        .iter()
+        .map(|s| 256 + s.checks.len() * 64 + s.error.as_ref().map_or(0, String::len))
+        .sum();
+    u32::try_from(256 + strings + sigs).unwrap_or(u32::MAX)
+}
+
+impl VerdictCache {
+    /// Build the caches; connects nothing until first use.
+    pub fn new(settings: CacheSettings, metrics: Option<Arc<Metrics>>) -> Self {
+        let max_bytes = settings.max_bytes.max(1024);
+        let verdicts = Cache::builder()
+            .max_capacity(max_bytes)
+            .weigher(|_k: &VerdictKey, v: &Entry| v.weight)
+            .expire_after(ByClass)
+            .build();
+        let last_good = Cache::builder()
+            .max_capacity(settings.max_entries.max(1))
+            .time_to_live(settings.stale_if_error.max(Duration::from_millis(1)))
+            .build();
+        let digests = Cache::builder()
+            .max_capacity(settings.max_entries.max(1))
+            .time_to_live(settings.digest_ttl.max(Duration::from_millis(1)))
+            .build();
+        let last_digests = Cache::builder()
+            .max_capacity(settings.max_entries.max(1))
+            .time_to_live(settings.stale_if_error.max(Duration::from_millis(1)))
+            .build();
+        let shared = settings
+            .redis
+            .clone()
+            .and_then(|r| SharedCache::new(r, metrics.clone()));
+        Self {
+            settings,
+            verdicts,
+            last_good,
+            digests,
+            last_digests,
+            shared,
+            metrics,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &CacheSettings {
+        &self.settings
+    }
+
+    fn count(&self, kind: &str) {
+        if let Some(m) = &self.metrics {
+            Metrics::inc(&m.cache_requests, kind);
+        }
+    }
+
+    /// Verdicts currently held.
+    pub async fn len(&self) -> u64 {
+        self.verdicts.run_pending_tasks().await;
+        self.verdicts.entry_count()
+    }
+
+    /// Whether no verdict is held.
+    pub async fn is_empty(&self) -> bool {
+        self.len().await == 0
+    }
+
+    /// Resolve a tag through the cache (single-flight); remember the answer for stale-if-error.
+    pub async fn digest<F>(
+        &self,
+        key: DigestKey,
+        resolve: F,
+    ) -> Result<Descriptor, Arc<RegistryError>>
+    where
+        F: Future<Output = Result<Descriptor, RegistryError>>,
+    {
+        let result = self.digests.try_get_with(key.clone(), resolve).await;
+        if let Ok(d) = &result {
+            self.last_digests.insert(key, d.clone()).await;
+        }
+        result
+    }
+
+    /// The last digest a tag resolved to, within `staleIfError`.
+    pub async fn stale_digest(&self, key: &DigestKey) -> Option<Descriptor> {
+        self.last_digests.get(key).await
+    }
+
+    fn ttl_for(&self, j: &Judgement) -> Option<Duration> {
+        if j.pending {
+            return Some(self.settings.pending_ttl);
+        }
+        match j.outcome {
+            Outcome::Verified | Outcome::Skipped => Some(self.settings.allow_ttl),
+            Outcome::Failed => Some(self.settings.deny_ttl),
+            Outcome::Error => None,
+        }
+    }
+
+    async fn store(&self, key: &VerdictKey, j: Arc<Judgement>) {
+        let Some(ttl) = self.ttl_for(&j) else {
+            return;
+        };
+        if ttl.is_zero() {
+            return;
+        }
+        if j.outcome == Outcome::Verified && !j.pending {
+            self.last_good
+                .insert(key.clone(), (j.clone(), Instant::now()))
+                .await;
+        }
+        let weight = weigh(&j);
+        self.verdicts
+            .insert(
+                key.clone(),
+                Entry {
+                    judgement: j,
+                    ttl,
+                    weight,
+                },
+            )
+            .await;
+    }
+
+    /// The verdict for `key`: from memory, else from the shared cache, else computed once for
+    /// all concurrent callers by `compute` (run as its own task).
+    pub async fn verdict<F>(self: &Arc<Self>, key: VerdictKey, compute: F) -> Arc<Judgement>
+    where
+        F: Future<Output = Judgement> + Send + 'static,
+    {
+        if let Some(e) = self.verdicts.get(&key).await {
+            self.count("hit");
+            return e.judgement;
+        }
+        let this = self.clone();
+        let k = key.clone();
+        let result = self
+            .verdicts
+            .try_get_with(key.clone(), async move {
+                if let Some(shared) = &this.shared {
+                    if let Some((j, remaining)) = shared.get(&k).await {
+                        this.count("shared_hit");
+                        let j = Arc::new(j);
+                        if j.outcome == Outcome::Verified && !j.pending {
+                            this.last_good
+                                .insert(k.clone(), (j.clone(), Instant::now()))
+                                .await;
+                        }
+                        let weight = weigh(&j);
+                        return Ok(Entry {
+                            judgement: j,
+                            ttl: remaining,
+                            weight,
+                        });
+                    }
+                }
+                this.count("miss");
+                let worker = this.clone();
+                let wk = k.clone();
+                // The task finishes (and fills the caches) even if every requester gives up.
+                let task = tokio::spawn(async move {
+                    let j = Arc::new(compute.await);
+                    worker.store(&wk, j.clone()).await;
+                    if let (Some(shared), Some(ttl)) = (&worker.shared, worker.ttl_for(&j)) {
+                        shared.put(&wk, &j, ttl);
+                    }
+                    j
+                });
+                let j = task.await.map_err(|e| {
+                    Arc::new(Judgement::error(format!("verification task failed: {e}")))
+                })?;
+                match this.ttl_for(&j) {
+                    Some(ttl) if !ttl.is_zero() => Ok(Entry {
+                        weight: weigh(&j),
+                        judgement: j,
+                        ttl,
+                    }),
+                    _ => Err(j),
+                }
+            })
+            .await;
+        match result {
+            Ok(e) => e.judgement,
+            Err(failed) => self.stale_or(&key, (*failed).clone()).await,
+        }
+    }
+
+    /// On an error, an allow verdict younger than `staleIfError`, marked as stale; else the
+    /// error.
+    async fn stale_or(&self, key: &VerdictKey, failed: Arc<Judgement>) -> Arc<Judgement> {
+        if failed.outcome != Outcome::Error {
+            return failed;
+        }
+        match self.last_good.get(key).await {
+            Some((good, at)) if at.elapsed() <= self.settings.stale_if_error => {
+                self.count("stale");
+                let mut j = (*good).clone();
+                j.warnings.push(format!(
+                    "served from cache: verified {}s ago, but the registry could not be reached now ({}); staleIfError allows up to {}s",
+                    at.elapsed().as_secs(),
+                    failed.reasons.join("; "),
+                    self.settings.stale_if_error.as_secs()
+                ));
+                Arc::new(j)
+            }
+            _ => failed,
+        }
+    }
+
+    /// The stale allow verdict for a key, if any (used when even the digest is unknown).
+    pub async fn stale(&self, key: &VerdictKey, failed: Arc<Judgement>) -> Arc<Judgement> {
+        self.stale_or(key, failed).await
+    }
+}
