@@ -570,3 +570,26 @@ pub fn exit_status(verdicts: &[Verdict]) -> u8 {
         0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judgements_round_trip_through_json() {
+        let mut j = Judgement::failed("x");
+        j.signatures.push(SignatureOutcome {
+            digest: "sha256:00".into(),
+            envelope: "application/cose".into(),
+            signer: None,
+            signing_time: None,
+            verified: false,
+            checks: Vec::new(),
+            error: Some("e".into()),
+            warnings: Vec::new(),
+        });
+        let back: Judgement = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
+        assert_eq!(back.signatures.len(), 1);
+        assert_eq!(back.outcome, Outcome::Failed);
+    }
+}
