@@ -16,6 +16,10 @@
 //!   enforcement: enforce      # or dryrun
 //!   maxConcurrency: 512
 //!   logFormat: json
+//! quarantine:
+//!   - registries: ["*.azurecr.io"]
+//!     source: acr            # acr | referrer | none
+//!     enforcement: enforce   # enforce | audit | off
 //! cache:
 //!   allowTtl: 10m
 //!   denyTtl: 30s
@@ -38,6 +42,7 @@ use crate::gate::{Gate, GateOptions};
 use crate::metrics::Metrics;
 use crate::notation::trust_policy::TrustPolicy;
 use crate::notation::trust_store::TrustStores;
+use crate::quarantine::{QuarantineConfig, QuarantineRule};
 use crate::registry::auth::CredentialSource;
 use crate::registry::{RegistryClient, RegistryOptions};
 
@@ -84,6 +89,9 @@ pub struct Config {
     /// Verdict cache settings.
     #[serde(default)]
     pub cache: CacheSettings,
+    /// Quarantine sources per registry.
+    #[serde(default)]
+    pub quarantine: Vec<QuarantineRule>,
 }
 
 /// The `serve:` section.
@@ -149,6 +157,8 @@ pub struct EngineSettings {
     pub max_signatures: usize,
     /// Verdict cache settings.
     pub cache: CacheSettings,
+    /// Quarantine rules (defaults appended by [`QuarantineConfig::new`]).
+    pub quarantine: Vec<QuarantineRule>,
 }
 
 /// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
@@ -215,6 +225,7 @@ impl EngineSettings {
             docker_config: docker_config.or_else(|| config.docker_config.clone()),
             max_signatures,
             cache: config.cache.clone(),
+            quarantine: config.quarantine.clone(),
         })
     }
 
@@ -272,6 +283,7 @@ impl EngineSettings {
                 max_signatures: self.max_signatures,
                 deadline,
                 metrics,
+                quarantine: QuarantineConfig::new(self.quarantine.clone()),
             },
             cache,
         ))

@@ -25,7 +25,12 @@ use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
 use crate::notation::trust_store::TrustStores;
 use crate::notation::verifier::{verify_signature, SignatureOutcome, VerificationContext};
 use crate::notation::ARTIFACT_TYPE_SIGNATURE;
+use crate::quarantine::{
+    acr, referrer, QuarantineConfig, QuarantineEnforcement, QuarantineRule, SourceKind,
+    State as QuarantineState,
+};
 use crate::reference::ImageReference;
+use crate::registry::RegistryError;
 use crate::registry::{
     Descriptor, Manifest, RegistryClient, MAX_ENVELOPE_BYTES, OCI_ARTIFACT_MANIFEST, OCI_MANIFEST,
 };
@@ -54,14 +59,25 @@ pub enum Admission {
     Deny,
 }
 
-/// The image's quarantine status (sources arrive with the quarantine feature).
+/// The image's quarantine status, as the registry reports it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuarantineStatus {
-    /// Where the status came from: `none` when the registry has no quarantine source configured.
+    /// Where the status came from: `acr`, `referrer`, or `none` when the registry has no
+    /// quarantine source configured.
     pub source: String,
-    /// `notApplicable`, `Passed`, `Quarantined`, `Failed` or `unknown`.
+    /// `notApplicable`, `Passed`, `Quarantined`, `Failed`, `Locked`, `unknown`, or another value
+    /// the registry reported.
     pub state: String,
+    /// Details the scanner attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+    /// `enforce` or `audit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement: Option<String>,
+    /// Why the image is not admitted (absent when it is).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl QuarantineStatus {
@@ -69,6 +85,34 @@ impl QuarantineStatus {
         Self {
             source: "none".into(),
             state: "notApplicable".into(),
+            details: None,
+            enforcement: None,
+            reason: None,
+        }
+    }
+
+    fn from_state(rule: &QuarantineRule, state: &QuarantineState, image: &str) -> Self {
+        Self {
+            source: match rule.source {
+                SourceKind::Acr => "acr",
+                SourceKind::Referrer => "referrer",
+                SourceKind::None => "none",
+            }
+            .into(),
+            state: state.name(),
+            details: match state {
+                QuarantineState::NotPassed { details, .. } => details.clone(),
+                QuarantineState::Locked(d) | QuarantineState::Unknown(d) => Some(d.clone()),
+                QuarantineState::Passed => None,
+            },
+            enforcement: Some(
+                match rule.enforcement {
+                    QuarantineEnforcement::Audit => "audit",
+                    _ => "enforce",
+                }
+                .into(),
+            ),
+            reason: state.reason(image),
         }
     }
 }
@@ -113,6 +157,8 @@ pub struct GateOptions {
     pub deadline: Duration,
     /// Where to count outcomes and durations.
     pub metrics: Option<Arc<Metrics>>,
+    /// Quarantine sources per registry.
+    pub quarantine: QuarantineConfig,
 }
 
 impl Default for GateOptions {
@@ -121,6 +167,7 @@ impl Default for GateOptions {
             max_signatures: 100,
             deadline: Duration::from_secs(60),
             metrics: None,
+            quarantine: QuarantineConfig::new(Vec::new()),
         }
     }
 }
@@ -324,6 +371,7 @@ impl Gate {
         verdict.quarantine = j.quarantine.clone();
         verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
         verdict.admission = admission(j.outcome, statement.level.name());
+        apply_quarantine(&mut verdict);
         verdict
     }
 
@@ -334,11 +382,19 @@ impl Gate {
         statement: &TrustPolicyStatement,
     ) -> Arc<Judgement> {
         let skip = statement.level.is_skip();
-        let fingerprint = self
-            .fingerprints
-            .get(&statement.name)
-            .cloned()
-            .unwrap_or_else(|| Arc::from("unknown"));
+        let rule = self
+            .options
+            .quarantine
+            .rule_for(reference.registry())
+            .cloned();
+        let fingerprint: Arc<str> = Arc::from(format!(
+            "{}:{}",
+            self.fingerprints
+                .get(&statement.name)
+                .map(|f| f.as_ref())
+                .unwrap_or("unknown"),
+            self.options.quarantine.fingerprint(reference.registry())
+        ));
         let key_for = |digest: &str| VerdictKey {
             registry: reference.registry().to_string(),
             repository: reference.repository().to_string(),
@@ -382,7 +438,7 @@ impl Gate {
                 }
             }
         };
-        if skip {
+        if skip && rule.is_none() {
             return Arc::new(skipped(statement).at(reference, &digest));
         }
         let gate = self.clone();
@@ -399,12 +455,98 @@ impl Gate {
                     Some(t) => t,
                     None => match gate.registry.resolve_digest(&r).await {
                         Ok(t) => t,
+                        Err(e @ RegistryError::Quarantined { .. }) => {
+                            return quarantined_by_registry(&r, rule.as_ref(), Some(&d), &e)
+                        }
                         Err(e) => return Judgement::error(e.to_string()).at(&r, &d),
                     },
                 };
-                gate.verify_signatures(&r, statement, &target).await
+                let mut judgement = if statement.level.is_skip() {
+                    skipped(statement).at(&r, &d)
+                } else {
+                    gate.verify_signatures(&r, statement, &target).await
+                };
+                if let Some(rule) = &rule {
+                    if judgement.outcome != Outcome::Error {
+                        let state = gate.quarantine_state(&r, statement, rule, &target).await;
+                        judgement.pending = state.pending();
+                        judgement.quarantine =
+                            QuarantineStatus::from_state(rule, &state, &r.with_digest(&d));
+                    }
+                }
+                judgement
             })
             .await
+    }
+
+    /// The quarantine state of a resolved image from the rule's source.
+    async fn quarantine_state(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rule: &QuarantineRule,
+        target: &Descriptor,
+    ) -> QuarantineState {
+        match rule.source {
+            SourceKind::None => QuarantineState::Passed,
+            SourceKind::Acr => acr::state(&self.registry, reference, &target.digest).await,
+            SourceKind::Referrer => {
+                let (found, notes) = match referrer::list(&self.registry, reference, target).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return QuarantineState::Unknown(format!("reading status artifacts: {e}"))
+                    }
+                };
+                for status in &found {
+                    if rule.require_signature {
+                        if statement.level.is_skip() {
+                            return QuarantineState::Unknown(format!(
+                                "status artifacts must be signed, but trust policy statement {:?} skips signature verification, so no signer can be trusted",
+                                statement.name
+                            ));
+                        }
+                        // The status must carry a signature the image's statement trusts, at
+                        // strict level whatever the image's level is.
+                        let strict = TrustPolicyStatement {
+                            level: crate::notation::level::VerificationLevel::new(
+                                LevelName::Strict,
+                            ),
+                            ..statement.clone()
+                        };
+                        let checked = self
+                            .verify_signatures(reference, &strict, &status.manifest)
+                            .await;
+                        if checked.outcome != Outcome::Verified {
+                            continue;
+                        }
+                    }
+                    return match status.body.state.as_str() {
+                        "Passed" => QuarantineState::Passed,
+                        other => QuarantineState::NotPassed {
+                            state: other.to_string(),
+                            details: status.body.details.as_ref().map(|d| match d {
+                                serde_json::Value::String(s) => s.clone(),
+                                v => v.to_string(),
+                            }),
+                        },
+                    };
+                }
+                let what = if rule.require_signature {
+                    "signed "
+                } else {
+                    ""
+                };
+                let mut why =
+                    format!("no {what}quarantine status artifact is attached to the image");
+                if !found.is_empty() {
+                    why.push_str(&format!(" ({} unsigned or untrusted ignored)", found.len()));
+                }
+                if !notes.is_empty() {
+                    why.push_str(&format!("; {}", notes.join("; ")));
+                }
+                QuarantineState::Unknown(why)
+            }
+        }
     }
 
     /// List, fetch and verify the signatures of a resolved image.
@@ -531,6 +673,57 @@ impl Gate {
             .map_err(|e| e.to_string())?;
         Ok((layer.media_type.clone(), envelope))
     }
+}
+
+/// The registry itself refused the image as quarantined (ACR `IMAGE_QUARANTINED`).
+fn quarantined_by_registry(
+    reference: &ImageReference,
+    rule: Option<&QuarantineRule>,
+    digest: Option<&str>,
+    e: &RegistryError,
+) -> Judgement {
+    let mut j = Judgement::failed(e.to_string());
+    if let Some(d) = digest {
+        j = j.at(reference, d);
+    }
+    let default_rule = QuarantineRule {
+        registries: Vec::new(),
+        source: SourceKind::Acr,
+        enforcement: QuarantineEnforcement::Enforce,
+        require_signature: true,
+    };
+    let state = QuarantineState::NotPassed {
+        state: "Quarantined".into(),
+        details: Some("the registry refuses to serve the image (IMAGE_QUARANTINED)".into()),
+    };
+    j.quarantine =
+        QuarantineStatus::from_state(rule.unwrap_or(&default_rule), &state, reference.original());
+    j.pending = true;
+    j
+}
+
+/// Quarantine's say in the answer: under `enforce`, a state other than `Passed` fails the image
+/// and denies whatever the trust-policy level; under `audit` it is a warning.
+fn apply_quarantine(v: &mut Verdict) {
+    let Some(reason) = v.quarantine.reason.clone() else {
+        return;
+    };
+    if v.quarantine.enforcement.as_deref() == Some("audit") {
+        v.warnings.push(format!("quarantine (audit): {reason}"));
+        return;
+    }
+    if matches!(v.outcome, Outcome::Verified | Outcome::Skipped) {
+        v.outcome = if v.quarantine.state == "unknown" {
+            Outcome::Error
+        } else {
+            Outcome::Failed
+        };
+    }
+    if !v.reasons.contains(&reason) {
+        v.reasons.push(reason);
+    }
+    v.verified = false;
+    v.admission = Admission::Deny;
 }
 
 fn skipped(statement: &TrustPolicyStatement) -> Judgement {

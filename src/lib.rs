@@ -13,6 +13,7 @@ pub mod demo;
 pub mod gate;
 pub mod metrics;
 pub mod notation;
+pub mod quarantine;
 pub mod reference;
 pub mod registry;
 pub mod report;

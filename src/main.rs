@@ -38,6 +38,48 @@ enum Command {
     /// Trust policy tools.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Quarantine status: read it, or set it (the promotion step a CI scanner runs).
+    #[command(subcommand)]
+    Quarantine(QuarantineCommand),
+}
+
+#[derive(Subcommand)]
+enum QuarantineCommand {
+    /// Show an image's quarantine status from the source configured for its registry.
+    Get(QuarantineGetArgs),
+    /// Set an image's quarantine state: ACR's metadata API for ACR registries, else a status
+    /// artifact attached as an OCI referrer (sign it with --sign-key/--sign-cert).
+    Set(QuarantineSetArgs),
+}
+
+#[derive(Args)]
+struct QuarantineGetArgs {
+    /// The image.
+    image: String,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value = "text")]
+    output: OutputFormat,
+}
+
+#[derive(Args)]
+struct QuarantineSetArgs {
+    /// Passed, Quarantined or Failed.
+    state: String,
+    /// The image.
+    image: String,
+    /// Details to record (JSON, or plain text).
+    #[arg(long)]
+    details: Option<String>,
+    /// PKCS#8 PEM private key to sign the status artifact with (Notation COSE).
+    #[arg(long, value_name = "FILE", requires = "sign_cert")]
+    sign_key: Option<PathBuf>,
+    /// PEM certificate chain (leaf first) of the signing key.
+    #[arg(long, value_name = "FILE", requires = "sign_key")]
+    sign_cert: Option<PathBuf>,
+    #[command(flatten)]
+    engine: EngineArgs,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +331,107 @@ fn policy_check(args: EngineArgs) -> ExitCode {
     }
 }
 
+async fn quarantine_get(args: QuarantineGetArgs) -> ExitCode {
+    init_logging(LogFormat::Text, "warn");
+    let gate = args.engine.resolve().and_then(|(_, engine)| {
+        let registry = engine.registry_client(None).map_err(|e| e.to_string())?;
+        engine
+            .gate(registry, Duration::from_secs(60), None)
+            .map_err(|e| e.to_string())
+    });
+    let gate = match gate {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let v = gate.judge(&args.image).await;
+    let q = &v.quarantine;
+    match args.output {
+        OutputFormat::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"image": v.image, "digest": v.digest, "quarantine": q})
+            )
+            .unwrap_or_default()
+        ),
+        OutputFormat::Text => {
+            println!(
+                "{} ({})",
+                v.reference.as_deref().unwrap_or(&v.image),
+                q.source
+            );
+            println!("  state: {}", q.state);
+            if let Some(d) = &q.details {
+                println!("  details: {d}");
+            }
+            if let Some(r) = &q.reason {
+                println!("  not admitted: {r}");
+            }
+        }
+    }
+    match q.state.as_str() {
+        "Passed" | "notApplicable" => ExitCode::SUCCESS,
+        "unknown" => ExitCode::from(3),
+        _ => ExitCode::from(1),
+    }
+}
+
+async fn quarantine_set(args: QuarantineSetArgs) -> ExitCode {
+    init_logging(LogFormat::Text, "warn");
+    let prepared = args.engine.resolve().and_then(|(_, engine)| {
+        let registry = engine.registry_client(None).map_err(|e| e.to_string())?;
+        let signer = match (&args.sign_key, &args.sign_cert) {
+            (Some(k), Some(c)) => {
+                let key = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
+                let chain = std::fs::read(c).map_err(|e| format!("{}: {e}", c.display()))?;
+                let chain = vouch::notation::trust_store::parse_certificate_file(&chain)
+                    .map_err(|e| format!("{}: {e}", c.display()))?
+                    .iter()
+                    .map(|c| c.der().to_vec())
+                    .collect();
+                let key = vouch::notation::signer::SigningKey::from_pem(&key)
+                    .map_err(|e| format!("{}: {e}", k.display()))?;
+                Some(vouch::notation::signer::Signer::new(key, chain)?)
+            }
+            _ => None,
+        };
+        Ok((engine, registry, signer))
+    });
+    let (engine, registry, signer) = match prepared {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = vouch::quarantine::QuarantineConfig::new(engine.quarantine.clone());
+    match vouch::quarantine::set_state(
+        &registry,
+        &config,
+        &args.image,
+        &args.state,
+        args.details.as_deref(),
+        signer.as_ref(),
+    )
+    .await
+    {
+        Ok(msg) => {
+            println!("{msg}");
+            ExitCode::SUCCESS
+        }
+        Err(vouch::quarantine::SetError::Usage(e)) => {
+            eprintln!("vouch: {e}");
+            ExitCode::from(2)
+        }
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            ExitCode::from(3)
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -309,5 +452,7 @@ fn main() -> ExitCode {
             runtime.block_on(vouch::demo::run(args))
         }
         Command::Policy(PolicyCommand::Check(args)) => policy_check(args),
+        Command::Quarantine(QuarantineCommand::Get(args)) => runtime.block_on(quarantine_get(args)),
+        Command::Quarantine(QuarantineCommand::Set(args)) => runtime.block_on(quarantine_set(args)),
     }
 }

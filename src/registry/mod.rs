@@ -171,6 +171,15 @@ pub enum RegistryError {
         /// What is wrong.
         reason: String,
     },
+    /// The registry refuses to serve the image because it is quarantined (Azure Container
+    /// Registry: `IMAGE_QUARANTINED`).
+    #[error("{what} is quarantined in {host}: the registry refuses to serve it until it passes its scan")]
+    Quarantined {
+        /// Registry host.
+        host: String,
+        /// What was asked for.
+        what: String,
+    },
     /// Credentials or the token flow failed.
     #[error("authentication with registry {host} failed: {reason}")]
     Auth {
@@ -247,13 +256,21 @@ impl RegistryClient {
     }
 
     fn base(&self, image: &ImageReference) -> String {
+        format!(
+            "{}://{}/v2/{}",
+            self.scheme(image),
+            image.registry_endpoint(),
+            image.repository()
+        )
+    }
+
+    fn scheme(&self, image: &ImageReference) -> &'static str {
         let host = image.registry_endpoint();
-        let scheme = if self.insecure.contains(host) || self.insecure.contains(image.registry()) {
+        if self.insecure.contains(host) || self.insecure.contains(image.registry()) {
             "http"
         } else {
             "https"
-        };
-        format!("{scheme}://{host}/v2/{}", image.repository())
+        }
     }
 
     /// Send a request, answering an authentication challenge once.
@@ -264,13 +281,57 @@ impl RegistryClient {
         url: &str,
         accept: &str,
     ) -> Result<Response, RegistryError> {
+        self.send_with(image, method, url, accept, None, None).await
+    }
+
+    async fn send_with_type(
+        &self,
+        image: &ImageReference,
+        method: Method,
+        url: &str,
+        content_type: &str,
+        body: Vec<u8>,
+        scope: Option<String>,
+    ) -> Result<Response, RegistryError> {
+        self.send_inner(image, method, url, "*/*", Some((content_type, body)), scope)
+            .await
+    }
+
+    async fn send_with(
+        &self,
+        image: &ImageReference,
+        method: Method,
+        url: &str,
+        accept: &str,
+        body: Option<Vec<u8>>,
+        scope: Option<String>,
+    ) -> Result<Response, RegistryError> {
+        let typed = body.map(|b| ("application/json", b));
+        self.send_inner(image, method, url, accept, typed, scope)
+            .await
+    }
+
+    /// One request with an optional body; a 401 challenge is answered once, for the scope the
+    /// registry names (or `scope`, else pull).
+    async fn send_inner(
+        &self,
+        image: &ImageReference,
+        method: Method,
+        url: &str,
+        accept: &str,
+        body: Option<(&str, Vec<u8>)>,
+        scope: Option<String>,
+    ) -> Result<Response, RegistryError> {
         let host = image.registry_endpoint();
-        let scope = format!("repository:{}:pull", image.repository());
+        let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository()));
         let build = |auth: Option<String>| -> RequestBuilder {
             let mut rb = self
                 .http
                 .request(method.clone(), url)
                 .header(ACCEPT, accept);
+            if let Some((ct, b)) = &body {
+                rb = rb.header("content-type", *ct).body(b.clone());
+            }
             if let Some(a) = auth {
                 rb = rb.header("authorization", a);
             }
@@ -307,11 +368,15 @@ impl RegistryClient {
                 _ => return Ok(resp),
             },
             Challenge::Bearer(b) => {
-                let scope = b.scope.clone().unwrap_or(scope);
-                let token = self
-                    .tokens
-                    .fetch(&self.http, host, &b, &scope, &credential)
-                    .await?;
+                let wanted = b.scope.clone().unwrap_or(scope);
+                let token = match self.tokens.get(host, &wanted).await {
+                    Some(t) => t,
+                    None => {
+                        self.tokens
+                            .fetch(&self.http, host, &b, &wanted, &credential)
+                            .await?
+                    }
+                };
                 format!("Bearer {token}")
             }
         };
@@ -375,8 +440,12 @@ impl RegistryClient {
                     });
                 }
             }
-        } else if status != StatusCode::METHOD_NOT_ALLOWED && status != StatusCode::NOT_IMPLEMENTED
+        } else if status != StatusCode::METHOD_NOT_ALLOWED
+            && status != StatusCode::NOT_IMPLEMENTED
+            && status != StatusCode::FORBIDDEN
         {
+            // (A 403 to HEAD carries no body; the GET below reads the reason, e.g. ACR's
+            // IMAGE_QUARANTINED.)
             return Err(status_error(host, &what, resp).await);
         }
         // GET: read the manifest itself and compute what HEAD did not tell us.
@@ -610,6 +679,195 @@ impl RegistryClient {
     }
 }
 
+impl RegistryClient {
+    /// `GET` (or another method with a JSON body) of a registry API path outside `/v2/`, such
+    /// as ACR's `/acr/v1/...` metadata API, with the same authentication handling and a size
+    /// limit. Returns the status and body.
+    pub async fn api(
+        &self,
+        image: &ImageReference,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        scope: Option<String>,
+        limit: u64,
+    ) -> Result<(StatusCode, Vec<u8>), RegistryError> {
+        let host = image.registry_endpoint();
+        let url = format!("{}://{host}{path}", self.scheme(image));
+        let resp = self
+            .send_with(image, method, &url, "application/json", body, scope)
+            .await?;
+        let status = resp.status();
+        let bytes = read_limited(resp, limit, path, host).await?;
+        Ok((status, bytes))
+    }
+
+    /// Upload a blob (monolithic POST then PUT) unless the registry already has it.
+    pub async fn push_blob(
+        &self,
+        image: &ImageReference,
+        bytes: &[u8],
+    ) -> Result<Descriptor, RegistryError> {
+        let host = image.registry_endpoint();
+        let digest = format!("sha256:{}", sha256_hex(bytes));
+        let what = format!("blob {digest}");
+        let base = self.base(image);
+        let scope = Some(format!("repository:{}:pull,push", image.repository()));
+        let head = self
+            .send_with(
+                image,
+                Method::HEAD,
+                &format!("{base}/blobs/{digest}"),
+                "*/*",
+                None,
+                scope.clone(),
+            )
+            .await?;
+        if !head.status().is_success() {
+            let start = self
+                .send_with(
+                    image,
+                    Method::POST,
+                    &format!("{base}/blobs/uploads/"),
+                    "*/*",
+                    Some(Vec::new()),
+                    scope.clone(),
+                )
+                .await?;
+            if start.status() != StatusCode::ACCEPTED {
+                return Err(status_error(host, &what, start).await);
+            }
+            let location =
+                header(start.headers(), "location").ok_or_else(|| RegistryError::Malformed {
+                    host: host.into(),
+                    what: what.clone(),
+                    reason: "upload has no Location".into(),
+                })?;
+            let upload = url::Url::parse(&base)
+                .and_then(|b| b.join(&location))
+                .map_err(|e| RegistryError::Malformed {
+                    host: host.into(),
+                    what: what.clone(),
+                    reason: format!("bad upload Location: {e}"),
+                })?;
+            let sep = if upload.query().is_some() { '&' } else { '?' };
+            let put = self
+                .send_with(
+                    image,
+                    Method::PUT,
+                    &format!("{upload}{sep}digest={digest}"),
+                    "*/*",
+                    Some(bytes.to_vec()),
+                    scope,
+                )
+                .await?;
+            if put.status() != StatusCode::CREATED {
+                return Err(status_error(host, &what, put).await);
+            }
+        }
+        Ok(Descriptor {
+            media_type: "application/octet-stream".into(),
+            digest,
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+        })
+    }
+
+    /// Put a manifest under its digest (and a tag, if given).
+    pub async fn push_manifest(
+        &self,
+        image: &ImageReference,
+        media_type: &str,
+        bytes: &[u8],
+        tag: Option<&str>,
+    ) -> Result<Descriptor, RegistryError> {
+        let host = image.registry_endpoint();
+        let digest = format!("sha256:{}", sha256_hex(bytes));
+        let scope = Some(format!("repository:{}:pull,push", image.repository()));
+        for reference in std::iter::once(digest.as_str()).chain(tag) {
+            let url = format!("{}/manifests/{reference}", self.base(image));
+            let resp = self
+                .send_with_type(
+                    image,
+                    Method::PUT,
+                    &url,
+                    media_type,
+                    bytes.to_vec(),
+                    scope.clone(),
+                )
+                .await?;
+            if resp.status() != StatusCode::CREATED {
+                return Err(status_error(host, &format!("manifest {reference}"), resp).await);
+            }
+        }
+        Ok(Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+        })
+    }
+}
+
+impl RegistryClient {
+    /// Make a pushed referrer discoverable on a registry without the referrers API by adding it
+    /// to the `<alg>-<hex>` tag index (the distribution spec's tag schema, as notation 1.x does).
+    /// On a registry with the API this does nothing: the registry indexes `subject` itself.
+    pub async fn index_referrer(
+        &self,
+        image: &ImageReference,
+        subject: &Descriptor,
+        referrer: &Descriptor,
+    ) -> Result<(), RegistryError> {
+        let host = image.registry_endpoint();
+        let probe = format!("{}/referrers/{}", self.base(image), subject.digest);
+        let resp = self.send(image, Method::GET, &probe, OCI_INDEX).await?;
+        let api = resp.status().is_success()
+            && header(resp.headers(), "content-type")
+                .map(|c| base_media_type(&c))
+                .as_deref()
+                == Some(OCI_INDEX);
+        if api {
+            return Ok(());
+        }
+        let tag = subject.digest.replacen(':', "-", 1);
+        let url = format!("{}/manifests/{tag}", self.base(image));
+        let resp = self.send(image, Method::GET, &url, MANIFEST_ACCEPT).await?;
+        let mut manifests: Vec<serde_json::Value> = if resp.status() == StatusCode::NOT_FOUND {
+            Vec::new()
+        } else if resp.status().is_success() {
+            let body = read_limited(resp, MAX_MANIFEST_BYTES, &tag, host).await?;
+            let v: serde_json::Value =
+                serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
+                    host: host.into(),
+                    what: format!("referrers tag {tag}"),
+                    reason: e.to_string(),
+                })?;
+            v["manifests"].as_array().cloned().unwrap_or_default()
+        } else {
+            return Err(status_error(host, &tag, resp).await);
+        };
+        if manifests
+            .iter()
+            .any(|m| m["digest"] == referrer.digest.as_str())
+        {
+            return Ok(());
+        }
+        manifests.push(serde_json::to_value(referrer).unwrap_or_default());
+        let index = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": manifests,
+        }))
+        .unwrap_or_default();
+        self.push_manifest(image, OCI_INDEX, &index, Some(&tag))
+            .await?;
+        Ok(())
+    }
+}
+
 /// Read a response body, refusing more than `limit` bytes.
 pub(crate) async fn read_limited(
     resp: Response,
@@ -646,6 +904,12 @@ async fn status_error(host: &str, what: &str, resp: Response) -> RegistryError {
         .await
         .unwrap_or_default();
     let detail = error_detail(&body);
+    if error_codes(&body).iter().any(|c| c == "IMAGE_QUARANTINED") {
+        return RegistryError::Quarantined {
+            host: host.into(),
+            what: what.into(),
+        };
+    }
     match status {
         StatusCode::NOT_FOUND => RegistryError::NotFound {
             host: host.into(),

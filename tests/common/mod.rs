@@ -2,6 +2,7 @@
 //! port, OCI layouts pushed into it, and helpers to run the built `vouch` binary.
 #![allow(dead_code)]
 
+pub mod acr;
 pub mod fake_registry;
 pub mod pki;
 
