@@ -243,11 +243,20 @@ impl EngineSettings {
         &self,
         metrics: Option<Arc<Metrics>>,
     ) -> Result<RegistryClient, ConfigError> {
+        self.registry_client_with(metrics, Default::default())
+    }
+
+    /// The registry client, with explicit credentials (pull secrets) taking precedence.
+    pub fn registry_client_with(
+        &self,
+        metrics: Option<Arc<Metrics>>,
+        explicit: std::collections::HashMap<String, crate::registry::auth::Credential>,
+    ) -> Result<RegistryClient, ConfigError> {
         RegistryClient::new(RegistryOptions {
             insecure_registries: self.insecure_registries.clone(),
             credentials: CredentialSource {
                 docker_config: self.docker_config.clone(),
-                ..Default::default()
+                explicit,
             },
             metrics,
             ..Default::default()

@@ -7,6 +7,7 @@
 //! [`gate::Gate::judge`].
 
 pub mod admission;
+pub mod audit;
 pub mod cache;
 pub mod config;
 pub mod demo;

@@ -32,6 +32,10 @@ enum Command {
     Verify(VerifyArgs),
     /// Run the validating admission webhook (HTTPS).
     Serve(ServeArgs),
+    /// Report what the admission gate would decide for a live cluster (kubeconfig or in-cluster)
+    /// or for manifest files (-f). Exit 0 all allowed, 1 something would be denied, 2 input or
+    /// configuration error, 3 could not finish.
+    Audit(AuditArgs),
     /// See vouch work end to end on this machine: a local registry, signed and unsigned images,
     /// the webhook over TLS, and the answers it gives.
     Demo(vouch::demo::DemoArgs),
@@ -147,6 +151,45 @@ struct VerifyArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value = "text")]
     output: OutputFormat,
+    /// Seconds allowed for each image.
+    #[arg(long, default_value_t = 60)]
+    timeout: u64,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AuditFormat {
+    Table,
+    Json,
+    Junit,
+    Html,
+}
+
+#[derive(Args)]
+struct AuditArgs {
+    /// Manifest files or directories (YAML with several documents, JSON, List kinds); `-` reads
+    /// standard input. Without -f the live cluster is audited.
+    #[arg(short = 'f', long = "filename", value_name = "PATH")]
+    files: Vec<PathBuf>,
+    /// Only this namespace (live cluster).
+    #[arg(long, short = 'n')]
+    namespace: Option<String>,
+    /// Label selector, e.g. app=web (live cluster).
+    #[arg(long, short = 'l')]
+    selector: Option<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// Do not read pods' image pull secrets.
+    #[arg(long)]
+    no_pull_secrets: bool,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Report format.
+    #[arg(long, short, value_enum, default_value = "table")]
+    output: AuditFormat,
+    /// Write the report here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output_file: Option<PathBuf>,
     /// Seconds allowed for each image.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -303,6 +346,94 @@ async fn serve(args: ServeArgs) -> ExitCode {
     }
 }
 
+async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| format!("no cluster configuration: {e}"))?,
+    };
+    kube::Client::try_from(config).map_err(|e| e.to_string())
+}
+
+async fn audit(args: AuditArgs) -> ExitCode {
+    init_logging(LogFormat::Text, "warn");
+    let engine = match args.engine.resolve() {
+        Ok((_, e)) => e,
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (uses, errors, credentials) = if args.files.is_empty() {
+        let client = match kube_client(args.kubeconfig.as_ref()).await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("vouch: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let inv = vouch::audit::cluster::inventory(
+            &client,
+            args.namespace.as_deref(),
+            args.selector.as_deref(),
+            !args.no_pull_secrets,
+        )
+        .await;
+        (inv.uses, inv.errors, inv.credentials)
+    } else {
+        let (u, e) = vouch::audit::manifests::read_paths(&args.files);
+        (u, e, Default::default())
+    };
+    let gate = engine
+        .registry_client_with(None, credentials)
+        .and_then(|r| engine.gate(r, Duration::from_secs(args.timeout.max(1)), None));
+    let gate = match gate {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("vouch: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    use std::io::IsTerminal;
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let p = indicatif::ProgressBar::new(0);
+        p.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} verifying images {pos}/{len} {wide_bar} {elapsed}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        p
+    });
+    let report = vouch::audit::run(&gate, uses, errors, progress.as_ref()).await;
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    let text = match args.output {
+        AuditFormat::Table => vouch::report::audit::table(&report),
+        AuditFormat::Json => vouch::report::audit::json(&report),
+        AuditFormat::Junit => vouch::report::audit::junit(&report),
+        AuditFormat::Html => vouch::report::audit::html(&report),
+    };
+    match &args.output_file {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("vouch: {}: {e}", path.display());
+                return ExitCode::from(3);
+            }
+        }
+        None => print!("{text}"),
+    }
+    ExitCode::from(report.exit_status())
+}
+
 fn policy_check(args: EngineArgs) -> ExitCode {
     let loaded = args
         .resolve()
@@ -447,6 +578,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Verify(args) => runtime.block_on(verify(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Audit(args) => runtime.block_on(audit(args)),
         Command::Demo(args) => {
             init_logging(LogFormat::Text, "warn");
             runtime.block_on(vouch::demo::run(args))

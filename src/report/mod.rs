@@ -56,3 +56,5 @@ pub fn text(verdicts: &[Verdict]) -> String {
     }
     out
 }
+
+pub mod audit;

@@ -1,0 +1,351 @@
+//! Audit reports: a table for people, JSON (the `verify` result objects plus workload
+//! references), JUnit for CI systems, and a self-contained HTML page.
+
+use std::fmt::Write as _;
+
+use serde_json::json;
+
+use crate::audit::{AuditReport, AuditRow, RowClass};
+
+fn workload_name(r: &AuditRow) -> String {
+    let w = &r.workload;
+    if w.namespace.is_empty() {
+        format!("{}/{}", w.kind, w.name)
+    } else {
+        format!("{}/{}/{}", w.kind, w.namespace, w.name)
+    }
+}
+
+fn why(r: &AuditRow) -> String {
+    let v = &r.verdict;
+    let mut parts: Vec<&str> = v.reasons.iter().map(String::as_str).collect();
+    parts.extend(v.warnings.iter().map(String::as_str));
+    parts.join("; ")
+}
+
+fn class_name(c: RowClass) -> &'static str {
+    match c {
+        RowClass::Deny => "DENY",
+        RowClass::Warn => "WARN",
+        RowClass::Allow => "ALLOW",
+    }
+}
+
+/// The table: grouped by verdict (deny first), one row per workload container.
+pub fn table(report: &AuditReport) -> String {
+    let mut out = String::new();
+    let (allow, warn, deny) = report.counts();
+    let w_work = report
+        .rows
+        .iter()
+        .map(|r| workload_name(r).len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let w_img = report
+        .rows
+        .iter()
+        .map(|r| r.verdict.image.len())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 80);
+    let mut current = None;
+    for r in &report.rows {
+        let c = r.class();
+        if current != Some(c) {
+            current = Some(c);
+            let _ = writeln!(
+                out,
+                "\n{}",
+                match c {
+                    RowClass::Deny => "Would be DENIED",
+                    RowClass::Warn => "Allowed with WARNINGS",
+                    RowClass::Allow => "Allowed",
+                }
+            );
+            let _ = writeln!(
+                out,
+                "  {:<5}  {:<w_work$}  {:<12}  {:<w_img$}  WHY",
+                "", "WORKLOAD", "CONTAINER", "IMAGE"
+            );
+        }
+        let reason = why(r);
+        let _ = writeln!(
+            out,
+            "  {:<5}  {:<w_work$}  {:<12}  {:<w_img$}  {}",
+            class_name(c),
+            workload_name(r),
+            r.workload.container,
+            r.verdict.image,
+            if reason.is_empty() {
+                "verified".to_string()
+            } else {
+                reason
+            }
+        );
+    }
+    if !report.errors.is_empty() {
+        let _ = writeln!(out, "\nCould not read");
+        for e in &report.errors {
+            let _ = writeln!(out, "  {}: {}", e.source, e.message);
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n{} workload container(s): {allow} allowed, {warn} allowed with warnings, {deny} would be denied; {} input error(s)",
+        report.rows.len(),
+        report.errors.len()
+    );
+    out
+}
+
+/// JSON: every row is a `verify` result object plus its workload.
+pub fn json(report: &AuditReport) -> String {
+    let (allow, warn, deny) = report.counts();
+    let results: Vec<serde_json::Value> = report
+        .rows
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r.verdict.as_ref()).unwrap_or_default();
+            v["workload"] = serde_json::to_value(&r.workload).unwrap_or_default();
+            v["class"] = serde_json::to_value(r.class()).unwrap_or_default();
+            v
+        })
+        .collect();
+    serde_json::to_string_pretty(&json!({
+        "results": results,
+        "errors": report.errors,
+        "summary": {"allow": allow, "warn": warn, "deny": deny},
+    }))
+    .unwrap_or_default()
+}
+
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JUnit XML: one test case per workload container; denials are failures, images that could
+/// not be judged are errors, warnings go to system-out.
+pub fn junit(report: &AuditReport) -> String {
+    let failures = report
+        .rows
+        .iter()
+        .filter(|r| r.class() == RowClass::Deny && r.verdict.outcome != crate::gate::Outcome::Error)
+        .count();
+    let errors = report
+        .rows
+        .iter()
+        .filter(|r| r.class() == RowClass::Deny && r.verdict.outcome == crate::gate::Outcome::Error)
+        .count()
+        + report.errors.len();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    let _ = writeln!(
+        out,
+        "<testsuites name=\"vouch audit\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
+        report.rows.len() + report.errors.len()
+    );
+    let _ = writeln!(
+        out,
+        "  <testsuite name=\"vouch audit\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
+        report.rows.len() + report.errors.len()
+    );
+    for r in &report.rows {
+        let w = &r.workload;
+        let classname = if w.namespace.is_empty() {
+            format!("{}/{}", w.kind, w.name)
+        } else {
+            format!("{}.{}/{}", w.namespace, w.kind, w.name)
+        };
+        let _ = write!(
+            out,
+            "    <testcase classname=\"{}\" name=\"{}: {}\"",
+            xml(&classname),
+            xml(&w.container),
+            xml(&r.verdict.image)
+        );
+        let reason = why(r);
+        match r.class() {
+            RowClass::Deny if r.verdict.outcome == crate::gate::Outcome::Error => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <error message=\"could not be judged\">{}</error>\n    </testcase>",
+                    xml(&reason)
+                );
+            }
+            RowClass::Deny => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <failure message=\"would be denied\">{}</failure>\n    </testcase>",
+                    xml(&reason)
+                );
+            }
+            RowClass::Warn => {
+                let _ = writeln!(
+                    out,
+                    ">\n      <system-out>{}</system-out>\n    </testcase>",
+                    xml(&reason)
+                );
+            }
+            RowClass::Allow => {
+                let _ = writeln!(out, "/>");
+            }
+        }
+    }
+    for e in &report.errors {
+        let _ = writeln!(
+            out,
+            "    <testcase classname=\"input\" name=\"{}\">\n      <error message=\"could not be read\">{}</error>\n    </testcase>",
+            xml(&e.source),
+            xml(&e.message)
+        );
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}
+
+/// A single self-contained HTML page: summary counts, a bar chart of allow/warn/deny per
+/// namespace (inline SVG), a sortable table, and each denial's reasons. No external assets.
+pub fn html(report: &AuditReport) -> String {
+    let (allow, warn, deny) = report.counts();
+    let mut per_ns: std::collections::BTreeMap<String, [usize; 3]> = Default::default();
+    for r in &report.rows {
+        let ns = if r.workload.namespace.is_empty() {
+            "(none)".to_string()
+        } else {
+            r.workload.namespace.clone()
+        };
+        let e = per_ns.entry(ns).or_default();
+        match r.class() {
+            RowClass::Allow => e[0] += 1,
+            RowClass::Warn => e[1] += 1,
+            RowClass::Deny => e[2] += 1,
+        }
+    }
+    let max = per_ns
+        .values()
+        .map(|c| c.iter().sum::<usize>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let bar_h = 26;
+    let mut svg = format!(
+        "<svg id=\"chart\" role=\"img\" aria-label=\"allow, warn and deny per namespace\" width=\"720\" height=\"{}\" xmlns=\"http://www.w3.org/2000/svg\">",
+        per_ns.len() * bar_h + 10
+    );
+    for (i, (ns, c)) in per_ns.iter().enumerate() {
+        let y = i * bar_h + 5;
+        let _ = write!(
+            svg,
+            "<text x=\"0\" y=\"{}\" class=\"ns\">{}</text>",
+            y + 16,
+            xml(ns)
+        );
+        let mut x = 180.0;
+        for (j, class) in ["allow", "warn", "deny"].iter().enumerate() {
+            let w = 520.0 * c[j] as f64 / max as f64;
+            if c[j] > 0 {
+                let _ = write!(svg, "<rect class=\"bar {class}\" x=\"{x:.1}\" y=\"{y}\" width=\"{w:.1}\" height=\"20\"><title>{ns}: {} {class}</title></rect>", c[j], ns = xml(ns));
+            }
+            x += w;
+        }
+    }
+    svg.push_str("</svg>");
+    let mut rows = String::new();
+    for r in &report.rows {
+        let c = r.class();
+        let _ = write!(
+            rows,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            class_name(c).to_lowercase(),
+            class_name(c),
+            xml(&r.workload.namespace),
+            xml(&format!("{}/{}", r.workload.kind, r.workload.name)),
+            xml(&r.workload.container),
+            xml(r.verdict.policy.as_deref().unwrap_or("")),
+            xml(&r.verdict.image),
+            xml(&why(r)),
+        );
+    }
+    let mut errors = String::new();
+    for e in &report.errors {
+        let _ = write!(
+            errors,
+            "<li><code>{}</code>: {}</li>",
+            xml(&e.source),
+            xml(&e.message)
+        );
+    }
+    let errors_block = if errors.is_empty() {
+        String::new()
+    } else {
+        format!("<h2>Could not read</h2><ul id=\"errors\">{errors}</ul>")
+    };
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>vouch audit</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>
+body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #1b1f24; }}
+.cards {{ display: flex; gap: 1em; margin: 1em 0; }}
+.card {{ padding: .8em 1.2em; border-radius: 6px; background: #f3f4f6; min-width: 8em; }}
+.card b {{ display: block; font-size: 1.8em; }}
+.bar.allow, .card.allow {{ fill: #2da44e; border-left: 6px solid #2da44e; }}
+.bar.warn, .card.warn {{ fill: #d4a72c; border-left: 6px solid #d4a72c; }}
+.bar.deny, .card.deny {{ fill: #cf222e; border-left: 6px solid #cf222e; }}
+.ns {{ font-size: 12px; }}
+table {{ border-collapse: collapse; width: 100%; margin-top: 1em; }}
+th, td {{ text-align: left; padding: .35em .6em; border-bottom: 1px solid #e5e7eb; vertical-align: top; }}
+th {{ cursor: pointer; background: #f9fafb; user-select: none; }}
+tr.deny td:first-child {{ color: #cf222e; font-weight: 600; }}
+tr.warn td:first-child {{ color: #9a6700; font-weight: 600; }}
+tr.allow td:first-child {{ color: #1a7f37; }}
+code {{ font-size: 12px; }}
+</style></head>
+<body>
+<h1>vouch audit</h1>
+<div class="cards">
+<div class="card allow"><b id="count-allow">{allow}</b>allowed</div>
+<div class="card warn"><b id="count-warn">{warn}</b>allowed with warnings</div>
+<div class="card deny"><b id="count-deny">{deny}</b>would be denied</div>
+</div>
+<h2>Per namespace</h2>
+{svg}
+<h2>Workloads</h2>
+<table id="results"><thead><tr><th>Verdict</th><th>Namespace</th><th>Workload</th><th>Container</th><th>Policy</th><th>Image</th><th>Why</th></tr></thead>
+<tbody>{rows}</tbody></table>
+{errors_block}
+<script>
+(function () {{
+  var table = document.getElementById("results");
+  var order = {{}};
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {{
+    th.addEventListener("click", function () {{
+      var body = table.tBodies[0];
+      var rows = Array.prototype.slice.call(body.rows);
+      order[i] = !order[i];
+      rows.sort(function (a, b) {{
+        var x = a.cells[i].textContent, y = b.cells[i].textContent;
+        return order[i] ? x.localeCompare(y) : y.localeCompare(x);
+      }});
+      rows.forEach(function (r) {{ body.appendChild(r); }});
+    }});
+  }});
+  document.body.setAttribute("data-ready", "true");
+}})();
+</script>
+</body></html>
+"#
+    )
+}
