@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod audit;
 pub mod cache;
+pub mod certs;
 pub mod config;
 pub mod demo;
 pub mod gate;

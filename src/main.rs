@@ -45,6 +45,26 @@ enum Command {
     /// Quarantine status: read it, or set it (the promotion step a CI scanner runs).
     #[command(subcommand)]
     Quarantine(QuarantineCommand),
+    /// Certificates for the webhook.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a CA (ca.crt, ca.key) and a serving certificate (tls.crt, tls.key) for the
+    /// webhook's service names, e.g. --dns vouch.vouch.svc.
+    Generate {
+        /// DNS name or IP address of the webhook (repeatable); the first is the subject CN.
+        #[arg(long = "dns", value_name = "NAME", required = true)]
+        names: Vec<String>,
+        /// Output directory.
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Days the serving certificate is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+    },
 }
 
 #[derive(Subcommand)]
@@ -584,6 +604,25 @@ fn main() -> ExitCode {
             runtime.block_on(vouch::demo::run(args))
         }
         Command::Policy(PolicyCommand::Check(args)) => policy_check(args),
+        Command::Certs(CertsCommand::Generate { names, out, days }) => {
+            match vouch::certs::generate(&names, days, &out) {
+                Ok(g) => {
+                    println!(
+                        "wrote {}, {}, {}, {}\ncaBundle for the ValidatingWebhookConfiguration: base64 -w0 {}",
+                        g.ca_cert.display(),
+                        g.ca_key.display(),
+                        g.tls_cert.display(),
+                        g.tls_key.display(),
+                        g.ca_cert.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("vouch: {e}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         Command::Quarantine(QuarantineCommand::Get(args)) => runtime.block_on(quarantine_get(args)),
         Command::Quarantine(QuarantineCommand::Set(args)) => runtime.block_on(quarantine_set(args)),
     }
