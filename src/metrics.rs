@@ -39,6 +39,8 @@ pub struct Metrics {
     pub registry_requests: Family<RegistryHost, Counter>,
     /// Registry requests that failed to complete (connection, TLS, timeout).
     pub registry_errors: Family<RegistryHost, Counter>,
+    /// Registry answers that asked us to slow down (429, or 503 with Retry-After).
+    pub registry_throttled: Family<RegistryHost, Counter>,
     /// Policy reloads by result (`applied`, `rejected`).
     pub policy_reloads: Family<Kind, Counter>,
     /// Verdict cache lookups by result (`hit`, `miss`, `shared_hit`, `stale`).
@@ -70,6 +72,12 @@ impl Metrics {
         let verification_seconds = Histogram::new(exponential_buckets(0.0001, 2.0, 18));
         let registry_requests = Family::<RegistryHost, Counter>::default();
         let registry_errors = Family::<RegistryHost, Counter>::default();
+        let registry_throttled = Family::<RegistryHost, Counter>::default();
+        registry.register(
+            "registry_throttled",
+            "Registry answers that asked to slow down (429)",
+            registry_throttled.clone(),
+        );
         let policy_reloads = Family::<Kind, Counter>::default();
         let cache_requests = Family::<Kind, Counter>::default();
         let shared_cache = Family::<Kind, Counter>::default();
@@ -132,6 +140,7 @@ impl Metrics {
             verification_seconds,
             registry_requests,
             registry_errors,
+            registry_throttled,
             policy_reloads,
             cache_requests,
             shared_cache,

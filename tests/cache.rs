@@ -321,3 +321,34 @@ async fn replicas_share_verdicts_through_redis_and_survive_its_death() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_throttling_registry_is_backed_off_from_not_failed_on() {
+    let w = world();
+    w.reg.with(|s| s.rate_limit = Some(8));
+    let g = gate(&w, STRICT, cache(CacheSettings::default()));
+    // Ten distinct images (tags of the two manifests), all at once: ~40 requests at 8/s.
+    let images: Vec<String> = (0..10)
+        .map(|i| {
+            let d = if i % 2 == 0 { &w.signed } else { &w.unsigned };
+            w.reg
+                .with(|s| s.tags.insert(format!("app:t{i}"), d.digest.clone()));
+            format!("{}/app:t{i}", w.reg.host)
+        })
+        .collect();
+    let started = Instant::now();
+    let verdicts = futures::future::join_all(images.iter().map(|i| g.judge(i))).await;
+    for (i, v) in verdicts.iter().enumerate() {
+        let want = if i % 2 == 0 {
+            Outcome::Verified
+        } else {
+            Outcome::Failed
+        };
+        assert_eq!(v.outcome, want, "{v:?}");
+    }
+    assert!(w.reg.with(|s| s.throttled) > 0, "the registry did throttle");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "and we waited as asked"
+    );
+}

@@ -44,6 +44,12 @@ pub struct State {
     pub require_token: Option<(String, String)>,
     /// Answer every `/v2/` request with this status (a registry that is down).
     pub fail_status: Option<u16>,
+    /// Answer 429 with `Retry-After` above this many `/v2/` requests per second.
+    pub rate_limit: Option<usize>,
+    /// Times of recent requests (for `rate_limit`).
+    pub recent: std::collections::VecDeque<std::time::Instant>,
+    /// 429 answers given.
+    pub throttled: usize,
     /// Require HTTP Basic authentication with these credentials.
     pub require_basic: Option<(String, String)>,
     /// Every request: "METHOD path".
@@ -250,6 +256,27 @@ async fn dispatch(
 ) -> Response {
     let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
     st.log.push(format!("{method} {uri}"));
+    if let Some(limit) = st.rate_limit {
+        let now = std::time::Instant::now();
+        while st
+            .recent
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= std::time::Duration::from_secs(1))
+        {
+            st.recent.pop_front();
+        }
+        if st.recent.len() >= limit {
+            st.throttled += 1;
+            let mut r = error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TOOMANYREQUESTS",
+                "rate limit exceeded",
+            );
+            set(r.headers_mut(), "retry-after", "1");
+            return r;
+        }
+        st.recent.push_back(now);
+    }
     if let Some(status) = st.fail_status {
         return error(
             StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use reqwest::header::{HeaderMap, ACCEPT, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +31,10 @@ use auth::{parse_challenge, Challenge, Credential, CredentialSource, TokenCache}
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest signature envelope read.
 pub const MAX_ENVELOPE_BYTES: u64 = 1024 * 1024;
+/// Attempts of one request the registry throttles.
+const MAX_THROTTLE_RETRIES: u32 = 6;
+/// Longest Retry-After honoured at once.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Most referrers pages followed for one image.
 const MAX_REFERRERS_PAGES: usize = 32;
 
@@ -209,6 +213,9 @@ pub struct RegistryOptions {
     pub request_timeout: Duration,
     /// Where to count requests and errors.
     pub metrics: Option<Arc<Metrics>>,
+    /// Requests in flight to one registry host at most (a burst never opens thousands of
+    /// connections).
+    pub per_host_concurrency: usize,
 }
 
 impl Default for RegistryOptions {
@@ -218,6 +225,7 @@ impl Default for RegistryOptions {
             credentials: CredentialSource::default(),
             request_timeout: Duration::from_secs(10),
             metrics: None,
+            per_host_concurrency: 32,
         }
     }
 }
@@ -230,6 +238,8 @@ pub struct RegistryClient {
     credentials: CredentialSource,
     tokens: TokenCache,
     metrics: Option<Arc<Metrics>>,
+    per_host: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+    per_host_concurrency: usize,
 }
 
 impl RegistryClient {
@@ -252,6 +262,8 @@ impl RegistryClient {
             credentials: options.credentials,
             tokens: TokenCache::default(),
             metrics: options.metrics,
+            per_host: Default::default(),
+            per_host_concurrency: options.per_host_concurrency.max(1),
         })
     }
 
@@ -383,22 +395,54 @@ impl RegistryClient {
         self.execute(host, build(Some(auth))).await
     }
 
+    /// Send one request: at most `per_host_concurrency` at once per registry host, and a 429
+    /// (or 503 with Retry-After) is retried after the time the registry asks for, a few times.
+    /// Callers bound the whole exchange by their deadline, so no retry outlives it.
     async fn execute(&self, host: &str, rb: RequestBuilder) -> Result<Response, RegistryError> {
         let label = || RegistryHost {
             registry: host.to_string(),
         };
-        if let Some(m) = &self.metrics {
-            m.registry_requests.get_or_create(&label()).inc();
-        }
-        rb.send().await.map_err(|e| {
-            if let Some(m) = &self.metrics {
-                m.registry_errors.get_or_create(&label()).inc();
-            }
-            RegistryError::Unreachable {
+        let semaphore = {
+            let mut hosts = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
+            hosts
+                .entry(host.to_string())
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_host_concurrency)))
+                .clone()
+        };
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let this_try = rb.try_clone().ok_or_else(|| RegistryError::Unreachable {
                 host: host.to_string(),
-                reason: error_chain(&e),
+                reason: "request body cannot be replayed".into(),
+            })?;
+            let permit = semaphore.acquire().await.ok();
+            if let Some(m) = &self.metrics {
+                m.registry_requests.get_or_create(&label()).inc();
             }
-        })
+            let resp = this_try.send().await.map_err(|e| {
+                if let Some(m) = &self.metrics {
+                    m.registry_errors.get_or_create(&label()).inc();
+                }
+                RegistryError::Unreachable {
+                    host: host.to_string(),
+                    reason: error_chain(&e),
+                }
+            })?;
+            drop(permit);
+            let throttled = resp.status() == StatusCode::TOO_MANY_REQUESTS
+                || (resp.status() == StatusCode::SERVICE_UNAVAILABLE
+                    && resp.headers().contains_key(RETRY_AFTER));
+            if !throttled || attempt >= MAX_THROTTLE_RETRIES {
+                return Ok(resp);
+            }
+            if let Some(m) = &self.metrics {
+                m.registry_throttled.get_or_create(&label()).inc();
+            }
+            let wait = retry_after(resp.headers())
+                .unwrap_or(Duration::from_millis(200 * u64::from(attempt)));
+            tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
+        }
     }
 
     /// Resolve a reference to the manifest descriptor (media type, digest, size) the registry
@@ -963,6 +1007,18 @@ fn error_detail(body: &[u8]) -> String {
             .trim()
             .to_string(),
     }
+}
+
+/// `Retry-After` as seconds or an HTTP date.
+fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim().to_string();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+    }
+    let when =
+        time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc2822).ok()?;
+    let delta = when - time::OffsetDateTime::now_utc();
+    Some(Duration::from_secs_f64(delta.as_seconds_f64().max(0.0)))
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {
