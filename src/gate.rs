@@ -353,8 +353,9 @@ impl Gate {
         verdict.policy = Some(statement.name.clone());
         verdict.level = Some(statement.level.label().to_string());
         let deadline = self.options.deadline;
+        let due = std::time::Instant::now() + deadline;
         let judgement =
-            match tokio::time::timeout(deadline, self.assess(&reference, statement)).await {
+            match tokio::time::timeout(deadline, self.assess(&reference, statement, due)).await {
                 Ok(j) => j,
                 Err(_) => Arc::new(Judgement::error(format!(
                     "verification of {image} did not finish within {}s",
@@ -380,6 +381,7 @@ impl Gate {
         &self,
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
+        due: std::time::Instant,
     ) -> Arc<Judgement> {
         let skip = statement.level.is_skip();
         let rule = self
@@ -445,37 +447,46 @@ impl Gate {
         let r = reference.clone();
         let name = statement.name.clone();
         let d = digest.clone();
+        // Leave time to answer with a stale verdict (or say why not) before the deadline.
+        let wait = due
+            .saturating_duration_since(std::time::Instant::now())
+            .saturating_sub(Duration::from_millis(200))
+            .max(Duration::from_millis(10));
         self.cache
-            .verdict(key_for(&digest), async move {
-                let Some(statement) = gate.policy.statements().iter().find(|s| s.name == name)
-                else {
-                    return Judgement::error("trust policy statement vanished during a reload");
-                };
-                let target = match target {
-                    Some(t) => t,
-                    None => match gate.registry.resolve_digest(&r).await {
-                        Ok(t) => t,
-                        Err(e @ RegistryError::Quarantined { .. }) => {
-                            return quarantined_by_registry(&r, rule.as_ref(), Some(&d), &e)
+            .verdict(
+                key_for(&digest),
+                async move {
+                    let Some(statement) = gate.policy.statements().iter().find(|s| s.name == name)
+                    else {
+                        return Judgement::error("trust policy statement vanished during a reload");
+                    };
+                    let target = match target {
+                        Some(t) => t,
+                        None => match gate.registry.resolve_digest(&r).await {
+                            Ok(t) => t,
+                            Err(e @ RegistryError::Quarantined { .. }) => {
+                                return quarantined_by_registry(&r, rule.as_ref(), Some(&d), &e)
+                            }
+                            Err(e) => return Judgement::error(e.to_string()).at(&r, &d),
+                        },
+                    };
+                    let mut judgement = if statement.level.is_skip() {
+                        skipped(statement).at(&r, &d)
+                    } else {
+                        gate.verify_signatures(&r, statement, &target).await
+                    };
+                    if let Some(rule) = &rule {
+                        if judgement.outcome != Outcome::Error {
+                            let state = gate.quarantine_state(&r, statement, rule, &target).await;
+                            judgement.pending = state.pending();
+                            judgement.quarantine =
+                                QuarantineStatus::from_state(rule, &state, &r.with_digest(&d));
                         }
-                        Err(e) => return Judgement::error(e.to_string()).at(&r, &d),
-                    },
-                };
-                let mut judgement = if statement.level.is_skip() {
-                    skipped(statement).at(&r, &d)
-                } else {
-                    gate.verify_signatures(&r, statement, &target).await
-                };
-                if let Some(rule) = &rule {
-                    if judgement.outcome != Outcome::Error {
-                        let state = gate.quarantine_state(&r, statement, rule, &target).await;
-                        judgement.pending = state.pending();
-                        judgement.quarantine =
-                            QuarantineStatus::from_state(rule, &state, &r.with_digest(&d));
                     }
-                }
-                judgement
-            })
+                    judgement
+                },
+                wait,
+            )
             .await
     }
 

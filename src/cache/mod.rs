@@ -13,6 +13,7 @@
 
 pub mod shared;
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -105,7 +106,13 @@ pub struct DigestKey {
 #[derive(Clone)]
 struct Entry {
     judgement: Arc<Judgement>,
-    ttl: Duration,
+    /// How long the entry stays in memory: its class's lifetime, and for allows at least the
+    /// stale-if-error window.
+    keep: Duration,
+    /// Until when it is served as fresh; after that it is only a stale-if-error fallback.
+    fresh_until: Instant,
+    /// When it was verified.
+    verified_at: Instant,
     weight: u32,
 }
 
@@ -113,20 +120,23 @@ struct ByClass;
 
 impl Expiry<VerdictKey, Entry> for ByClass {
     fn expire_after_create(&self, _k: &VerdictKey, v: &Entry, _now: Instant) -> Option<Duration> {
-        Some(v.ttl)
+        Some(v.keep)
     }
 }
 
-/// The caches of one process (shared by every reload of the trust policy).
+/// The caches of one process (shared by every reload of the trust policy). One map entry per
+/// verdict: allows stay past their lifetime, for the stale-if-error window, as fallbacks only.
 pub struct VerdictCache {
     settings: CacheSettings,
     verdicts: Cache<VerdictKey, Entry>,
-    last_good: Cache<VerdictKey, (Arc<Judgement>, Instant)>,
     digests: Cache<DigestKey, Descriptor>,
     last_digests: Cache<DigestKey, Descriptor>,
+    inflight: std::sync::Mutex<HashMap<VerdictKey, Flight>>,
     shared: Option<SharedCache>,
     metrics: Option<Arc<Metrics>>,
 }
+
+type Flight = futures::future::Shared<futures::future::BoxFuture<'static, Arc<Judgement>>>;
 
 impl std::fmt::Debug for VerdictCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,7 +154,7 @@ fn weigh(j: &Judgement) -> u32 {
         .iter()
         .map(|s| 256 + s.checks.len() * 64 + s.error.as_ref().map_or(0, String::len))
         .sum();
-    u32::try_from(256 + strings + sigs).unwrap_or(u32::MAX)
+    u32::try_from(512 + strings + sigs).unwrap_or(u32::MAX)
 }
 
 impl VerdictCache {
@@ -155,10 +165,6 @@ impl VerdictCache {
             .max_capacity(max_bytes)
             .weigher(|_k: &VerdictKey, v: &Entry| v.weight)
             .expire_after(ByClass)
-            .build();
-        let last_good = Cache::builder()
-            .max_capacity(settings.max_entries.max(1))
-            .time_to_live(settings.stale_if_error.max(Duration::from_millis(1)))
             .build();
         let digests = Cache::builder()
             .max_capacity(settings.max_entries.max(1))
@@ -175,9 +181,9 @@ impl VerdictCache {
         Self {
             settings,
             verdicts,
-            last_good,
             digests,
             last_digests,
+            inflight: Default::default(),
             shared,
             metrics,
         }
@@ -237,6 +243,22 @@ impl VerdictCache {
         }
     }
 
+    fn entry(&self, j: Arc<Judgement>, fresh_for: Duration, verified_at: Instant) -> Entry {
+        let allow = j.outcome == Outcome::Verified && !j.pending;
+        let keep = if allow {
+            fresh_for.max(self.settings.stale_if_error)
+        } else {
+            fresh_for
+        };
+        Entry {
+            weight: weigh(&j),
+            judgement: j,
+            keep,
+            fresh_until: Instant::now() + fresh_for,
+            verified_at,
+        }
+    }
+
     async fn store(&self, key: &VerdictKey, j: Arc<Judgement>) {
         let Some(ttl) = self.ttl_for(&j) else {
             return;
@@ -244,100 +266,107 @@ impl VerdictCache {
         if ttl.is_zero() {
             return;
         }
-        if j.outcome == Outcome::Verified && !j.pending {
-            self.last_good
-                .insert(key.clone(), (j.clone(), Instant::now()))
-                .await;
-        }
-        let weight = weigh(&j);
-        self.verdicts
-            .insert(
-                key.clone(),
-                Entry {
-                    judgement: j,
-                    ttl,
-                    weight,
-                },
-            )
-            .await;
+        let e = self.entry(j, ttl, Instant::now());
+        self.verdicts.insert(key.clone(), e).await;
     }
 
     /// The verdict for `key`: from memory, else from the shared cache, else computed once for
-    /// all concurrent callers by `compute` (run as its own task).
-    pub async fn verdict<F>(self: &Arc<Self>, key: VerdictKey, compute: F) -> Arc<Judgement>
+    /// all concurrent callers by `compute` (run as its own task, so it finishes and fills the
+    /// cache even if every caller gives up). A caller waits at most `wait`; when the answer is an
+    /// error or does not come in time, a recent allow is served instead (stale-if-error).
+    pub async fn verdict<F>(
+        self: &Arc<Self>,
+        key: VerdictKey,
+        compute: F,
+        wait: Duration,
+    ) -> Arc<Judgement>
     where
         F: Future<Output = Judgement> + Send + 'static,
     {
-        if let Some(e) = self.verdicts.get(&key).await {
-            self.count("hit");
-            return e.judgement;
+        let existing = self.verdicts.get(&key).await;
+        if let Some(e) = &existing {
+            if Instant::now() < e.fresh_until {
+                self.count("hit");
+                return e.judgement.clone();
+            }
         }
-        let this = self.clone();
-        let k = key.clone();
-        let result = self
-            .verdicts
-            .try_get_with(key.clone(), async move {
-                if let Some(shared) = &this.shared {
-                    if let Some((j, remaining)) = shared.get(&k).await {
-                        this.count("shared_hit");
-                        let j = Arc::new(j);
-                        if j.outcome == Outcome::Verified && !j.pending {
-                            this.last_good
-                                .insert(k.clone(), (j.clone(), Instant::now()))
-                                .await;
-                        }
-                        let weight = weigh(&j);
-                        return Ok(Entry {
-                            judgement: j,
-                            ttl: remaining,
-                            weight,
+        let flight = {
+            let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
+            match inflight.get(&key) {
+                Some(f) => f.clone(),
+                None => {
+                    let this = self.clone();
+                    let k = key.clone();
+                    let task = tokio::spawn(async move {
+                        let j = this.fill(&k, compute).await;
+                        this.inflight
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .remove(&k);
+                        j
+                    });
+                    let f: futures::future::BoxFuture<'static, Arc<Judgement>> =
+                        Box::pin(async move {
+                            task.await.unwrap_or_else(|e| {
+                                Arc::new(Judgement::error(format!("verification task failed: {e}")))
+                            })
                         });
-                    }
+                    let f = futures::FutureExt::shared(f);
+                    inflight.insert(key.clone(), f.clone());
+                    f
                 }
-                this.count("miss");
-                let worker = this.clone();
-                let wk = k.clone();
-                // The task finishes (and fills the caches) even if every requester gives up.
-                let task = tokio::spawn(async move {
-                    let j = Arc::new(compute.await);
-                    worker.store(&wk, j.clone()).await;
-                    if let (Some(shared), Some(ttl)) = (&worker.shared, worker.ttl_for(&j)) {
-                        shared.put(&wk, &j, ttl);
-                    }
-                    j
-                });
-                let j = task.await.map_err(|e| {
-                    Arc::new(Judgement::error(format!("verification task failed: {e}")))
-                })?;
-                match this.ttl_for(&j) {
-                    Some(ttl) if !ttl.is_zero() => Ok(Entry {
-                        weight: weigh(&j),
-                        judgement: j,
-                        ttl,
-                    }),
-                    _ => Err(j),
-                }
-            })
-            .await;
-        match result {
-            Ok(e) => e.judgement,
-            Err(failed) => self.stale_or(&key, (*failed).clone()).await,
+            }
+        };
+        let answer = match tokio::time::timeout(wait, flight).await {
+            Ok(j) => j,
+            Err(_) => Arc::new(Judgement::error(format!(
+                "the registry did not answer within {}s",
+                wait.as_secs_f32()
+            ))),
+        };
+        if answer.outcome != Outcome::Error {
+            return answer;
         }
+        self.stale_or(existing, answer)
     }
 
-    /// On an error, an allow verdict younger than `staleIfError`, marked as stale; else the
-    /// error.
-    async fn stale_or(&self, key: &VerdictKey, failed: Arc<Judgement>) -> Arc<Judgement> {
-        if failed.outcome != Outcome::Error {
-            return failed;
+    /// The work behind a miss: the shared cache, else `compute`; the result is stored.
+    async fn fill<F>(&self, key: &VerdictKey, compute: F) -> Arc<Judgement>
+    where
+        F: Future<Output = Judgement>,
+    {
+        if let Some(shared) = &self.shared {
+            if let Some((j, remaining)) = shared.get(key).await {
+                self.count("shared_hit");
+                let j = Arc::new(j);
+                let e = self.entry(j.clone(), remaining, Instant::now());
+                self.verdicts.insert(key.clone(), e).await;
+                return j;
+            }
         }
-        match self.last_good.get(key).await {
-            Some((good, at)) if at.elapsed() <= self.settings.stale_if_error => {
+        self.count("miss");
+        let j = Arc::new(compute.await);
+        self.store(key, j.clone()).await;
+        if let (Some(shared), Some(ttl)) = (&self.shared, self.ttl_for(&j)) {
+            shared.put(key, &j, ttl);
+        }
+        j
+    }
+
+    /// On an error, the allow verdict the caller saw (now past its lifetime) if it is younger
+    /// than `staleIfError`, marked as stale; else the error. Denials are never extended.
+    fn stale_or(&self, existing: Option<Entry>, failed: Arc<Judgement>) -> Arc<Judgement> {
+        match existing {
+            Some(e)
+                if e.judgement.outcome == Outcome::Verified
+                    && !e.judgement.pending
+                    && e.verified_at.elapsed() <= self.settings.stale_if_error =>
+            {
                 self.count("stale");
-                let mut j = (*good).clone();
+                let mut j = (*e.judgement).clone();
                 j.warnings.push(format!(
                     "served from cache: verified {}s ago, but the registry could not be reached now ({}); staleIfError allows up to {}s",
-                    at.elapsed().as_secs(),
+                    e.verified_at.elapsed().as_secs(),
                     failed.reasons.join("; "),
                     self.settings.stale_if_error.as_secs()
                 ));
@@ -349,6 +378,7 @@ impl VerdictCache {
 
     /// The stale allow verdict for a key, if any (used when even the digest is unknown).
     pub async fn stale(&self, key: &VerdictKey, failed: Arc<Judgement>) -> Arc<Judgement> {
-        self.stale_or(key, failed).await
+        let existing = self.verdicts.get(key).await;
+        self.stale_or(existing, failed)
     }
 }

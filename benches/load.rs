@@ -1,0 +1,648 @@
+//! Load benchmarks, each next to a floor measured in the same run on this machine. Figures, not
+//! assertions: it prints a table and writes JSON under `target/bench/`.
+//!
+//! - warm: `vouch serve` answering AdmissionReviews for an already-verified image over TLS
+//!   with keep-alive at 32 connections (wrk), next to nginx returning a fixed response;
+//! - cold: `vouch verify` of one signed image against docker-registry, next to curl making the
+//!   same registry round trips in one process (hyperfine);
+//! - herd: 200 concurrent admissions of a never-seen image; registry requests counted;
+//! - memory: resident memory with 100,000 cached verdicts;
+//! - scale: the published Ratify load test replayed: 10,000 pod admissions of 10 images each
+//!   (50 distinct signed images, 5 referrers each) at a steady rate, the registry throttled to
+//!   50 requests/s with 429 + Retry-After.
+//!
+//! Run: `benches/run.sh` (installs nginx, wrk and hyperfine when missing). One part:
+//! `cargo bench --bench load -- scale`.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use vouch::demo::registry::{MemoryRegistry, State};
+use vouch::registry::Descriptor;
+
+// The same allocator as the `vouch` binary, so memory figures match what it would hold.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+
+fn out_dir() -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench");
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn save(name: &str, v: &Value) {
+    std::fs::write(
+        out_dir().join(format!("{name}.json")),
+        serde_json::to_vec_pretty(v).unwrap(),
+    )
+    .unwrap();
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var("PATH")
+        .ok()?
+        .split(':')
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+struct Serve {
+    child: Child,
+    port: u16,
+    pid: u32,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Trust material and TLS for a webhook started from the built binary.
+struct Material {
+    dir: tempfile::TempDir,
+}
+
+impl Material {
+    fn new(anchor_pem_or_der: &[u8]) -> Material {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store/x509/ca/bench");
+        std::fs::create_dir_all(&store).unwrap();
+        std::fs::write(store.join("anchor.crt"), anchor_pem_or_der).unwrap();
+        std::fs::write(dir.path().join("policy.json"), r#"{"version":"1.0","trustPolicies":[{"name":"bench","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],"trustedIdentities":["*"]}]}"#).unwrap();
+        vouch::certs::generate(
+            &["localhost".into(), "127.0.0.1".into()],
+            30,
+            &dir.path().join("tls"),
+        )
+        .unwrap();
+        Material { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn serve(&self, registry: &str, extra_config: &str) -> Serve {
+        let port = common::free_port();
+        std::fs::write(
+            self.path("config.yaml"),
+            format!("serve:\n  deadline: 8s\n  maxConcurrency: 4096\n{extra_config}"),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--insecure-registry",
+                registry,
+            ])
+            .arg("--config")
+            .arg(self.path("config.yaml"))
+            .arg("--trust-policy")
+            .arg(self.path("policy.json"))
+            .arg("--trust-store")
+            .arg(self.path("store"))
+            .arg("--tls-cert")
+            .arg(self.path("tls/tls.crt"))
+            .arg("--tls-key")
+            .arg(self.path("tls/tls.key"))
+            .env("VOUCH_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let s = Serve { child, port, pid };
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "vouch serve did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s
+    }
+
+    fn client(&self) -> reqwest::Client {
+        let ca = std::fs::read(self.path("tls/ca.crt")).unwrap();
+        reqwest::Client::builder()
+            .tls_certs_only([reqwest::Certificate::from_pem(&ca).unwrap()])
+            .pool_max_idle_per_host(512)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap()
+    }
+}
+
+fn review(uid: &str, images: &[String]) -> Value {
+    json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+        "uid": uid, "kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+        "name":"p","namespace":"bench","operation":"CREATE","userInfo":{"username":"bench"},
+        "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"bench"},
+            "spec":{"containers": images.iter().enumerate().map(|(i, im)| json!({"name": format!("c{i}"), "image": im})).collect::<Vec<_>>()}},
+        "oldObject": null, "dryRun": false}})
+}
+
+/// wrk at 32 connections for `secs`; returns (requests/s, p99 ms).
+fn wrk(url: &str, body_file: &Path, secs: u32) -> Option<(f64, f64)> {
+    let wrk = which("wrk")?;
+    let script = body_file.with_extension("lua");
+    std::fs::write(&script, format!(
+        "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/json\"\nlocal f = io.open(\"{}\", \"rb\")\nwrk.body = f:read(\"*a\")\nf:close()\n",
+        body_file.display()
+    )).unwrap();
+    let out = Command::new(wrk)
+        .args(["-t2", "-c32", &format!("-d{secs}s"), "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let rps = text
+        .lines()
+        .find(|l| l.starts_with("Requests/sec:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    let p99 = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("99%"))?
+        .split_whitespace()
+        .nth(1)?;
+    let ms = if let Some(v) = p99.strip_suffix("ms") {
+        v.parse().ok()?
+    } else if let Some(v) = p99.strip_suffix("us") {
+        v.parse::<f64>().ok()? / 1000.0
+    } else if let Some(v) = p99.strip_suffix('s') {
+        v.parse::<f64>().ok()? * 1000.0
+    } else {
+        return None;
+    };
+    Some((rps, ms))
+}
+
+fn warm() -> Value {
+    let reg = common::Registry::start();
+    reg.push_layout(
+        &common::vectors().join("notation-e2e/layouts/e2e-valid-signature"),
+        "app",
+    );
+    let m = Material::new(
+        &std::fs::read(common::vectors().join("notation-e2e/localkeys/e2e.crt")).unwrap(),
+    );
+    let serve = m.serve(&reg.host, "");
+    let body =
+        serde_json::to_vec(&review("warm", &[format!("{}/app@{DIGEST}", reg.host)])).unwrap();
+    let body_file = m.path("review.json");
+    std::fs::write(&body_file, &body).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let warmed: Value = rt.block_on(async {
+        m.client()
+            .post(format!("https://localhost:{}/validate", serve.port))
+            .body(body.clone())
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(warmed["response"]["allowed"], true, "{warmed}");
+    let vouch = wrk(
+        &format!("https://localhost:{}/validate", serve.port),
+        &body_file,
+        10,
+    );
+    // The floor: nginx over TLS returning the same answer from memory.
+    let floor = which("nginx").and_then(|nginx| {
+        let port = common::free_port();
+        let prefix = m.path("nginx");
+        std::fs::create_dir_all(prefix.join("logs")).unwrap();
+        let answer = serde_json::to_string(&warmed).unwrap().replace('\'', "\\'");
+        std::fs::write(prefix.join("nginx.conf"), format!(
+            "worker_processes 1;\nerror_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n client_body_temp_path {p}/tmp;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n  ssl_protocols TLSv1.2 TLSv1.3;\n  keepalive_requests 100000;\n  location /validate {{ default_type application/json; return 200 '{answer}'; }}\n }}\n}}\n",
+            p = prefix.display(), c = m.path("tls/tls.crt").display(), k = m.path("tls/tls.key").display()
+        )).unwrap();
+        let mut child = Command::new(nginx).arg("-p").arg(&prefix).arg("-c").arg(prefix.join("nginx.conf")).args(["-g", "daemon off;"]).stderr(Stdio::null()).spawn().ok()?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() && started.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let r = wrk(&format!("https://localhost:{port}/validate"), &body_file, 10);
+        let _ = child.kill();
+        let _ = child.wait();
+        r
+    });
+    let v = json!({
+        "vouch": vouch.map(|(rps, p99)| json!({"requests_per_s": rps, "p99_ms": p99})),
+        "nginx_floor": floor.map(|(rps, p99)| json!({"requests_per_s": rps, "p99_ms": p99})),
+        "throughput_ratio": match (vouch, floor) { (Some(a), Some(b)) => json!(a.0 / b.0), _ => Value::Null },
+        "connections": 32,
+        "target": "ratio >= 0.5, vouch p99 <= 5 ms",
+    });
+    save("warm", &v);
+    v
+}
+
+fn cold() -> Value {
+    let reg = common::Registry::start();
+    reg.push_layout(
+        &common::vectors().join("notation-e2e/layouts/e2e-valid-signature"),
+        "app",
+    );
+    let m = Material::new(
+        &std::fs::read(common::vectors().join("notation-e2e/localkeys/e2e.crt")).unwrap(),
+    );
+    let Some(hyperfine) = which("hyperfine") else {
+        return json!({"skipped": "hyperfine is not installed"});
+    };
+    let h = &reg.host;
+    let base = format!("http://{h}/v2/app");
+    let accept = "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+    // The same round trips vouch makes, in one curl process (one connection, reused).
+    let curl = format!(
+        "curl -sf -o /dev/null -H '{accept}' -I {base}/manifests/v1 --next -s -o /dev/null {base}/referrers/{DIGEST}?artifactType=application%2Fvnd.cncf.notary.signature --next -sf -o /dev/null -H '{accept}' {base}/manifests/sha256-{hex} --next -sf -o /dev/null -H '{accept}' {base}/manifests/sha256:90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f --next -sf -o /dev/null {base}/blobs/sha256:c9af07e0e2f5f0c1bd9f9e0e6fc1e25b21c5a0d9e3b3b0a0c4f0c8d9c0a3c4e5",
+        hex = &DIGEST[7..]
+    );
+    // The envelope blob digest, read from the layout so the last request is real.
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(common::blob_path(
+            &common::vectors().join("notation-e2e/layouts/e2e-valid-signature"),
+            "sha256:90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f",
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+    let curl = curl.replace(
+        "sha256:c9af07e0e2f5f0c1bd9f9e0e6fc1e25b21c5a0d9e3b3b0a0c4f0c8d9c0a3c4e5",
+        layer,
+    );
+    let verify = format!(
+        "{} verify {h}/app:v1 --insecure-registry {h} --trust-policy {} --trust-store {}",
+        env!("CARGO_BIN_EXE_vouch"),
+        m.path("policy.json").display(),
+        m.path("store").display()
+    );
+    let json_out = out_dir().join("cold-hyperfine.json");
+    let status = Command::new(hyperfine)
+        .args(["--warmup", "3", "--runs", "40", "-N", "--export-json"])
+        .arg(&json_out)
+        .arg(&verify)
+        .arg(&curl)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "hyperfine failed");
+    let h: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+    let mean = |i: usize| h["results"][i]["mean"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    let v = json!({
+        "vouch_verify_ms": mean(0),
+        "curl_floor_ms": mean(1),
+        "ratio": mean(0) / mean(1),
+        "target": "ratio <= 1.5",
+    });
+    save("cold", &v);
+    v
+}
+
+/// A memory registry with `n` signed images (each with one trusted signature and `extra`
+/// other referrers).
+fn signed_registry(n: usize, extra: usize, state: State) -> (MemoryRegistry, Vec<String>, Vec<u8>) {
+    let reg = MemoryRegistry::start(state).unwrap();
+    let id = common::pki::ca_issued("bench", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let signer = id.signer();
+    let mut images = Vec::new();
+    for i in 0..n {
+        let d = reg.with(|s| {
+            let layer = s.put_blob(format!("layer {i}").as_bytes());
+            let config = s.put_blob(b"{}");
+            let m = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+                "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":2},
+                "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":layer,"size":format!("layer {i}").len()}]});
+            let bytes = serde_json::to_vec(&m).unwrap();
+            let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", &bytes, None);
+            s.tags.insert(format!("bench/app{i}:v1"), digest.clone());
+            Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
+        });
+        let sig = signer.sign_artifact(&d, None).unwrap();
+        reg.with(|s| {
+            s.put_signature(&sig);
+            for k in 0..extra {
+                let body = format!("{{\"sbom\":{k}}}");
+                let blob = s.put_blob(body.as_bytes());
+                let m = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","artifactType":"application/spdx+json",
+                    "config":{"mediaType":"application/vnd.oci.empty.v1+json","digest":format!("sha256:{}", vouch::registry::sha256_hex(b"{}")),"size":2},
+                    "layers":[{"mediaType":"application/spdx+json","digest":blob,"size":body.len()}],
+                    "subject":{"mediaType":d.media_type,"digest":d.digest,"size":d.size}});
+                s.put_manifest("application/vnd.oci.image.manifest.v1+json", &serde_json::to_vec(&m).unwrap(), None);
+            }
+        });
+        images.push(format!("{}/bench/app{i}:v1", reg.host));
+    }
+    (reg, images, id.anchor_der.clone())
+}
+
+fn herd() -> Value {
+    let (reg, images, anchor) = signed_registry(
+        2,
+        0,
+        State {
+            referrers_api: true,
+            ..Default::default()
+        },
+    );
+    let m = Material::new(&anchor);
+    let serve = m.serve(&reg.host, "");
+    let client = m.client();
+    let url = format!("https://localhost:{}/validate", serve.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let count = || {
+        reg.requests()
+            .iter()
+            .filter(|l| !l.ends_with("/v2/"))
+            .count()
+    };
+    let (one, herd, allowed) = rt.block_on(async {
+        let before = count();
+        let r: Value = client
+            .post(&url)
+            .json(&review("one", &images[..1]))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(r["response"]["allowed"], true, "{r}");
+        let one = count() - before;
+        let before = count();
+        let answers = futures::future::join_all((0..200).map(|i| {
+            let c = client.clone();
+            let url = url.clone();
+            let body = review(&format!("h{i}"), &images[1..2]);
+            async move {
+                c.post(&url)
+                    .json(&body)
+                    .send()
+                    .await
+                    .ok()?
+                    .json::<Value>()
+                    .await
+                    .ok()
+            }
+        }))
+        .await;
+        let allowed = answers
+            .iter()
+            .filter(|a| a.as_ref().is_some_and(|a| a["response"]["allowed"] == true))
+            .count();
+        (one, count() - before, allowed)
+    });
+    let v = json!({"registry_requests_one_admission": one, "registry_requests_200_concurrent": herd, "allowed": allowed, "target": "equal"});
+    save("herd", &v);
+    v
+}
+
+fn memory() -> Value {
+    // A fresh process, so the figure is the cache and nothing else.
+    if std::env::var_os("VOUCH_BENCH_MEMORY_CHILD").is_none() {
+        let out = Command::new(std::env::current_exe().unwrap())
+            .arg("memory")
+            .env("VOUCH_BENCH_MEMORY_CHILD", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("MEMORY "))
+            .unwrap_or("MEMORY {}");
+        let v: Value = serde_json::from_str(&line[7..]).unwrap_or_default();
+        save("memory", &v);
+        return v;
+    }
+    let rss = || peak_rss_mib(std::process::id()).max(0.0);
+    let current = || {
+        std::fs::read_to_string("/proc/self/status")
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let before = current();
+    let n: u64 = std::env::var("VOUCH_BENCH_VERDICTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    rt.block_on(async {
+        let cache = Arc::new(vouch::cache::VerdictCache::new(Default::default(), None));
+        // A realistic allow verdict: one verified signature with its five checks.
+        let template: vouch::gate::Judgement = serde_json::from_value(json!({
+            "reference": "registry.example/team/app@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+            "digest": "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+            "outcome": "verified", "reasons": [], "warnings": [],
+            "signatures": [{"digest": "sha256:90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f", "envelope": "application/jose+json",
+                "signer": "CN=release,O=Example,ST=WA,C=US", "signingTime": "2024-06-27T13:30:33+08:00", "verified": true,
+                "checks": [{"check":"integrity","action":"enforce"},{"check":"authenticity","action":"enforce"},{"check":"expiry","action":"enforce"},{"check":"authenticTimestamp","action":"enforce"},{"check":"revocation","action":"enforce"}]}],
+            "quarantine": {"source": "none", "state": "notApplicable"}
+        })).unwrap();
+        let mut template = template;
+        if std::env::var_os("VOUCH_BENCH_BARE").is_some() {
+            template.signatures.clear();
+        }
+        let fp: Arc<str> = Arc::from("0123456789abcdef01234567:none");
+        for i in 0..n {
+            let key = vouch::cache::VerdictKey {
+                registry: "registry.example".into(),
+                repository: format!("team/app{}", i % 5000),
+                digest: format!("sha256:{:064x}", i),
+                fingerprint: fp.clone(),
+            };
+            let mut j = template.clone();
+            j.digest = Some(key.digest.clone());
+            cache.verdict(key, async move { j }, Duration::from_secs(5)).await;
+        }
+        let held = cache.len().await;
+        let after = current();
+        println!("MEMORY {}", json!({"verdicts": held, "rss_before_mib": before, "rss_after_mib": after, "delta_mib": after - before, "peak_mib": rss(), "target": "<= 100 MB resident with 100,000 verdicts"}));
+    });
+    json!({})
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn scale() -> Value {
+    let pods = std::env::var("VOUCH_BENCH_PODS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000usize);
+    let rate = std::env::var("VOUCH_BENCH_RATE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(250.0f64);
+    let (reg, images, anchor) = signed_registry(
+        50,
+        4,
+        State {
+            referrers_api: true,
+            rate_limit: Some(50),
+            ..Default::default()
+        },
+    );
+    // Setting up the images went through the same limiter; start from a clean window.
+    std::thread::sleep(Duration::from_millis(1100));
+    reg.with(|s| {
+        s.throttled = 0;
+        s.log.clear();
+    });
+    let m = Material::new(&anchor);
+    let serve = m.serve(&reg.host, "");
+    let client = m.client();
+    let url = format!("https://localhost:{}/validate", serve.port);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let started = Instant::now();
+    let results = rt.block_on(async {
+        let mut tasks = Vec::with_capacity(pods);
+        let interval = Duration::from_secs_f64(1.0 / rate);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        for p in 0..pods {
+            ticker.tick().await;
+            // Ten images per pod, drawn from the fifty.
+            let pod_images: Vec<String> = (0..10)
+                .map(|k| images[(p * 7 + k * 13) % images.len()].clone())
+                .collect();
+            let body = review(&format!("pod-{p}"), &pod_images);
+            let c = client.clone();
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let t = Instant::now();
+                let r = tokio::time::timeout(Duration::from_secs(8), async {
+                    c.post(&url)
+                        .json(&body)
+                        .send()
+                        .await
+                        .ok()?
+                        .json::<Value>()
+                        .await
+                        .ok()
+                })
+                .await;
+                let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+                match r {
+                    Ok(Some(v)) => (elapsed, Some(v["response"]["allowed"] == true)),
+                    _ => (elapsed, None),
+                }
+            }));
+        }
+        let mut out = Vec::with_capacity(pods);
+        for t in tasks {
+            out.push(t.await.unwrap_or((f64::NAN, None)));
+        }
+        out
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let answered = results.iter().filter(|r| r.1.is_some()).count();
+    let timeouts = results.len() - answered;
+    let denied = results.iter().filter(|r| r.1 == Some(false)).count();
+    let mut lat: Vec<f64> = results
+        .iter()
+        .filter(|r| r.1.is_some())
+        .map(|r| r.0)
+        .collect();
+    lat.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let registry_requests = reg.requests().len();
+    let throttled = reg.with(|s| s.throttled);
+    let v = json!({
+        "pods": pods, "images_per_pod": 10, "distinct_images": 50, "referrers_per_image": 5,
+        "rate_per_s": rate, "wall_s": wall,
+        "answered": answered, "timeouts": timeouts, "denied": denied,
+        "p50_ms": percentile(&lat, 50.0), "p95_ms": percentile(&lat, 95.0), "max_ms": lat.last().copied().unwrap_or(f64::NAN),
+        "peak_rss_mib": peak_rss_mib(serve.pid),
+        "registry_requests": registry_requests, "registry_429s": throttled, "registry_limit_per_s": 50,
+        "target": "0 timeouts, 0 denied, p95 <= 10 ms, peak <= 150 MB",
+        "ratify_published_sept_2023": "p95 24-29 ms (large ACR), 161-305 ms and 238-9,492 timeouts (small ACRs), 43-430 MiB, single replica OOM-killed at 10,000 pods",
+    });
+    save("scale", &v);
+    v
+}
+
+fn main() {
+    // `cargo test --all-targets` runs this binary without `--bench`: nothing to do there.
+    if std::env::var_os("VOUCH_BENCH_MEMORY_CHILD").is_none()
+        && !std::env::args().any(|a| a == "--bench")
+    {
+        println!("load benchmarks run with `cargo bench --bench load` (or benches/run.sh)");
+        return;
+    }
+    let wanted: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let all = ["warm", "cold", "herd", "memory", "scale"];
+    let run: Vec<&str> = if wanted.is_empty() {
+        all.to_vec()
+    } else {
+        all.iter()
+            .copied()
+            .filter(|a| wanted.iter().any(|w| w == a))
+            .collect()
+    };
+    if std::env::var_os("VOUCH_BENCH_MEMORY_CHILD").is_some() {
+        memory();
+        return;
+    }
+    let mut summary = serde_json::Map::new();
+    for name in run {
+        eprintln!("bench: {name} …");
+        let v = match name {
+            "warm" => warm(),
+            "cold" => cold(),
+            "herd" => herd(),
+            "memory" => memory(),
+            _ => scale(),
+        };
+        println!("{name:<7} {}", serde_json::to_string(&v).unwrap());
+        summary.insert(name.into(), v);
+    }
+    save("load-summary", &Value::Object(summary));
+}
