@@ -245,7 +245,7 @@ fn warm() -> Value {
         std::fs::create_dir_all(prefix.join("logs")).unwrap();
         let answer = serde_json::to_string(&warmed).unwrap().replace('\'', "\\'");
         std::fs::write(prefix.join("nginx.conf"), format!(
-            "worker_processes 1;\nerror_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n client_body_temp_path {p}/tmp;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n  ssl_protocols TLSv1.2 TLSv1.3;\n  keepalive_requests 100000;\n  location /validate {{ default_type application/json; return 200 '{answer}'; }}\n }}\n}}\n",
+            "master_process off;\nworker_processes 1;\nerror_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n client_body_temp_path {p}/tmp;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n  ssl_protocols TLSv1.2 TLSv1.3;\n  keepalive_requests 100000;\n  location /validate {{ default_type application/json; return 200 '{answer}'; }}\n }}\n}}\n",
             p = prefix.display(), c = m.path("tls/tls.crt").display(), k = m.path("tls/tls.key").display()
         )).unwrap();
         let mut child = Command::new(nginx).arg("-p").arg(&prefix).arg("-c").arg(prefix.join("nginx.conf")).args(["-g", "daemon off;"]).stderr(Stdio::null()).spawn().ok()?;
@@ -568,15 +568,16 @@ fn scale() -> Value {
                 })
                 .await;
                 let elapsed = t.elapsed().as_secs_f64() * 1000.0;
+                let sent = p as f64 / rate;
                 match r {
-                    Ok(Some(v)) => (elapsed, Some(v["response"]["allowed"] == true)),
-                    _ => (elapsed, None),
+                    Ok(Some(v)) => (elapsed, Some(v["response"]["allowed"] == true), sent),
+                    _ => (elapsed, None, sent),
                 }
             }));
         }
         let mut out = Vec::with_capacity(pods);
         for t in tasks {
-            out.push(t.await.unwrap_or((f64::NAN, None)));
+            out.push(t.await.unwrap_or((f64::NAN, None, 0.0)));
         }
         out
     });
@@ -590,6 +591,14 @@ fn scale() -> Value {
         .map(|r| r.0)
         .collect();
     lat.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    // Once every image has been verified (the registry allows 50 requests/s), what is left is
+    // the warm path: the same figure from the 10th second on.
+    let mut warm: Vec<f64> = results
+        .iter()
+        .filter(|r| r.1.is_some() && r.2 >= 10.0)
+        .map(|r| r.0)
+        .collect();
+    warm.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let registry_requests = reg.requests().len();
     let throttled = reg.with(|s| s.throttled);
     let v = json!({
@@ -597,6 +606,7 @@ fn scale() -> Value {
         "rate_per_s": rate, "wall_s": wall,
         "answered": answered, "timeouts": timeouts, "denied": denied,
         "p50_ms": percentile(&lat, 50.0), "p95_ms": percentile(&lat, 95.0), "max_ms": lat.last().copied().unwrap_or(f64::NAN),
+        "p95_after_10s_ms": percentile(&warm, 95.0),
         "peak_rss_mib": peak_rss_mib(serve.pid),
         "registry_requests": registry_requests, "registry_429s": throttled, "registry_limit_per_s": 50,
         "target": "0 timeouts, 0 denied, p95 <= 10 ms, peak <= 150 MB",

@@ -16,6 +16,17 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+# The Helm chart's checks (tests/chart.rs runs tests/chart/check.py): a real Helm as a library
+# (helm-sdkpy declares Python >= 3.12 but works on 3.11) and the Kubernetes JSON schemas, offline.
+py_need=()
+python3 -c 'import helm_sdkpy' 2>/dev/null || py_need+=(helm-sdkpy==0.1.32)
+python3 -c 'import kubernetes_validate' 2>/dev/null || py_need+=(kubernetes-validate==1.37.0)
+python3 -c 'import yaml, cryptography' 2>/dev/null || py_need+=(pyyaml cryptography)
+if [ ${#py_need[@]} -gt 0 ]; then
+  echo "installing: ${py_need[*]}"
+  python3 -m pip install --quiet --disable-pip-version-check --ignore-requires-python "${py_need[@]}"
+fi
+
 if [ ! -d ../shared/vectors ]; then
   echo "error: ../shared/vectors (the Notation test vectors) must sit beside this checkout" >&2
   exit 1

@@ -233,7 +233,12 @@ impl Default for RegistryOptions {
 /// The registry client. Cheap to clone; clones share connections and tokens.
 #[derive(Clone)]
 pub struct RegistryClient {
-    http: reqwest::Client,
+    /// For plain-HTTP registries: no TLS roots loaded.
+    plain: reqwest::Client,
+    /// For HTTPS: built on first use, because loading the system's CA certificates costs tens
+    /// of milliseconds that a `vouch verify` against a plain-HTTP registry should not pay.
+    tls: Arc<std::sync::OnceLock<reqwest::Client>>,
+    request_timeout: Duration,
     insecure: HashSet<String>,
     credentials: CredentialSource,
     tokens: TokenCache,
@@ -245,25 +250,49 @@ pub struct RegistryClient {
 impl RegistryClient {
     /// Build a client.
     pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(options.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::limited(5))
+        let plain = Self::builder(options.request_timeout)
+            .tls_certs_only(Vec::<reqwest::Certificate>::new())
             .build()
             .map_err(|e| RegistryError::Unreachable {
                 host: "(client)".into(),
                 reason: e.to_string(),
             })?;
         Ok(Self {
-            http,
+            plain,
+            tls: Default::default(),
+            request_timeout: options.request_timeout,
             insecure: options.insecure_registries.into_iter().collect(),
             credentials: options.credentials,
             tokens: TokenCache::default(),
             metrics: options.metrics,
             per_host: Default::default(),
             per_host_concurrency: options.per_host_concurrency.max(1),
+        })
+    }
+
+    fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+        reqwest::Client::builder()
+            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .redirect(reqwest::redirect::Policy::limited(5))
+    }
+
+    /// The HTTP client for a URL: the TLS one (built once, on first use) for `https://`.
+    fn http(&self, url: &str) -> &reqwest::Client {
+        if url.starts_with("http://") {
+            return &self.plain;
+        }
+        self.tls.get_or_init(|| {
+            Self::builder(self.request_timeout)
+                .build()
+                .unwrap_or_else(|e| {
+                    // Only a broken system TLS setup gets here; every HTTPS call then fails with
+                    // a connection error naming the host instead of crashing.
+                    tracing::error!(error = %e, "cannot build the HTTPS client");
+                    self.plain.clone()
+                })
         })
     }
 
@@ -338,7 +367,7 @@ impl RegistryClient {
         let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository()));
         let build = |auth: Option<String>| -> RequestBuilder {
             let mut rb = self
-                .http
+                .http(url)
                 .request(method.clone(), url)
                 .header(ACCEPT, accept);
             if let Some((ct, b)) = &body {
@@ -385,7 +414,7 @@ impl RegistryClient {
                     Some(t) => t,
                     None => {
                         self.tokens
-                            .fetch(&self.http, host, &b, &wanted, &credential)
+                            .fetch(self.http(&b.realm), host, &b, &wanted, &credential)
                             .await?
                     }
                 };

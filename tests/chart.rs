@@ -1,0 +1,174 @@
+//! The Helm chart (`charts/vouch`) and the example trust policies (`policy/`).
+//!
+//! The checks live in `tests/chart/check.py`, which drives a real Helm (the `helm-sdkpy` Python
+//! package, installed by `tests/run.sh` together with `kubernetes-validate`): one test here per
+//! concern. The last two tests hand what the chart renders, and the example policies, to vouch's
+//! own parsers, so "vouch would refuse this configuration" is decided by vouch itself.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use vouch::config::Config;
+use vouch::notation::trust_policy::TrustPolicy;
+use vouch::notation::trust_store::TrustStores;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Run `python3 tests/chart/check.py ARGS` and fail with its output unless it succeeds.
+fn check_py(args: &[&str]) -> String {
+    let out = Command::new("python3")
+        .arg("tests/chart/check.py")
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("python3 could not be started");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "tests/chart/check.py {} failed ({}); tests/run.sh installs its Python packages.\n\
+         --- stdout ---\n{stdout}\n--- stderr ---\n{stderr}",
+        args.join(" "),
+        out.status
+    );
+    stdout
+}
+
+#[test]
+fn chart_lints_strictly_for_every_values_file() {
+    check_py(&["lint"]);
+}
+
+#[test]
+fn chart_renders_objects_valid_for_kubernetes() {
+    check_py(&["render"]);
+}
+
+#[test]
+fn chart_is_safe_for_a_fail_closed_webhook() {
+    check_py(&["safety"]);
+}
+
+#[test]
+fn chart_keeps_its_ca_across_upgrades_and_restarts_only_for_config() {
+    check_py(&["upgrade"]);
+}
+
+#[test]
+fn chart_rejects_typos_and_unsafe_values() {
+    check_py(&["values"]);
+}
+
+#[test]
+fn example_policies_are_valid_and_in_step_with_the_chart_examples() {
+    check_py(&["policies"]);
+}
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir =
+            std::env::temp_dir().join(format!("vouch-chart-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TempDir(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Load a trust policy and the trust stores it names below `store_root`, skipping the stores
+/// listed in `external` (those come from ConfigMaps or Secrets that exist only in a cluster).
+fn load_policy_and_stores(policy: &Path, store_root: &Path, external: &[String]) {
+    let tp = TrustPolicy::load(policy)
+        .unwrap_or_else(|e| panic!("{}: vouch refuses the trust policy: {e}", policy.display()));
+    let refs: Vec<_> = tp
+        .trust_store_refs()
+        .filter(|r| !external.contains(&r.to_string()))
+        .cloned()
+        .collect();
+    TrustStores::load(store_root, refs.iter()).unwrap_or_else(|e| {
+        panic!(
+            "{}: vouch refuses the trust stores under {}: {e}",
+            policy.display(),
+            store_root.display()
+        )
+    });
+}
+
+#[test]
+fn rendered_configuration_loads_in_vouch() {
+    let tmp = TempDir::new("dump");
+    check_py(&["dump", tmp.0.to_str().expect("utf-8 temp path")]);
+    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&tmp.0)
+        .expect("dump dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    scenarios.sort();
+    assert!(
+        scenarios.len() >= 2,
+        "expected the default and the ci/ scenarios, got {scenarios:?}"
+    );
+    for dir in &scenarios {
+        let name = dir.file_name().unwrap().to_string_lossy();
+        let text = std::fs::read_to_string(dir.join("config.yaml")).expect("config.yaml");
+        // Unknown keys are refused here, exactly as `vouch serve --config` would at start-up.
+        let config = Config::from_yaml(&text)
+            .unwrap_or_else(|e| panic!("{name}: vouch refuses the rendered config: {e}\n{text}"));
+        assert_eq!(
+            config.trust_policy.as_deref(),
+            Some(Path::new("/etc/vouch/policy/trustpolicy.json")),
+            "{name}"
+        );
+        assert_eq!(
+            config.trust_store.as_deref(),
+            Some(Path::new("/etc/vouch/truststore")),
+            "{name}"
+        );
+        assert!(
+            config.serve.tls_cert.is_some() && config.serve.tls_key.is_some(),
+            "{name}"
+        );
+        // check.py compares it with the webhook's timeoutSeconds; here: vouch parses it.
+        assert!(
+            config.serve.deadline.is_some_and(|d| !d.is_zero()),
+            "{name}: no deadline"
+        );
+        let policy = dir.join("trustpolicy.json");
+        if policy.exists() {
+            let external: Vec<String> = std::fs::read_to_string(dir.join("external-stores.txt"))
+                .unwrap_or_default()
+                .lines()
+                .map(str::to_owned)
+                .collect();
+            load_policy_and_stores(&policy, &dir.join("truststore"), &external);
+        }
+    }
+}
+
+#[test]
+fn example_policies_load_in_vouch_with_the_example_trust_store() {
+    let dir = root().join("policy");
+    let mut policies: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("policy/")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    policies.sort();
+    assert!(policies.len() >= 3, "example policies: {policies:?}");
+    for p in &policies {
+        load_policy_and_stores(p, &dir.join("truststore"), &[]);
+    }
+}

@@ -1,0 +1,1004 @@
+#!/usr/bin/env python3
+"""Checks the vouch Helm chart (charts/vouch) and the example trust policies (policy/).
+
+    python3 tests/chart/check.py [CONCERN ...]     # default: every concern
+    python3 tests/chart/check.py dump DIR          # write each scenario's rendered vouch files
+
+Concerns:
+  lint      `helm lint` with --strict semantics (warnings fail) for the default values, every
+            values file in charts/vouch/ci/ and EXTRA_SCENARIOS below, with a real Helm (the
+            helm-sdkpy package: Helm 4's Go library; its Lint runs offline)
+  render    render every scenario with the real Helm engine (an install against an in-memory
+            API server, tests/chart/fakekube.py) and validate each object against the
+            Kubernetes JSON schemas of the oldest and newest supported versions
+            (kubernetes-validate, strict: unknown fields fail), CRDs against schemas here
+  safety    the properties a fail-closed webhook needs, on every scenario's objects
+  upgrade   TLS "generate" keeps its CA across upgrades via lookup; config changes roll the
+            pods, trust policy changes do not (vouch reloads them)
+  values    values.schema.json and the template guards reject typos and unsafe combinations;
+            every value in values.yaml carries a comment
+  policies  policy/*.json are valid Notation trust policies whose stores exist in
+            policy/truststore, and the ci/ values files carry those same policies
+
+Every failure is printed; the exit status is 1 when there was any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+CHART = Path(os.environ.get("VOUCH_CHART_DIR") or ROOT / "charts" / "vouch").resolve()  # override: mutation tests
+POLICY_DIR = ROOT / "policy"
+RELEASE = "vouch"
+NAMESPACE = "vouch-system"  # deliberately not "vouch": exclusions must follow the release namespace
+
+sys.dont_write_bytecode = True  # no __pycache__ in the work tree
+sys.path.insert(0, str(HERE))
+from fakekube import FakeKube  # noqa: E402
+
+try:
+    import helm_sdkpy as helm  # noqa: E402
+except ImportError as e:  # pragma: no cover
+    sys.exit(f"helm-sdkpy is not installed ({e}): pip install --ignore-requires-python helm-sdkpy")
+try:
+    import kubernetes_validate  # noqa: E402
+except ImportError as e:  # pragma: no cover
+    sys.exit(f"kubernetes-validate is not installed ({e}): pip install kubernetes-validate")
+import jsonschema  # noqa: E402  (a dependency of kubernetes-validate)
+
+# The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest with schemas.
+KUBE_VERSIONS = ["1.25", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version())]
+
+# The vouch configuration keys vouch understands today. Anything else makes vouch refuse to start.
+CONFIG_KEYS = {"trustPolicy", "trustStore", "insecureRegistries", "dockerConfig", "maxSignatures", "serve",
+               "quarantine", "cache"}
+SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "logFormat", "reloadInterval"}
+
+SEVERITY = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
+
+
+# ---------------------------------------------------------------------------------------------
+# reporting
+
+class Report:
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+        self.passes = 0
+
+    def check(self, ok: bool, what: str) -> bool:
+        if ok:
+            self.passes += 1
+        else:
+            self.failures.append(what)
+            print(f"  FAIL {what}", flush=True)
+        return ok
+
+    def fail(self, what: str) -> None:
+        self.check(False, what)
+
+
+R = Report()
+
+
+# ---------------------------------------------------------------------------------------------
+# values and scenarios
+
+def load_yaml(path: Path) -> Any:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def coalesce(base: Any, override: Any) -> Any:
+    """Helm's merge of user values over chart values: maps merge, null deletes, the rest replace."""
+    if not isinstance(base, dict) or not isinstance(override, dict):
+        return copy.deepcopy(override)
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = coalesce(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def default_values() -> dict:
+    return load_yaml(CHART / "values.yaml")
+
+
+# Options the documented examples do not use, rendered and checked all the same.
+EXTRA_SCENARIOS: dict[str, dict] = {
+    "options": {
+        "replicaCount": 3,
+        "podAntiAffinity": "hard",
+        "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                                       "whenUnsatisfiable": "DoNotSchedule"}],
+        "podDisruptionBudget": {"minAvailable": "50%"},
+        "hostNetwork": True,
+        "vouch": {"port": 9443, "deadline": "7500ms", "logFormat": "text", "insecureRegistries": ["registry.local:5000"],
+                  "quarantine": [{"registries": ["*.azurecr.io"], "source": "acr", "enforcement": "enforce"},
+                                 {"registries": ["registry.local:5000"], "source": "referrer", "enforcement": "audit",
+                                  "requireSignature": True}],
+                  "cache": {"allowTtl": "5m", "staleIfError": "30m", "maxEntries": 50000,
+                            "redis": {"url": "redis://vouch-redis:6379", "timeout": "50ms"}}},
+        "env": [{"name": "RUST_LOG", "value": "vouch=debug"}],
+        "serviceAccount": {"create": False, "name": "platform-webhooks"},
+        "webhook": {"validateWorkloads": False, "timeoutSeconds": 15, "objectSelector": {"matchLabels": {"team": "a"}},
+                    "annotations": {"example.com/owner": "platform"}},
+        "existingTrustPolicyConfigMap": "central-trust-policy",
+        "registryAuth": {"pullSecrets": {"enabled": True}},
+        "service": {"port": 8443},
+        "commonLabels": {"example.com/cost-center": "platform"},
+        "networkPolicy": {"enabled": True, "ingressFrom": [{"ipBlock": {"cidr": "10.0.0.0/24"}}],
+                          "apiServerTo": [{"ipBlock": {"cidr": "10.0.0.1/32"}}]},
+        "metrics": {"serviceMonitor": {"enabled": True, "tlsConfig": {"insecureSkipVerify": True}}},
+        "tls": {"mode": "secret", "secret": {"name": "webhook-cert", "caCert": None}},
+    },
+}
+
+
+def scenarios() -> list[tuple[str, dict]]:
+    """(name, user values): the defaults, every documented values file in ci/, and the extras."""
+    out: list[tuple[str, dict]] = [("default", {})]
+    for p in sorted((CHART / "ci").glob("*-values.yaml")):
+        out.append((p.name[: -len("-values.yaml")], load_yaml(p) or {}))
+    secret_ca = (load_yaml(CHART / "ci" / "secret-values.yaml") or {}).get("tls", {}).get("secret", {}).get("caCert", "")
+    for name, values in EXTRA_SCENARIOS.items():
+        values = copy.deepcopy(values)
+        if values.get("tls", {}).get("secret", {}).get("caCert", "") is None:
+            values["tls"]["secret"]["caCert"] = secret_ca
+        out.append((name, values))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Helm
+
+def _run(coro):
+    return asyncio.run(coro)
+
+
+def helm_lint(values: dict) -> list[dict]:
+    """Lint a copy of the chart whose values.yaml is the chart's merged with `values` (what
+    `helm lint -f values.yaml` checks). Returns Helm's messages."""
+    with tempfile.TemporaryDirectory() as d:
+        dst = Path(d) / "vouch"
+        shutil.copytree(CHART, dst)
+        if values:
+            merged = coalesce(default_values(), values)
+            with open(dst / "values.yaml", "w") as f:
+                yaml.safe_dump(merged, f, sort_keys=False)
+        config = helm.Configuration(namespace=NAMESPACE)
+        result = _run(helm.Lint(config).run(str(dst)))
+    return result.get("Messages") or []
+
+
+class Rendered:
+    def __init__(self, manifest: str, notes: str, kube: FakeKube | None = None):
+        self.manifest = manifest
+        self.notes = notes
+        self.docs = [d for d in yaml.safe_load_all(manifest) if d]
+        self.kube = kube
+
+    def all(self, kind: str) -> list[dict]:
+        return [d for d in self.docs if d.get("kind") == kind]
+
+    def one(self, kind: str, name: Any = ...) -> dict | None:
+        """The first object of `kind` (named `name`, when given)."""
+        for d in self.docs:
+            if d.get("kind") == kind and (name is ... or d["metadata"]["name"] == name):
+                return d
+        return None
+
+
+def helm_install(kube: FakeKube, values: dict | None) -> Rendered:
+    config = helm.Configuration(namespace=NAMESPACE, kubeconfig=kube.kubeconfig)
+    rel = _run(helm.Install(config).run(RELEASE, str(CHART), values=values or None, wait=False, timeout=60))
+    return Rendered(rel.get("manifest", ""), (rel.get("info") or {}).get("notes", ""), kube)
+
+
+def helm_upgrade(kube: FakeKube, values: dict | None) -> Rendered:
+    config = helm.Configuration(namespace=NAMESPACE, kubeconfig=kube.kubeconfig)
+    rel = _run(helm.Upgrade(config).run(
+        RELEASE, str(CHART), values=values or None, wait=False, timeout=60, server_side_apply=False))
+    return Rendered(rel.get("manifest", ""), (rel.get("info") or {}).get("notes", ""), kube)
+
+
+def render(values: dict | None) -> Rendered:
+    """The chart rendered by Helm for a first install: `lookup` finds nothing, as offline."""
+    with FakeKube() as kube:
+        return helm_install(kube, values)
+
+
+def render_error(values: dict | None) -> str | None:
+    try:
+        render(values)
+    except helm.HelmError as e:
+        return str(e)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Notation trust policy rules (as vouch and notation-go apply them)
+
+SCOPE_DOMAIN = re.compile(r"^(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])(?:\.(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]))*(?::[0-9]+)?$")
+SCOPE_REPO = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|[-]*)[a-z0-9]+)*)*$")
+STORE_REF = re.compile(r"^(ca|signingAuthority|tsa):([a-zA-Z0-9_.-]+)$")
+LEVELS = {"strict", "permissive", "audit", "skip"}
+
+
+def policy_problems(doc: Any) -> list[str]:
+    p: list[str] = []
+    if not isinstance(doc, dict):
+        return ["not a JSON object"]
+    if doc.get("version") != "1.0":
+        p.append(f"version must be \"1.0\", is {doc.get('version')!r}")
+    statements = doc.get("trustPolicies") or []
+    if not statements:
+        p.append("no trust policy statements")
+    names: set[str] = set()
+    scopes_seen: set[str] = set()
+    for s in statements:
+        name = s.get("name") or ""
+        if not name:
+            p.append("a statement has no name")
+        if name in names:
+            p.append(f"statement name {name!r} is used twice")
+        names.add(name)
+        extra = set(s) - {"name", "registryScopes", "signatureVerification", "trustStores", "trustedIdentities"}
+        if extra:
+            p.append(f"{name}: unknown keys {sorted(extra)}")
+        sv = s.get("signatureVerification") or {}
+        level = sv.get("level")
+        if level not in LEVELS:
+            p.append(f"{name}: level {level!r} is not one of {sorted(LEVELS)}")
+        stores = s.get("trustStores") or []
+        identities = s.get("trustedIdentities") or []
+        if level == "skip":
+            if stores or identities:
+                p.append(f"{name}: a skip statement must not name trust stores or identities")
+        else:
+            if not stores or not identities:
+                p.append(f"{name}: needs both trustStores and trustedIdentities")
+            for ref in stores:
+                if not STORE_REF.match(ref):
+                    p.append(f"{name}: trust store {ref!r} is not <ca|signingAuthority|tsa>:<name>")
+            if "*" in identities and len(identities) > 1:
+                p.append(f"{name}: '*' identity cannot be combined with others")
+            for ident in identities:
+                if ident == "*":
+                    continue
+                prefix, _, dn = ident.partition(":")
+                if prefix != "x509.subject":
+                    continue
+                attrs = {}
+                for rdn in dn.split(","):
+                    k, _, v = rdn.strip().partition("=")
+                    if k in attrs:
+                        p.append(f"{name}: identity {ident!r} repeats {k}")
+                    attrs["ST" if k == "S" else k] = v
+                for mandatory in ("C", "ST", "O"):
+                    if not attrs.get(mandatory):
+                        p.append(f"{name}: identity {ident!r} lacks {mandatory}")
+        scopes = s.get("registryScopes") or []
+        if not scopes:
+            p.append(f"{name}: no registry scopes")
+        if "*" in scopes and len(scopes) > 1:
+            p.append(f"{name}: '*' scope cannot be combined with others")
+        for scope in scopes:
+            if scope != "*":
+                domain, _, repo = scope.partition("/")
+                if not (repo and SCOPE_DOMAIN.match(domain) and SCOPE_REPO.match(repo)):
+                    p.append(f"{name}: scope {scope!r} is not registry/repository")
+            if scope in scopes_seen:
+                p.append(f"scope {scope!r} appears in more than one statement")
+            scopes_seen.add(scope)
+    return p
+
+
+def policy_store_refs(doc: dict) -> set[str]:
+    return {ref for s in doc.get("trustPolicies") or [] for ref in s.get("trustStores") or []}
+
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes schema validation
+
+_CERT_MANAGER_ISSUER_REF = {
+    "type": "object", "required": ["name"], "additionalProperties": False,
+    "properties": {"name": {"type": "string"}, "kind": {"enum": ["Issuer", "ClusterIssuer"]}, "group": {"type": "string"}},
+}
+_METADATA = {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "namespace": {"type": "string"}}}
+CRD_SCHEMAS: dict[tuple[str, str], dict] = {
+    # The fields of cert-manager v1 and Prometheus Operator v1 the chart uses; unknown ones fail.
+    ("cert-manager.io/v1", "Certificate"): {
+        "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"metadata": _METADATA, "spec": {
+            "type": "object", "required": ["secretName", "issuerRef"], "additionalProperties": False,
+            "properties": {
+                "secretName": {"type": "string"}, "commonName": {"type": "string", "maxLength": 64},
+                "dnsNames": {"type": "array", "items": {"type": "string"}},
+                "duration": {"type": "string"}, "renewBefore": {"type": "string"}, "isCA": {"type": "boolean"},
+                "usages": {"type": "array", "items": {"enum": [
+                    "signing", "digital signature", "content commitment", "key encipherment", "key agreement",
+                    "data encipherment", "cert sign", "crl sign", "encipher only", "decipher only", "any",
+                    "server auth", "client auth", "code signing", "email protection", "s/mime", "ipsec end system",
+                    "ipsec tunnel", "ipsec user", "timestamping", "ocsp signing", "microsoft sgc", "netscape sgc"]}},
+                "privateKey": {"type": "object", "additionalProperties": False, "properties": {
+                    "algorithm": {"enum": ["RSA", "ECDSA", "Ed25519"]}, "size": {"type": "integer"},
+                    "encoding": {"enum": ["PKCS1", "PKCS8"]}, "rotationPolicy": {"enum": ["Never", "Always"]}}},
+                "issuerRef": _CERT_MANAGER_ISSUER_REF}}}},
+    ("cert-manager.io/v1", "Issuer"): {
+        "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"metadata": _METADATA, "spec": {
+            "type": "object", "additionalProperties": False, "minProperties": 1, "maxProperties": 1,
+            "properties": {"selfSigned": {"type": "object"},
+                           "ca": {"type": "object", "required": ["secretName"], "properties": {"secretName": {"type": "string"}}}}}}},
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): {
+        "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {"metadata": _METADATA, "spec": {
+            "type": "object", "required": ["selector", "endpoints"], "additionalProperties": False,
+            "properties": {
+                "selector": {"type": "object"},
+                "namespaceSelector": {"type": "object", "additionalProperties": False, "properties": {
+                    "any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}}},
+                "endpoints": {"type": "array", "items": {"type": "object", "additionalProperties": False, "properties": {
+                    "port": {"type": "string"}, "path": {"type": "string"}, "scheme": {"enum": ["http", "https"]},
+                    "interval": {"type": "string"}, "scrapeTimeout": {"type": "string"},
+                    "tlsConfig": {"type": "object", "additionalProperties": False, "properties": {
+                        "ca": {"type": "object"}, "cert": {"type": "object"}, "keySecret": {"type": "object"},
+                        "serverName": {"type": "string"}, "insecureSkipVerify": {"type": "boolean"}}}}}}}}}},
+}
+
+
+def schema_problems(doc: dict, version: str) -> list[str]:
+    key = (doc.get("apiVersion"), doc.get("kind"))
+    if key in CRD_SCHEMAS:
+        v = jsonschema.Draft7Validator(CRD_SCHEMAS[key])
+        return [f"{'/'.join(map(str, e.absolute_path)) or '.'}: {e.message}" for e in v.iter_errors(doc)]
+    try:
+        kubernetes_validate.validate(doc, version, strict=True)
+    except kubernetes_validate.utils.SchemaNotFoundError:
+        return [f"no Kubernetes {version} schema for {key[0]} {key[1]}"]
+    except kubernetes_validate.utils.ValidationError as e:
+        where = "/".join(map(str, e.absolute_path)) or "."
+        return [f"{where}: {e.message}"]
+    return []
+
+
+# ---------------------------------------------------------------------------------------------
+# helpers on rendered objects
+
+def container(rendered: Rendered) -> dict:
+    dep = rendered.one("Deployment")
+    return dep["spec"]["template"]["spec"]["containers"][0] if dep else {}
+
+
+def vouch_config(rendered: Rendered) -> dict:
+    cm = rendered.one("ConfigMap", f"{fullname()}-config")
+    return yaml.safe_load(cm["data"]["config.yaml"]) if cm else {}
+
+
+def fullname() -> str:
+    return RELEASE  # release "vouch": the chart does not repeat the name
+
+
+def duration_ms(text: str) -> float:
+    total, pos = 0.0, 0
+    units = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+    for m in re.finditer(r"([0-9]+)(ms|s|m|h)", str(text)):
+        if m.start() != pos:
+            raise ValueError(text)
+        total += int(m.group(1)) * units[m.group(2)]
+        pos = m.end()
+    if pos != len(str(text)) or pos == 0:
+        raise ValueError(text)
+    return total
+
+
+def mounts_by_path(rendered: Rendered) -> dict[str, tuple[dict, dict]]:
+    """mountPath -> (volumeMount, volume)."""
+    dep = rendered.one("Deployment")
+    if not dep:
+        return {}
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"].get("volumes", [])}
+    return {m["mountPath"]: (m, volumes.get(m["name"], {})) for m in container(rendered).get("volumeMounts", [])}
+
+
+def secret_pem(rendered: Rendered, name: str, key: str) -> bytes | None:
+    s = rendered.one("Secret", name)
+    if not s or key not in (s.get("data") or {}):
+        return None
+    return base64.b64decode(s["data"][key])
+
+
+# ---------------------------------------------------------------------------------------------
+# concerns
+
+def concern_lint() -> None:
+    for name, values in scenarios():
+        print(f"lint {name}", flush=True)
+        try:
+            messages = helm_lint(values)
+        except helm.HelmError as e:
+            R.fail(f"lint {name}: helm lint could not run: {e}")
+            continue
+        bad = [m for m in messages if m.get("Severity", 0) >= 2]
+        if bad:
+            # helm-sdkpy drops the messages' text (Go errors marshal as {}); a render says why.
+            why = render_error(values) or "(the install render succeeded; see helm lint)"
+            for m in bad:
+                R.fail(f"lint {name}: [{SEVERITY.get(m['Severity'], m['Severity'])}] {m.get('Path')}: {why}")
+        else:
+            R.check(True, "")
+
+
+def concern_render() -> None:
+    for name, values in scenarios():
+        print(f"render {name}", flush=True)
+        try:
+            rendered = render(values)
+        except helm.HelmError as e:
+            R.fail(f"render {name}: {e}")
+            continue
+        R.check(len(rendered.docs) >= 8, f"render {name}: only {len(rendered.docs)} objects rendered")
+        for doc in rendered.docs:
+            label = f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+            for version in KUBE_VERSIONS:
+                for problem in schema_problems(doc, version):
+                    R.fail(f"render {name}: {label} is invalid for Kubernetes {version}: {problem}")
+            R.check(True, "")
+
+
+def check_safety(name: str, values: dict, r: Rendered) -> None:
+    """Properties every rendering must have. `values` are the merged values."""
+    def ok(cond: bool, what: str) -> bool:
+        return R.check(bool(cond), f"safety {name}: {what}")
+
+    # --- every object: labels, namespace
+    for doc in r.docs:
+        md = doc.get("metadata", {})
+        labels = md.get("labels") or {}
+        label = f"{doc['kind']}/{md.get('name')}"
+        for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
+                    "app.kubernetes.io/version", "helm.sh/chart"):
+            ok(key in labels, f"{label} lacks label {key}")
+        cluster_scoped = doc["kind"] in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration")
+        if not cluster_scoped:
+            ok(md.get("namespace") == NAMESPACE, f"{label} is not in the release namespace")
+
+    # --- the webhook
+    vwcs = r.all("ValidatingWebhookConfiguration")
+    if not ok(len(vwcs) == 1, f"expected one ValidatingWebhookConfiguration, got {len(vwcs)}"):
+        return
+    hooks = vwcs[0]["webhooks"]
+    ok(len(hooks) == 1, "expected one webhook")
+    hook = hooks[0]
+    ok(hook["failurePolicy"] == values["webhook"]["failurePolicy"], "failurePolicy does not follow values")
+    ok(hook["timeoutSeconds"] == values["webhook"]["timeoutSeconds"], "timeoutSeconds does not follow values")
+    ok(hook.get("sideEffects") == "None", "sideEffects must be None")
+    ok(hook.get("admissionReviewVersions") == ["v1"], "admissionReviewVersions must be [v1]")
+    exprs = (hook.get("namespaceSelector") or {}).get("matchExpressions") or []
+    excluded: set[str] = set()
+    for e in exprs:
+        if e.get("key") == "kubernetes.io/metadata.name" and e.get("operator") == "NotIn":
+            excluded |= set(e.get("values") or [])
+    for ns in ["kube-system", "kube-node-lease", NAMESPACE, *values["webhook"].get("excludeNamespaces", [])]:
+        ok(ns in excluded, f"namespaceSelector does not exclude {ns}")
+    ok(not (hook.get("namespaceSelector") or {}).get("matchLabels"), "namespaceSelector must not use matchLabels")
+    rules = {(g, res): set(rule["operations"]) for rule in hook["rules"] for g in rule["apiGroups"] for res in rule["resources"]}
+    ok({"CREATE", "UPDATE"} <= rules.get(("", "pods"), set()), "pods CREATE/UPDATE are not judged")
+    ok("UPDATE" in rules.get(("", "pods/ephemeralcontainers"), set()), "pods/ephemeralcontainers UPDATE is not judged")
+    if values["webhook"].get("validateWorkloads", True):
+        for g, res in [("", "replicationcontrollers"), ("apps", "deployments"), ("apps", "replicasets"),
+                       ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"), ("batch", "cronjobs")]:
+            ok({"CREATE", "UPDATE"} <= rules.get((g, res), set()), f"{g or 'core'}/{res} is not judged")
+    ok(all(rule.get("scope") == "Namespaced" for rule in hook["rules"]), "rules must be scoped to Namespaced")
+
+    svc = r.one("Service")
+    cc = hook["clientConfig"]
+    ok("url" not in cc, "clientConfig must use the Service, not a URL")
+    ok(svc is not None and cc["service"]["name"] == svc["metadata"]["name"] and cc["service"]["namespace"] == NAMESPACE,
+       "clientConfig.service is not the chart's Service")
+    ok(cc["service"].get("path") == "/validate", "clientConfig path is not /validate")
+    if svc:
+        port = svc["spec"]["ports"][0]
+        ok(cc["service"].get("port", 443) == port["port"], "clientConfig port is not the Service port")
+        ok(port["targetPort"] == "https", "Service targetPort is not the https container port")
+        ok(svc["spec"]["selector"] == r.one("Deployment")["spec"]["selector"]["matchLabels"],
+           "Service selector differs from the Deployment's")
+
+    # --- the Deployment
+    dep = r.one("Deployment")
+    if not ok(dep is not None, "no Deployment"):
+        return
+    pod = dep["spec"]["template"]["spec"]
+    c = container(r)
+    ok(dep["spec"]["replicas"] == values["replicaCount"], "replicas do not follow values")
+    ok(pod.get("automountServiceAccountToken") == values["serviceAccount"]["automountToken"], "token automount does not follow values")
+    psc = pod.get("securityContext") or {}
+    csc = c.get("securityContext") or {}
+    ok(psc.get("runAsNonRoot") is True or csc.get("runAsNonRoot") is True, "runAsNonRoot is not set")
+    ok(csc.get("runAsNonRoot") is not False, "container overrides runAsNonRoot to false")
+    ok(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation is not false")
+    ok(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem is not true")
+    ok(csc.get("privileged") in (None, False), "container is privileged")
+    ok("ALL" in ((csc.get("capabilities") or {}).get("drop") or []), "capabilities are not all dropped")
+    ok(not (csc.get("capabilities") or {}).get("add"), "capabilities are added")
+    ok((psc.get("seccompProfile") or csc.get("seccompProfile") or {}).get("type") == "RuntimeDefault",
+       "seccompProfile is not RuntimeDefault")
+    ok(not pod.get("hostPID") and not pod.get("hostIPC"), "host namespaces are shared")
+    ok(pod.get("hostNetwork", False) == values.get("hostNetwork", False), "hostNetwork does not follow values")
+    res = c.get("resources") or {}
+    for kind in ("requests", "limits"):
+        ok((res.get(kind) or {}).get("memory"), f"resources.{kind}.memory is not set")
+    ok((res.get("requests") or {}).get("cpu"), "resources.requests.cpu is not set")
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    for probe_name, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = (c.get(probe_name) or {}).get("httpGet") or {}
+        ok(get.get("path") == path, f"{probe_name} path is {get.get('path')!r}, not {path}")
+        ok(get.get("scheme") == "HTTPS", f"{probe_name} is not HTTPS")
+        ok(get.get("port") in ports or get.get("port") in ports.values(), f"{probe_name} port is not a container port")
+    ok(c.get("args") == ["serve", "--config", "/etc/vouch/config.yaml"], f"container args are {c.get('args')}")
+    aff = pod.get("affinity") or {}
+    if values.get("affinity"):
+        ok(aff == values["affinity"], "affinity does not follow values")
+    elif values.get("podAntiAffinity") in ("soft", "hard"):
+        ok("podAntiAffinity" in aff, "no pod anti-affinity")
+    ok(pod.get("serviceAccountName") == (r.one("ServiceAccount") or {}).get("metadata", {}).get("name", pod.get("serviceAccountName")),
+       "pod does not use the chart's ServiceAccount")
+    strategy = dep["spec"].get("strategy") or {}
+    if values["replicaCount"] >= 2:
+        ok((strategy.get("rollingUpdate") or {}).get("maxUnavailable") in (0, "0", "0%") or values["updateStrategy"] != default_values()["updateStrategy"],
+           "rolling updates may take a ready pod away first")
+
+    # --- PodDisruptionBudget
+    if values["podDisruptionBudget"]["enabled"]:
+        pdb = r.one("PodDisruptionBudget")
+        if ok(pdb is not None, "no PodDisruptionBudget"):
+            ok(pdb["spec"]["selector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"],
+               "PodDisruptionBudget does not select the vouch pods")
+
+    # --- the vouch config file and what it points at
+    mounts = mounts_by_path(r)
+    cfg_mount = mounts.get("/etc/vouch/config.yaml")
+    ok(cfg_mount and cfg_mount[0].get("subPath") == "config.yaml" and
+       (cfg_mount[1].get("configMap") or {}).get("name") == f"{fullname()}-config",
+       "config.yaml is not mounted from the config ConfigMap")
+    cfg = vouch_config(r)
+    ok(isinstance(cfg, dict) and cfg, "the vouch config is empty")
+    unknown = set(cfg) - CONFIG_KEYS
+    ok(not unknown, f"vouch config has keys vouch does not know: {sorted(unknown)}")
+    serve = cfg.get("serve") or {}
+    unknown = set(serve) - SERVE_KEYS
+    ok(not unknown, f"vouch config serve has keys vouch does not know: {sorted(unknown)}")
+    ok(serve.get("enforcement") in ("enforce", "dryrun"), f"enforcement {serve.get('enforcement')!r}")
+    ok(serve.get("enforcement") == values["vouch"]["enforcement"], "enforcement does not follow values")
+    ok(serve.get("logFormat") in ("json", "text"), f"logFormat {serve.get('logFormat')!r}")
+    ok(isinstance(cfg.get("insecureRegistries"), list), "insecureRegistries is not a list")
+    ok(isinstance(cfg.get("maxSignatures"), int), "maxSignatures is not an integer")
+    ok(isinstance(serve.get("maxConcurrency"), int), "maxConcurrency is not an integer")
+    try:
+        deadline = duration_ms(serve.get("deadline"))
+        ok(deadline < hook["timeoutSeconds"] * 1000,
+           f"deadline {serve.get('deadline')} is not below the webhook's timeoutSeconds {hook['timeoutSeconds']}")
+        duration_ms(serve.get("reloadInterval"))
+    except (ValueError, TypeError) as e:
+        R.fail(f"safety {name}: unparseable duration in the vouch config: {e}")
+    listen_port = int(str(serve.get("listen", "")).rsplit(":", 1)[-1] or 0)
+    ok(ports.get("https") == listen_port, f"vouch listens on {listen_port}, the https container port is {ports.get('https')}")
+    policy_path = Path(cfg.get("trustPolicy", ""))
+    pm = mounts.get(str(policy_path.parent))
+    ok(pm and "subPath" not in pm[0] and "configMap" in pm[1],
+       "the trust policy is not mounted as a ConfigMap directory (subPath mounts never update)")
+    if pm and "configMap" in pm[1]:
+        items = {i["path"]: i["key"] for i in pm[1]["configMap"].get("items", [])} or None
+        ok(items is None or items.get(policy_path.name) == "trustpolicy.json", "trustpolicy.json is not mounted")
+        cm_name = pm[1]["configMap"]["name"]
+        if values.get("existingTrustPolicyConfigMap"):
+            ok(cm_name == values["existingTrustPolicyConfigMap"], "existingTrustPolicyConfigMap is not mounted")
+        else:
+            cm = r.one("ConfigMap", cm_name)
+            if ok(cm is not None, f"trust policy ConfigMap {cm_name} is not rendered"):
+                doc = json.loads(cm["data"]["trustpolicy.json"])
+                for problem in policy_problems(doc):
+                    R.fail(f"safety {name}: rendered trust policy: {problem}")
+                for ref in policy_store_refs(doc):
+                    typ, store = ref.split(":", 1)
+                    ok(f"{cfg['trustStore']}/x509/{typ}/{store}" in mounts, f"trust store {ref} is not mounted")
+    for store in values.get("trustStores") or []:
+        path = f"{cfg['trustStore']}/x509/{store['type']}/{store['name']}"
+        m = mounts.get(path)
+        if ok(m is not None, f"trust store {store['type']}:{store['name']} has no mount at {path}"):
+            ok("subPath" not in m[0], f"trust store {path} uses subPath (renewals would never arrive)")
+            vol = m[1]
+            if store.get("certificates"):
+                cm = r.one("ConfigMap", (vol.get("configMap") or {}).get("name"))
+                ok(cm is not None and set(cm["data"]) == set(store["certificates"]), f"trust store {path}: ConfigMap contents")
+            elif store.get("existingSecret"):
+                ok((vol.get("secret") or {}).get("secretName") == store["existingSecret"], f"trust store {path}: Secret")
+            else:
+                ok((vol.get("configMap") or {}).get("name") == store["existingConfigMap"], f"trust store {path}: ConfigMap")
+    tls_dir = str(Path(serve.get("tlsCert", "")).parent)
+    tm = mounts.get(tls_dir)
+    ok(tm and "secret" in tm[1] and "subPath" not in tm[0], "the serving certificate is not mounted from a Secret directory")
+    ok(Path(serve.get("tlsKey", "")).parent == Path(tls_dir), "tlsKey is not beside tlsCert")
+    tls_secret = (tm[1]["secret"]["secretName"] if tm and "secret" in tm[1] else None)
+    if values["registryAuth"].get("existingSecret"):
+        dm = mounts.get(str(Path(cfg.get("dockerConfig", "/nonexistent")).parent))
+        ok(dm and (dm[1].get("secret") or {}).get("secretName") == values["registryAuth"]["existingSecret"],
+           "dockerConfig is not mounted from registryAuth.existingSecret")
+    else:
+        ok("dockerConfig" not in cfg, "dockerConfig is set without registryAuth.existingSecret")
+
+    # --- TLS
+    mode = values["tls"]["mode"]
+    svc_dns = f"{fullname()}.{NAMESPACE}.svc"
+    if mode == "generate":
+        ok(cc.get("caBundle"), "caBundle is empty in generate mode")
+        ca = secret_pem(r, tls_secret, "ca.crt") if tls_secret else None
+        ok(ca is not None and base64.b64decode(cc.get("caBundle", "")) == ca, "caBundle is not the TLS secret's CA")
+        crt = secret_pem(r, tls_secret, "tls.crt") if tls_secret else None
+        key = secret_pem(r, tls_secret, "tls.key") if tls_secret else None
+        ok(crt and key, "the generated TLS secret lacks tls.crt or tls.key")
+        if crt and ca:
+            check_chain(name, ca, crt, svc_dns)
+        ca_secret = r.one("Secret", f"{fullname()}-ca")
+        ok(ca_secret is not None and ca_secret["metadata"]["name"] != tls_secret, "the CA secret is missing")
+        ok(all(((v.get("secret") or {}).get("secretName") != f"{fullname()}-ca")
+               for v in dep["spec"]["template"]["spec"]["volumes"]), "the CA private key is mounted into the pods")
+    elif mode == "certManager":
+        ann = (vwcs[0]["metadata"].get("annotations") or {}).get("cert-manager.io/inject-ca-from", "")
+        cert_ns, _, cert_name = ann.partition("/")
+        cert = r.one("Certificate", cert_name)
+        ok(cert_ns == NAMESPACE and cert is not None, f"inject-ca-from {ann!r} is not a rendered Certificate")
+        if cert:
+            ok(cert["spec"]["secretName"] == tls_secret, "the Certificate does not write the mounted TLS secret")
+            ok(svc_dns in cert["spec"].get("dnsNames", []), f"the Certificate does not cover {svc_dns}")
+            ref = cert["spec"]["issuerRef"]
+            if not values["tls"]["certManager"].get("issuerRef"):
+                ok(r.one("Issuer", ref["name"]) is not None, "the serving Certificate's Issuer is not rendered")
+            else:
+                ok(ref == {**{"group": "cert-manager.io"}, **values["tls"]["certManager"]["issuerRef"]} or
+                   ref == values["tls"]["certManager"]["issuerRef"], "issuerRef does not follow values")
+        ok(not cc.get("caBundle"), "caBundle should be left to cert-manager's cainjector")
+    elif mode == "secret":
+        ok(tls_secret == values["tls"]["secret"]["name"], "the user's TLS secret is not mounted")
+        ok(base64.b64decode(cc.get("caBundle", "")).strip() == values["tls"]["secret"]["caCert"].strip().encode(),
+           "caBundle is not tls.secret.caCert")
+        ok(r.one("Secret", tls_secret) is None, "the chart must not create the user's TLS secret")
+
+    # --- RBAC
+    secrets_rules = []
+    for role in r.all("ClusterRole") + r.all("Role"):
+        for rule in role.get("rules", []):
+            verbs = set(rule.get("verbs", []))
+            ok(verbs <= {"get", "list", "watch"}, f"{role['metadata']['name']} grants write verbs {sorted(verbs)}")
+            ok("*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []), "RBAC uses wildcards")
+            if "" in rule.get("apiGroups", []) and "secrets" in rule.get("resources", []):
+                secrets_rules.append(rule)
+    if values["registryAuth"]["pullSecrets"]["enabled"] and values["rbac"]["create"]:
+        ok(secrets_rules and all(set(x["verbs"]) == {"get"} for x in secrets_rules),
+           "pull secrets enabled: Secrets must be readable with get (only)")
+    else:
+        ok(not secrets_rules, "Secrets are readable although registryAuth.pullSecrets.enabled is false")
+    if values["rbac"]["create"]:
+        granted = {(g, res) for role in r.all("ClusterRole") for rule in role["rules"]
+                   if {"get", "list", "watch"} <= set(rule["verbs"]) for g in rule["apiGroups"] for res in rule["resources"]}
+        for g, res in [("", "pods"), ("", "replicationcontrollers"), ("", "serviceaccounts"), ("apps", "deployments"),
+                       ("apps", "replicasets"), ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
+                       ("batch", "cronjobs")]:
+            ok((g, res) in granted, f"audit cannot read {g or 'core'}/{res}")
+        sa = pod.get("serviceAccountName")
+        for b in r.all("ClusterRoleBinding"):
+            ok(any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == NAMESPACE
+                   for s in b["subjects"]), f"{b['metadata']['name']} is not bound to vouch's ServiceAccount")
+
+    # --- optional objects
+    if values["networkPolicy"]["enabled"]:
+        np = r.one("NetworkPolicy")
+        if ok(np is not None, "networkPolicy.enabled but no NetworkPolicy"):
+            ok(np["spec"]["podSelector"]["matchLabels"] == dep["spec"]["selector"]["matchLabels"],
+               "NetworkPolicy does not select the vouch pods")
+            ok(any(p.get("port") in ("https", listen_port) for rule in np["spec"]["ingress"] for p in rule.get("ports", [])),
+               "NetworkPolicy does not admit the webhook port")
+            ok(any(p.get("port") == 53 for rule in np["spec"]["egress"] for p in rule.get("ports", [])),
+               "NetworkPolicy blocks DNS")
+    else:
+        ok(r.one("NetworkPolicy") is None, "NetworkPolicy rendered although disabled")
+    if values["metrics"]["serviceMonitor"]["enabled"]:
+        sm = r.one("ServiceMonitor")
+        if ok(sm is not None, "serviceMonitor.enabled but no ServiceMonitor"):
+            ep = sm["spec"]["endpoints"][0]
+            ok(ep.get("path") == "/metrics" and ep.get("scheme") == "https" and ep.get("port") == "https",
+               "ServiceMonitor does not scrape https /metrics")
+            ok(sm["spec"]["selector"]["matchLabels"].items() <= svc["metadata"]["labels"].items(),
+               "ServiceMonitor does not select the Service")
+    else:
+        ok(r.one("ServiceMonitor") is None, "ServiceMonitor rendered although disabled")
+
+    # --- NOTES.txt tells what to do next and how to get out of trouble
+    ok(f"kubectl delete validatingwebhookconfiguration {vwcs[0]['metadata']['name']}" in r.notes,
+       "NOTES.txt does not say how to remove the webhook")
+    ok("rollout status" in r.notes, "NOTES.txt does not say how to wait for vouch")
+
+
+def check_chain(name: str, ca_pem: bytes, crt_pem: bytes, dns: str) -> None:
+    try:
+        from cryptography import x509
+        from cryptography.x509.oid import ExtensionOID
+    except ImportError:  # pragma: no cover
+        print("  (cryptography not installed: certificate chain not checked)")
+        return
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    crt = x509.load_pem_x509_certificate(crt_pem)
+    try:
+        crt.verify_directly_issued_by(ca)
+        R.check(True, "")
+    except Exception as e:  # noqa: BLE001
+        R.fail(f"safety {name}: tls.crt is not signed by ca.crt: {e}")
+    sans = crt.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value.get_values_for_type(x509.DNSName)
+    R.check(dns in sans, f"safety {name}: tls.crt does not cover {dns} (has {sans})")
+    bc = ca.extensions.get_extension_for_oid(ExtensionOID.BASIC_CONSTRAINTS).value
+    R.check(bc.ca, f"safety {name}: ca.crt is not a CA")
+
+
+def concern_safety() -> None:
+    defaults = default_values()
+    for name, user_values in scenarios():
+        print(f"safety {name}", flush=True)
+        values = coalesce(defaults, user_values)
+        try:
+            rendered = render(user_values)
+        except helm.HelmError as e:
+            R.fail(f"safety {name}: does not render: {e}")
+            continue
+        check_safety(name, values, rendered)
+
+    # The defaults themselves are the safe choice.
+    print("safety defaults", flush=True)
+    d = defaults
+    R.check(d["webhook"]["failurePolicy"] == "Fail", "safety defaults: failurePolicy is not Fail")
+    R.check(d["webhook"]["timeoutSeconds"] == 10, "safety defaults: timeoutSeconds is not 10")
+    R.check(d["replicaCount"] >= 2, "safety defaults: fewer than 2 replicas")
+    R.check(d["podDisruptionBudget"]["enabled"], "safety defaults: no PodDisruptionBudget")
+    R.check(d["podAntiAffinity"] in ("soft", "hard"), "safety defaults: no pod anti-affinity")
+    R.check(not d["registryAuth"]["pullSecrets"]["enabled"], "safety defaults: Secrets readable by default")
+    R.check(d["tls"]["mode"] == "generate", "safety defaults: TLS needs something beyond the chart")
+    R.check(d["webhook"]["validateWorkloads"], "safety defaults: workloads are not judged")
+    R.check(duration_ms(d["vouch"]["deadline"]) < d["webhook"]["timeoutSeconds"] * 1000,
+            "safety defaults: deadline not below timeoutSeconds")
+    r = render(None)
+    R.check("WARNING" in r.notes and "skip" in r.notes,
+            "safety defaults: NOTES.txt does not warn that the default policy verifies nothing")
+    # Quarantine and cache default to vouch's own defaults: nothing rendered.
+    R.check(d["vouch"]["quarantine"] == [] and d["vouch"]["cache"] == {},
+            "safety defaults: quarantine and cache should default to vouch's defaults")
+
+
+def concern_upgrade() -> None:
+    print("upgrade generate-mode CA stability", flush=True)
+    with FakeKube() as kube:
+        first = helm_install(kube, None)
+        hook1 = first.one("ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
+        ca1 = secret_pem(first, f"{fullname()}-ca", "ca.crt")
+        crt1 = secret_pem(first, f"{fullname()}-tls", "tls.crt")
+        R.check(kube.get("", "v1", "secrets", NAMESPACE, f"{fullname()}-ca") is not None,
+                "upgrade: the CA secret did not reach the (fake) cluster")
+        second = helm_upgrade(kube, {"vouch": {"enforcement": "dryrun"}})
+        hook2 = second.one("ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
+        ca2 = secret_pem(second, f"{fullname()}-ca", "ca.crt")
+        crt2 = secret_pem(second, f"{fullname()}-tls", "tls.crt")
+        R.check(ca1 == ca2, "upgrade: the CA changed across an upgrade (lookup not used)")
+        R.check(hook1 == hook2, "upgrade: the caBundle changed across an upgrade")
+        R.check(crt1 != crt2, "upgrade: the serving certificate was not re-issued on upgrade")
+        if ca2 and crt2:
+            check_chain("upgrade", ca2, crt2, f"{fullname()}.{NAMESPACE}.svc")
+    with FakeKube() as kube:
+        other = helm_install(kube, None)
+        R.check(secret_pem(other, f"{fullname()}-ca", "ca.crt") != ca1,
+                "upgrade: two fresh installs share a CA (generation is not random)")
+
+    print("upgrade restarts only for config changes", flush=True)
+
+    def checksum(values: dict | None) -> str:
+        dep = render(values).one("Deployment")
+        return dep["spec"]["template"]["metadata"]["annotations"]["checksum/config"]
+
+    base = checksum(None)
+    R.check(checksum(None) == base, "upgrade: the config checksum is not deterministic")
+    R.check(checksum({"vouch": {"enforcement": "dryrun"}}) != base, "upgrade: a config change does not roll the pods")
+    policy = {"version": "1.0", "trustPolicies": [{"name": "other", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]}
+    R.check(checksum({"trustPolicy": policy}) == base,
+            "upgrade: a trust policy change restarts the pods (vouch reloads it; it should not)")
+
+
+NEGATIVE_CASES: list[tuple[str, dict, str]] = [
+    ("misspelt top-level key", {"replicas": 3}, "replicas"),
+    ("misspelt nested key", {"vouch": {"enforcment": "dryrun"}}, "enforcment"),
+    ("misspelt webhook key", {"webhook": {"failurePolicy": "Fail", "timeoutSecond": 10}}, "timeoutSecond"),
+    ("unknown enforcement", {"vouch": {"enforcement": "audit"}}, "enforcement"),
+    ("unknown failurePolicy", {"webhook": {"failurePolicy": "fail"}}, "failurePolicy"),
+    ("timeout above the API server's limit", {"webhook": {"timeoutSeconds": 31}}, "timeoutSeconds"),
+    ("deadline not below timeoutSeconds", {"vouch": {"deadline": "10s"}}, "must be below webhook.timeoutSeconds"),
+    ("deadline in an unparseable form", {"vouch": {"deadline": "8 seconds"}}, "deadline"),
+    ("quarantine rule without a source", {"vouch": {"quarantine": [{"registries": ["*"]}]}}, "source"),
+    ("unknown quarantine source", {"vouch": {"quarantine": [{"registries": ["*"], "source": "harbor"}]}}, "source"),
+    ("misspelt cache key", {"vouch": {"cache": {"allowTTL": "10m"}}}, "allowTTL"),
+    ("cache redis URL that is not redis", {"vouch": {"cache": {"redis": {"url": "http://x"}}}}, "url"),
+    ("secret TLS without a secret", {"tls": {"mode": "secret"}}, "secret"),
+    ("secret TLS without a CA", {"tls": {"mode": "secret", "secret": {"name": "vouch-tls"}}}, "caCert"),
+    ("unknown TLS mode", {"tls": {"mode": "selfSigned"}}, "mode"),
+    ("zero replicas", {"replicaCount": 0}, "replicaCount"),
+    ("trust store with two sources", {"trustStores": [{"name": "a", "type": "ca", "existingSecret": "s", "existingConfigMap": "c"}]}, "trustStores"),
+    ("trust store of unknown type", {"trustStores": [{"name": "a", "type": "root", "existingSecret": "s"}]}, "type"),
+    ("policy naming a store the chart does not mount",
+     {"trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+                                                            "trustStores": ["ca:missing"], "trustedIdentities": ["*"]}]}}, "ca:missing"),
+    ("policy with an unknown level",
+     {"trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"], "signatureVerification": {"level": "lenient"}}]}}, "level"),
+    ("policy string that is not JSON", {"trustPolicy": "{not json"}, "trustPolicy"),
+    ("duplicate trust store", {"trustStores": [{"name": "a", "type": "ca", "existingSecret": "s"}, {"name": "a", "type": "ca", "existingSecret": "t"}]}, "listed twice"),
+    ("excluded namespace that is not a name", {"webhook": {"excludeNamespaces": ["Team A"]}}, "excludeNamespaces"),
+]
+
+
+def undocumented_values() -> list[str]:
+    """Keys of values.yaml with a value on their line but no comment right above them (Kubernetes
+    objects passed through verbatim, like resources or probes, are documented as a whole)."""
+    passthrough = {"resources", "podSecurityContext", "securityContext", "livenessProbe", "readinessProbe",
+                   "updateStrategy", "trustPolicy"}
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    stack: list[tuple[int, str]] = []
+    out = []
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\s*)([A-Za-z0-9_]+):(.*)$", line)
+        if not m:
+            continue
+        indent, key, rest = len(m.group(1)), m.group(2), m.group(3).strip()
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = [k for _, k in stack] + [key]
+        stack.append((indent, key))
+        if any(p in passthrough for p in path[:-1]) or not rest:
+            continue
+        j = i - 1
+        while j >= 0 and not lines[j].strip():
+            j -= 1
+        if j < 0 or not lines[j].strip().startswith("#"):
+            out.append(".".join(path))
+    return out
+
+
+def concern_values() -> None:
+    print("values: every value is documented in values.yaml", flush=True)
+    for key in undocumented_values():
+        R.fail(f"values: {key} has no comment in values.yaml")
+    R.check(True, "")
+    for what, values, needle in NEGATIVE_CASES:
+        print(f"values rejects: {what}", flush=True)
+        err = render_error(values)
+        if R.check(err is not None, f"values: {what} was accepted: {json.dumps(values)}"):
+            R.check(needle.lower() in err.lower(), f"values: {what}: the error does not name {needle!r}: {err}")
+    # and the positive direction: a trust policy given as a JSON string (as from --set-file)
+    print("values accepts: trust policy as JSON text", flush=True)
+    text = (POLICY_DIR / "audit-all.json").read_text()
+    store = {"name": "acme-prod", "type": "ca", "existingSecret": "acme-prod-ca", "keys": ["ca.crt"]}
+    err = render_error({"trustPolicy": text, "trustStores": [store]})
+    R.check(err is None, f"values: a JSON-text trust policy is refused: {err}")
+
+
+def concern_policies() -> None:
+    files = sorted(POLICY_DIR.glob("*.json"))
+    R.check(len(files) >= 3, f"policies: expected example policies in {POLICY_DIR}")
+    readme = (POLICY_DIR / "README.md").read_text() if (POLICY_DIR / "README.md").exists() else ""
+    R.check(bool(readme), "policies: policy/README.md is missing")
+    for f in files:
+        print(f"policies {f.name}", flush=True)
+        try:
+            doc = json.loads(f.read_text())
+        except json.JSONDecodeError as e:
+            R.fail(f"policies: {f.name} is not JSON: {e}")
+            continue
+        for problem in policy_problems(doc):
+            R.fail(f"policies: {f.name}: {problem}")
+        for ref in policy_store_refs(doc):
+            typ, store = ref.split(":", 1)
+            d = POLICY_DIR / "truststore" / "x509" / typ / store
+            certs = [p for p in d.glob("*") if p.is_file()] if d.is_dir() else []
+            R.check(bool(certs) and all(b"-----BEGIN CERTIFICATE-----" in p.read_bytes() for p in certs),
+                    f"policies: {f.name} names {ref}, but {d.relative_to(ROOT)} holds no certificate files")
+        R.check(f.name in readme, f"policies: policy/README.md does not explain {f.name}")
+    # The ci/ values carry the example policies verbatim.
+    pairs = {"production": "production.json", "dryrun": "production.json", "audit": "audit-all.json", "per-team": "per-team.json"}
+    for scenario, policy_file in pairs.items():
+        values = load_yaml(CHART / "ci" / f"{scenario}-values.yaml")
+        tp = values.get("trustPolicy")
+        if isinstance(tp, str):
+            tp = json.loads(tp)
+        R.check(tp == json.loads((POLICY_DIR / policy_file).read_text()),
+                f"policies: ci/{scenario}-values.yaml's trustPolicy differs from policy/{policy_file}")
+
+
+def dump(out: Path) -> None:
+    """For tests/chart.rs: each scenario's rendered config.yaml, trustpolicy.json and inline trust
+    stores, laid out as the pod sees them, so vouch's own parsers can load them."""
+    out.mkdir(parents=True, exist_ok=True)
+    for name, user_values in scenarios():
+        values = coalesce(default_values(), user_values)
+        r = render(user_values)
+        d = out / name
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "config.yaml").write_text(r.one("ConfigMap", f"{fullname()}-config")["data"]["config.yaml"])
+        external = []
+        if not values.get("existingTrustPolicyConfigMap"):
+            policy_cm = r.one("ConfigMap", f"{fullname()}-policy")
+            (d / "trustpolicy.json").write_text(policy_cm["data"]["trustpolicy.json"])
+        mounts = mounts_by_path(r)
+        for store in values.get("trustStores") or []:
+            ref = f"{store['type']}:{store['name']}"
+            mount = mounts.get(f"/etc/vouch/truststore/x509/{store['type']}/{store['name']}")
+            cm_name = ((mount or ({}, {}))[1].get("configMap") or {}).get("name")
+            cm = r.one("ConfigMap", cm_name)
+            if cm is not None:  # a ConfigMap the chart renders: write the files the pod sees
+                sd = d / "truststore" / "x509" / store["type"] / store["name"]
+                sd.mkdir(parents=True, exist_ok=True)
+                for fname, pem in cm["data"].items():
+                    (sd / fname).write_text(pem)
+            else:
+                external.append(ref)
+        (d / "external-stores.txt").write_text("".join(f"{e}\n" for e in external))
+    print(f"wrote {len(scenarios())} scenarios to {out}")
+
+
+CONCERNS: dict[str, Callable[[], None]] = {
+    "lint": concern_lint,
+    "render": concern_render,
+    "safety": concern_safety,
+    "upgrade": concern_upgrade,
+    "values": concern_values,
+    "policies": concern_policies,
+}
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["dump"]:
+        if len(argv) != 2:
+            print("usage: check.py dump DIR", file=sys.stderr)
+            return 2
+        dump(Path(argv[1]))
+        return 0
+    names = argv or list(CONCERNS)
+    unknown = [n for n in names if n not in CONCERNS]
+    if unknown:
+        print(f"unknown concern(s) {unknown}; choose from {list(CONCERNS)} or dump DIR", file=sys.stderr)
+        return 2
+    print(f"helm-sdkpy {helm.__version__}, kubernetes-validate {kubernetes_validate.__version__ if hasattr(kubernetes_validate, '__version__') else ''}, "
+          f"schemas for Kubernetes {', '.join(KUBE_VERSIONS)}")
+    for n in names:
+        CONCERNS[n]()
+    failed = len(R.failures)
+    print(f"chart: {R.passes} passed, {failed} failed")
+    if failed:
+        print("\nFAILURES:")
+        for f in R.failures:
+            print(f"  - {f}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
