@@ -260,3 +260,61 @@ pub fn parse_certificate_file(bytes: &[u8]) -> Result<Vec<Certificate>, String> 
     }
     Ok(certs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn e2e_cert() -> Vec<u8> {
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/notation-e2e/localkeys/e2e.crt"),
+        )
+        .expect("vector")
+    }
+
+    fn store_ref() -> TrustStoreRef {
+        TrustStoreRef {
+            store_type: StoreType::Ca,
+            name: "k8s".into(),
+        }
+    }
+
+    #[test]
+    fn kubernetes_volume_layout_with_data_symlinks_loads() {
+        // What the kubelet makes of a Secret volume: files are symlinks into ..data, which is a
+        // symlink to a hidden timestamped directory.
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("x509/ca/k8s");
+        let stamped = dir.join("..2026_11_23_08_00_00.000000001");
+        std::fs::create_dir_all(&stamped).unwrap();
+        std::fs::write(stamped.join("ca.crt"), e2e_cert()).unwrap();
+        symlink("..2026_11_23_08_00_00.000000001", dir.join("..data")).unwrap();
+        symlink("..data/ca.crt", dir.join("ca.crt")).unwrap();
+        let stores = TrustStores::load(root.path(), [&store_ref()]).unwrap();
+        assert_eq!(stores.certificates(&store_ref()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn symlinks_leaving_the_store_and_subdirectories_are_refused() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("x509/ca/k8s");
+        std::fs::create_dir_all(&dir).unwrap();
+        let outside = root.path().join("outside.crt");
+        std::fs::write(&outside, e2e_cert()).unwrap();
+        symlink(&outside, dir.join("escape.crt")).unwrap();
+        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        assert!(err.contains("points outside the trust store"), "{err}");
+        std::fs::remove_file(dir.join("escape.crt")).unwrap();
+        std::fs::create_dir(dir.join("nested")).unwrap();
+        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        assert!(err.contains("sub-directories are not allowed"), "{err}");
+        std::fs::remove_dir(dir.join("nested")).unwrap();
+        std::fs::write(dir.join("README"), "not a certificate").unwrap();
+        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        assert!(err.contains("README"), "{err}");
+        std::fs::remove_file(dir.join("README")).unwrap();
+        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        assert!(err.contains("has no x509 certificates"), "{err}");
+    }
+}
