@@ -257,6 +257,7 @@ impl EngineSettings {
             credentials: CredentialSource {
                 docker_config: self.docker_config.clone(),
                 explicit,
+                azure: crate::registry::auth::AzureWorkloadIdentity::from_env(),
             },
             metrics,
             ..Default::default()

@@ -341,3 +341,42 @@ fn unsigned_status_artifacts_count_only_when_the_rule_says_so() {
     let (code, out, _) = signed_only.verify(&image);
     assert_eq!(code, 3, "{out}");
 }
+
+#[test]
+fn acr_with_azure_workload_identity_and_no_docker_credentials() {
+    let (_reg, acr) = acr();
+    acr.set(DIGEST, "Passed", "");
+    let s = Setup::new(&acr.host, "acr", "enforce", "");
+    // No docker config: only the workload identity can authenticate.
+    std::fs::write(s.dir.path().join("docker.json"), "{}").unwrap();
+    let token = s.dir.path().join("azure-identity-token");
+    std::fs::write(&token, common::acr::FEDERATED_TOKEN).unwrap();
+    let image = format!("{}/team/app@{DIGEST}", acr.host);
+    let c = s.config();
+    let (code, out, err) = outcome(&common::vouch_env(
+        &["verify", &image, "--config", &c],
+        &[
+            ("AZURE_FEDERATED_TOKEN_FILE", token.to_str().unwrap()),
+            ("AZURE_CLIENT_ID", "client-1"),
+            ("AZURE_TENANT_ID", "tenant-1"),
+            ("AZURE_AUTHORITY_HOST", &format!("http://{}/", acr.host)),
+        ],
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    // A wrong federated token is refused by Entra ID and reported as an authentication failure.
+    std::fs::write(&token, "forged").unwrap();
+    let (code, out, _) = outcome(&common::vouch_env(
+        &["verify", &image, "--config", &c],
+        &[
+            ("AZURE_FEDERATED_TOKEN_FILE", token.to_str().unwrap()),
+            ("AZURE_CLIENT_ID", "client-1"),
+            ("AZURE_TENANT_ID", "tenant-1"),
+            ("AZURE_AUTHORITY_HOST", &format!("http://{}/", acr.host)),
+        ],
+    ));
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("Azure workload identity") && out.contains("Entra ID answered 401"),
+        "{out}"
+    );
+}

@@ -268,7 +268,8 @@ mod tests {
 
     fn e2e_cert() -> Vec<u8> {
         std::fs::read(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/notation-e2e/localkeys/e2e.crt"),
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/vectors/notation-e2e/localkeys/e2e.crt"),
         )
         .expect("vector")
     }
@@ -303,18 +304,26 @@ mod tests {
         let outside = root.path().join("outside.crt");
         std::fs::write(&outside, e2e_cert()).unwrap();
         symlink(&outside, dir.join("escape.crt")).unwrap();
-        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        let err = TrustStores::load(root.path(), [&store_ref()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("points outside the trust store"), "{err}");
         std::fs::remove_file(dir.join("escape.crt")).unwrap();
         std::fs::create_dir(dir.join("nested")).unwrap();
-        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        let err = TrustStores::load(root.path(), [&store_ref()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sub-directories are not allowed"), "{err}");
         std::fs::remove_dir(dir.join("nested")).unwrap();
         std::fs::write(dir.join("README"), "not a certificate").unwrap();
-        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        let err = TrustStores::load(root.path(), [&store_ref()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("README"), "{err}");
         std::fs::remove_file(dir.join("README")).unwrap();
-        let err = TrustStores::load(root.path(), [&store_ref()]).unwrap_err().to_string();
+        let err = TrustStores::load(root.path(), [&store_ref()])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("has no x509 certificates"), "{err}");
     }
 }

@@ -40,9 +40,127 @@ pub enum Credential {
     IdentityToken(String),
 }
 
+/// Azure workload identity (AKS): a projected federated token and `AZURE_CLIENT_ID`,
+/// `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE` (and optionally `AZURE_AUTHORITY_HOST`), as
+/// the workload-identity webhook injects them. Exchanged for an Entra ID token for ACR
+/// (`https://containerregistry.azure.net/.default`), then for an ACR refresh token at the
+/// registry's `/oauth2/exchange` (`grant_type=access_token`), which the token flow then uses.
+#[derive(Debug, Clone)]
+pub struct AzureWorkloadIdentity {
+    token_file: PathBuf,
+    client_id: String,
+    tenant_id: String,
+    authority: String,
+}
+
+#[derive(Deserialize)]
+struct EntraToken {
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+struct AcrExchange {
+    refresh_token: String,
+}
+
+impl AzureWorkloadIdentity {
+    /// From the environment the AKS workload-identity webhook sets, if it is set.
+    pub fn from_env() -> Option<Self> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Some(Self {
+            token_file: PathBuf::from(var("AZURE_FEDERATED_TOKEN_FILE")?),
+            client_id: var("AZURE_CLIENT_ID")?,
+            tenant_id: var("AZURE_TENANT_ID")?,
+            authority: var("AZURE_AUTHORITY_HOST")
+                .unwrap_or_else(|| "https://login.microsoftonline.com/".into()),
+        })
+    }
+
+    /// An ACR refresh token for the registry whose token endpoint is `realm`.
+    pub async fn acr_refresh_token(
+        &self,
+        http: &reqwest::Client,
+        host: &str,
+        realm: &str,
+        service: &str,
+    ) -> Result<String, RegistryError> {
+        let fail = |reason: String| RegistryError::Auth {
+            host: host.to_string(),
+            reason: format!("Azure workload identity: {reason}"),
+        };
+        let assertion = std::fs::read_to_string(&self.token_file)
+            .map_err(|e| fail(format!("{}: {e}", self.token_file.display())))?;
+        let authority = if self.authority.ends_with('/') {
+            self.authority.clone()
+        } else {
+            format!("{}/", self.authority)
+        };
+        let form = |pairs: &[(&str, &str)]| {
+            url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs.iter().copied())
+                .finish()
+        };
+        let entra = http
+            .post(format!("{authority}{}/oauth2/v2.0/token", self.tenant_id))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("client_id", &self.client_id),
+                ("client_assertion", assertion.trim()),
+                (
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                ),
+                ("grant_type", "client_credentials"),
+                ("scope", "https://containerregistry.azure.net/.default"),
+            ]))
+            .send()
+            .await
+            .map_err(|e| fail(format!("Entra ID token request failed: {e}")))?;
+        let status = entra.status();
+        let body = read_limited(entra, MAX_TOKEN_BYTES, "Entra ID token", host).await?;
+        if !status.is_success() {
+            return Err(fail(format!(
+                "Entra ID answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+        let entra: EntraToken = serde_json::from_slice(&body)
+            .map_err(|e| fail(format!("Entra ID token response: {e}")))?;
+        let exchange_url = url::Url::parse(realm)
+            .and_then(|u| u.join("/oauth2/exchange"))
+            .map_err(|e| fail(format!("token realm {realm:?}: {e}")))?;
+        let resp = http
+            .post(exchange_url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(&[
+                ("grant_type", "access_token"),
+                ("service", service),
+                ("tenant", &self.tenant_id),
+                ("access_token", &entra.access_token),
+            ]))
+            .send()
+            .await
+            .map_err(|e| fail(format!("ACR token exchange failed: {e}")))?;
+        let status = resp.status();
+        let body = read_limited(resp, MAX_TOKEN_BYTES, "ACR exchange", host).await?;
+        if !status.is_success() {
+            return Err(fail(format!(
+                "ACR /oauth2/exchange answered {status}: {}",
+                String::from_utf8_lossy(&body[..body.len().min(300)])
+            )));
+        }
+        let exchanged: AcrExchange = serde_json::from_slice(&body)
+            .map_err(|e| fail(format!("ACR exchange response: {e}")))?;
+        Ok(exchanged.refresh_token)
+    }
+}
+
 /// Where credentials come from.
 #[derive(Debug, Clone, Default)]
 pub struct CredentialSource {
+    /// Azure workload identity, used for registries that offer nothing else (see
+    /// [`AzureWorkloadIdentity`]).
+    pub azure: Option<AzureWorkloadIdentity>,
     /// A Docker `config.json`; `None` means `$DOCKER_CONFIG/config.json` or
     /// `~/.docker/config.json` when present, else anonymous.
     pub docker_config: Option<PathBuf>,

@@ -410,6 +410,18 @@ impl RegistryClient {
             },
             Challenge::Bearer(b) => {
                 let wanted = b.scope.clone().unwrap_or(scope);
+                let credential = match (&credential, &self.credentials.azure) {
+                    (Credential::Anonymous, Some(azure))
+                        if self.tokens.get(host, &wanted).await.is_none() =>
+                    {
+                        let service = b.service.clone().unwrap_or_else(|| host.to_string());
+                        let refresh = azure
+                            .acr_refresh_token(self.http(&b.realm), host, &b.realm, &service)
+                            .await?;
+                        Credential::IdentityToken(refresh)
+                    }
+                    _ => credential,
+                };
                 let token = match self.tokens.get(host, &wanted).await {
                     Some(t) => t,
                     None => {

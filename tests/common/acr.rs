@@ -66,6 +66,8 @@ impl Acr {
                 tx.send(listener.local_addr().unwrap()).unwrap();
                 let app = Router::new()
                     .route("/oauth2/token", get(token).post(token))
+                    .route("/oauth2/exchange", axum::routing::post(exchange))
+                    .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(entra))
                     .route("/acr/v1/{*rest}", any(metadata))
                     .route("/v2/", get(|| async { "{}" }))
                     .route("/v2/{*rest}", any(proxy))
@@ -129,6 +131,56 @@ fn granted(headers: &HeaderMap, repo: &str, action: &str) -> bool {
         })
 }
 
+/// The federated token the emulated AKS workload identity presents, and the Entra ID token
+/// issued for it.
+pub const FEDERATED_TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.federated.sig";
+const ENTRA_TOKEN: &str = "entra-access-token-for-acr";
+const REFRESH_TOKEN: &str = "acr-refresh-token";
+
+/// Entra ID's token endpoint (client credentials with a federated assertion).
+async fn entra(Path(tenant): Path<String>, body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let field = |k: &str| form.get(k).map(String::as_str);
+    let ok = tenant == "tenant-1"
+        && field("client_id") == Some("client-1")
+        && field("client_assertion") == Some(FEDERATED_TOKEN)
+        && field("client_assertion_type")
+            == Some("urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+        && field("scope") == Some("https://containerregistry.azure.net/.default");
+    if !ok {
+        return (
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "invalid_client"}).to_string(),
+        )
+            .into_response();
+    }
+    (
+        StatusCode::OK,
+        json!({"token_type": "Bearer", "expires_in": 3599, "access_token": ENTRA_TOKEN})
+            .to_string(),
+    )
+        .into_response()
+}
+
+/// ACR's `/oauth2/exchange`: an Entra ID access token for an ACR refresh token.
+async fn exchange(body: Bytes) -> Response {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) != Some("access_token")
+        || form.get("access_token").map(String::as_str) != Some(ENTRA_TOKEN)
+    {
+        return acr_error(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "invalid access token",
+        );
+    }
+    (
+        StatusCode::OK,
+        json!({"refresh_token": REFRESH_TOKEN}).to_string(),
+    )
+        .into_response()
+}
+
 async fn token(
     AxState(s): AxState<Arc<Shared>>,
     headers: HeaderMap,
@@ -141,14 +193,18 @@ async fn token(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", st.user, st.password))
     );
-    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str()) {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
+    let refresh_ok = form.get("grant_type").map(String::as_str) == Some("refresh_token")
+        && form.get("refresh_token").map(String::as_str) == Some(REFRESH_TOKEN);
+    if !refresh_ok
+        && headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(want.as_str())
+    {
         return acr_error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHORIZED",
             "invalid credentials",
         );
     }
-    let form: HashMap<String, String> = url::form_urlencoded::parse(&body).into_owned().collect();
     let scope = q
         .get("scope")
         .or(form.get("scope"))
