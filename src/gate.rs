@@ -465,7 +465,27 @@ impl Gate {
                         None => match gate.registry.resolve_digest(&r).await {
                             Ok(t) => t,
                             Err(e @ RegistryError::Quarantined { .. }) => {
-                                return quarantined_by_registry(&r, rule.as_ref(), Some(&d), &e)
+                                let mut j =
+                                    quarantined_by_registry(&r, rule.as_ref(), Some(&d), &e);
+                                // ACR still answers its metadata API: show the scanner's state
+                                // and details rather than the bare refusal.
+                                if let Some(rule) =
+                                    rule.as_ref().filter(|r| r.source == SourceKind::Acr)
+                                {
+                                    let state = acr::state(&gate.registry, &r, &d).await;
+                                    if matches!(
+                                        state,
+                                        QuarantineState::NotPassed { .. }
+                                            | QuarantineState::Locked(_)
+                                    ) {
+                                        j.quarantine = QuarantineStatus::from_state(
+                                            rule,
+                                            &state,
+                                            &r.with_digest(&d),
+                                        );
+                                    }
+                                }
+                                return j;
                             }
                             Err(e) => return Judgement::error(e.to_string()).at(&r, &d),
                         },

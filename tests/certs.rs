@@ -62,22 +62,34 @@ fn generated_certificates_verify_with_openssl_and_serve_the_webhook() {
     let policy = dir.path().join("p.json");
     std::fs::write(&policy, r#"{"version":"1.0","trustPolicies":[{"name":"s","registryScopes":["*"],"signatureVerification":{"level":"skip"}}]}"#).unwrap();
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--trust-store",
-            dir.path().to_str().unwrap(),
-        ])
-        .arg("--trust-policy")
-        .arg(&policy)
-        .arg("--tls-cert")
-        .arg(dir.path().join("tls.crt"))
-        .arg("--tls-key")
-        .arg(dir.path().join("tls.key"))
-        .spawn()
-        .unwrap();
+    // Killed on drop, so a failing assertion cannot leave a server holding the test's output.
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Killed(
+        Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--trust-store",
+                dir.path().to_str().unwrap(),
+            ])
+            .arg("--trust-policy")
+            .arg(&policy)
+            .arg("--tls-cert")
+            .arg(dir.path().join("tls.crt"))
+            .arg("--tls-key")
+            .arg(dir.path().join("tls.key"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let started = Instant::now();
     let ok = loop {
         let r = Command::new("curl")
@@ -95,8 +107,7 @@ fn generated_certificates_verify_with_openssl_and_serve_the_webhook() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     assert_eq!(ok, "ok");
     // No name at all is a usage error.
     let none = Command::new(env!("CARGO_BIN_EXE_vouch"))

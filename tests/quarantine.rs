@@ -380,3 +380,86 @@ fn acr_with_azure_workload_identity_and_no_docker_credentials() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn the_webhook_denies_quarantined_images_and_admits_them_once_promoted() {
+    let (_reg, acr) = acr();
+    acr.set(DIGEST, "Quarantined", "scan pending");
+    let s = Setup::new(&acr.host, "acr", "enforce", "cache:\n  pendingTtl: 500ms\n");
+    let tls = vouch::certs::generate(&["localhost".into()], 1, &s.dir.path().join("tls")).unwrap();
+    let port = common::free_port();
+    let c = s.config();
+    struct Killed(std::process::Child);
+    impl Drop for Killed {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _server = Killed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_vouch"))
+            .args([
+                "serve",
+                "--config",
+                &c,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .arg("--tls-cert")
+            .arg(&tls.tls_cert)
+            .arg("--tls-key")
+            .arg(&tls.tls_key)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::builder()
+        .tls_certs_only([
+            reqwest::Certificate::from_pem(&std::fs::read(&tls.ca_cert).unwrap()).unwrap(),
+        ])
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}/validate");
+    let review = serde_json::json!({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+        "uid":"q-1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+        "name":"p","namespace":"default","operation":"CREATE","userInfo":{"username":"u"},
+        "object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":format!("{}/team/app@{DIGEST}", acr.host)}]}},
+        "oldObject":null,"dryRun":false}});
+    let ask = || async {
+        let r: serde_json::Value = client
+            .post(&url)
+            .json(&review)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(r["response"].clone())
+    };
+    let started = std::time::Instant::now();
+    let first = loop {
+        if let Some(r) = ask().await {
+            break r;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "vouch serve did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(first["allowed"], false, "{first}");
+    let msg = first["status"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("quarantined") && msg.contains("scan pending"),
+        "{msg}"
+    );
+    acr.set(DIGEST, "Passed", "");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let after = ask().await.unwrap();
+    assert_eq!(
+        after["allowed"], true,
+        "promotion takes effect within pendingTtl: {after}"
+    );
+}
