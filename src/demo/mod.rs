@@ -8,14 +8,14 @@
 
 pub mod registry;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SanType,
+    ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
 };
 use serde_json::{json, Value};
 
@@ -155,7 +155,12 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
     println!("truststore {}", store.display());
 
     // 3. The webhook over TLS.
-    let tls = webhook_tls(&dir)?;
+    let tls = crate::certs::generate(
+        &["localhost".to_string(), "127.0.0.1".to_string()],
+        30,
+        &dir.join("tls"),
+    )
+    .map_err(err)?;
     let engine = EngineSettings {
         trust_policy: policy.clone(),
         trust_store: store.clone(),
@@ -169,8 +174,8 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         engine,
         ServeSettings {
             listen: "127.0.0.1:0".parse().map_err(err)?,
-            tls_cert: tls.cert.clone(),
-            tls_key: tls.key.clone(),
+            tls_cert: tls.tls_cert.clone(),
+            tls_key: tls.tls_key.clone(),
             deadline: Duration::from_secs(8),
             enforcement: Enforcement::Enforce,
             ..ServeSettings::default()
@@ -180,7 +185,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
     .await
     .map_err(err)?;
     let url = format!("https://localhost:{}/validate", running.addr.port());
-    println!("webhook    {url} (TLS, CA {})\n", tls.ca.display());
+    println!("webhook    {url} (TLS, CA {})\n", tls.ca_cert.display());
 
     // 4. Admission reviews, as the API server sends them.
     let samples = [
@@ -221,7 +226,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
             expect_allowed: false,
         },
     ];
-    let ca_pem = std::fs::read(&tls.ca).map_err(err)?;
+    let ca_pem = std::fs::read(&tls.ca_cert).map_err(err)?;
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem).map_err(err)?])
         .build()
@@ -275,7 +280,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         println!("\nThe webhook and registry keep running. Try it by hand:\n");
         println!(
             "  curl --cacert {} -H 'Content-Type: application/json' --data @{} {url}\n",
-            tls.ca.display(),
+            tls.ca_cert.display(),
             dir.join("review.json").display()
         );
         println!("  vouch verify {host}/demo/app:1.0 --insecure-registry {host} --trust-policy {} --trust-store {}\n", policy.display(), store.display());
@@ -361,40 +366,6 @@ fn signing_identity(name: &str, trusted: bool) -> Result<SigningIdentity, DemoEr
         signer,
         root_pem: issuer.pem(),
     })
-}
-
-struct WebhookTls {
-    ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// A CA and a serving certificate for localhost, written under `dir/tls`.
-fn webhook_tls(dir: &Path) -> Result<WebhookTls, DemoError> {
-    let tls = dir.join("tls");
-    std::fs::create_dir_all(&tls).map_err(err)?;
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca.distinguished_name = subject("vouch demo webhook CA", "vouch demo");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    let issuer = CertifiedIssuer::self_signed(ca, ca_key).map_err(err)?;
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(err)?;
-    let mut params = CertificateParams::new(vec!["localhost".to_string()]).map_err(err)?;
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    params.distinguished_name = subject("localhost", "vouch demo");
-    let cert = params.signed_by(&key, &issuer).map_err(err)?;
-    let out = WebhookTls {
-        ca: tls.join("ca.crt"),
-        cert: tls.join("tls.crt"),
-        key: tls.join("tls.key"),
-    };
-    std::fs::write(&out.ca, issuer.pem()).map_err(err)?;
-    std::fs::write(&out.cert, cert.pem()).map_err(err)?;
-    std::fs::write(&out.key, key.serialize_pem()).map_err(err)?;
-    Ok(out)
 }
 
 /// Push a one-layer image; returns its manifest descriptor.
