@@ -34,4 +34,13 @@ fi
 
 cargo fmt --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets
+mkdir -p target
+set +e
+cargo test --all-targets 2>&1 | tee target/test-output.log
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole run (cargo prints one "test result" per test binary).
+passed=$(grep -E '^test result: ' target/test-output.log | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
+failed=$(grep -E '^test result: ' target/test-output.log | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
+echo "${passed} passed, ${failed} failed"
+exit "${status}"
