@@ -56,6 +56,28 @@ pub struct State {
     pub log: Vec<String>,
 }
 
+/// Serve an axum app on a free loopback port from a thread of its own (with its own runtime,
+/// so it keeps serving whatever the caller's runtime does). Returns the bound address.
+pub fn serve_in_background(app: Router) -> std::io::Result<std::net::SocketAddr> {
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    std_listener.set_nonblocking(true)?;
+    let addr = std_listener.local_addr()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                return;
+            };
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "loopback server stopped");
+            }
+        });
+    });
+    Ok(addr)
+}
+
 /// A running in-memory registry.
 pub struct MemoryRegistry {
     /// `127.0.0.1:PORT`.
@@ -68,28 +90,12 @@ impl MemoryRegistry {
     /// Start serving on a free loopback port (on a thread of its own).
     pub fn start(state: State) -> std::io::Result<MemoryRegistry> {
         let state = Arc::new(Mutex::new(state));
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
-        std_listener.set_nonblocking(true)?;
-        let addr = std_listener.local_addr()?;
-        let shared = state.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-                let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
-                    return;
-                };
-                let app = Router::new()
-                    .route("/v2/", get(|| async { "{}" }))
-                    .route("/token", get(token))
-                    .route("/v2/{*rest}", any(dispatch))
-                    .with_state(shared);
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "in-memory registry stopped");
-                }
-            });
-        });
+        let app = Router::new()
+            .route("/v2/", get(|| async { "{}" }))
+            .route("/token", get(token))
+            .route("/v2/{*rest}", any(dispatch))
+            .with_state(state.clone());
+        let addr = serve_in_background(app)?;
         Ok(MemoryRegistry {
             host: format!("127.0.0.1:{}", addr.port()),
             state,

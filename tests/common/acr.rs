@@ -55,27 +55,15 @@ impl Acr {
                 .build()
                 .unwrap(),
         });
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new()
-                    .route("/oauth2/token", get(token).post(token))
-                    .route("/oauth2/exchange", axum::routing::post(exchange))
-                    .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(entra))
-                    .route("/acr/v1/{*rest}", any(metadata))
-                    .route("/v2/", get(|| async { "{}" }))
-                    .route("/v2/{*rest}", any(proxy))
-                    .with_state(shared);
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = Router::new()
+            .route("/oauth2/token", get(token).post(token))
+            .route("/oauth2/exchange", axum::routing::post(exchange))
+            .route("/{tenant}/oauth2/v2.0/token", axum::routing::post(entra))
+            .route("/acr/v1/{*rest}", any(metadata))
+            .route("/v2/", get(|| async { "{}" }))
+            .route("/v2/{*rest}", any(proxy))
+            .with_state(shared);
+        let addr = vouch::demo::registry::serve_in_background(app).expect("ACR emulator");
         Acr {
             host: format!("127.0.0.1:{}", addr.port()),
             state,

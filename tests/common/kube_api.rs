@@ -28,30 +28,17 @@ pub struct FakeApi {
 impl FakeApi {
     pub fn start(cluster: Cluster) -> FakeApi {
         let state = Arc::new(Mutex::new(cluster));
-        let shared = state.clone();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-                tx.send(listener.local_addr().unwrap()).unwrap();
-                let app = Router::new()
-                    .route("/api/v1/{plural}", get(list_core))
-                    .route("/api/v1/namespaces/{ns}/{plural}", get(list_core_ns))
-                    .route("/api/v1/namespaces/{ns}/{plural}/{name}", get(get_core))
-                    .route("/apis/{group}/{version}/{plural}", get(list_group))
-                    .route(
-                        "/apis/{group}/{version}/namespaces/{ns}/{plural}",
-                        get(list_group_ns),
-                    )
-                    .with_state(shared);
-                axum::serve(listener, app).await.unwrap();
-            });
-        });
-        let addr = rx.recv().unwrap();
+        let app = Router::new()
+            .route("/api/v1/{plural}", get(list_core))
+            .route("/api/v1/namespaces/{ns}/{plural}", get(list_core_ns))
+            .route("/api/v1/namespaces/{ns}/{plural}/{name}", get(get_core))
+            .route("/apis/{group}/{version}/{plural}", get(list_group))
+            .route(
+                "/apis/{group}/{version}/namespaces/{ns}/{plural}",
+                get(list_group_ns),
+            )
+            .with_state(state.clone());
+        let addr = vouch::demo::registry::serve_in_background(app).expect("fake API server");
         FakeApi {
             url: format!("http://127.0.0.1:{}", addr.port()),
             state,
