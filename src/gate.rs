@@ -177,8 +177,6 @@ impl Default for GateOptions {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Judgement {
-    /// `registry/repository@digest`, once resolved.
-    pub reference: Option<String>,
     /// The resolved digest.
     pub digest: Option<String>,
     /// What verification concluded.
@@ -199,7 +197,6 @@ pub struct Judgement {
 impl Judgement {
     fn new(outcome: Outcome) -> Self {
         Self {
-            reference: None,
             digest: None,
             outcome,
             reasons: Vec::new(),
@@ -223,9 +220,8 @@ impl Judgement {
         j
     }
 
-    fn at(mut self, reference: &ImageReference, digest: &str) -> Self {
+    fn at(mut self, digest: &str) -> Self {
         self.digest = Some(digest.to_string());
-        self.reference = Some(reference.with_digest(digest));
         self
     }
 }
@@ -363,7 +359,7 @@ impl Gate {
                 ))),
             };
         let j = judgement.as_ref();
-        verdict.reference = j.reference.clone();
+        verdict.reference = j.digest.as_deref().map(|d| reference.with_digest(d));
         verdict.digest = j.digest.clone();
         verdict.outcome = j.outcome;
         verdict.reasons = j.reasons.clone();
@@ -441,7 +437,7 @@ impl Gate {
             }
         };
         if skip && rule.is_none() {
-            return Arc::new(skipped(statement).at(reference, &digest));
+            return Arc::new(skipped(statement).at(&digest));
         }
         let gate = self.clone();
         let r = reference.clone();
@@ -487,11 +483,11 @@ impl Gate {
                                 }
                                 return j;
                             }
-                            Err(e) => return Judgement::error(e.to_string()).at(&r, &d),
+                            Err(e) => return Judgement::error(e.to_string()).at(&d),
                         },
                     };
                     let mut judgement = if statement.level.is_skip() {
-                        skipped(statement).at(&r, &d)
+                        skipped(statement).at(&d)
                     } else {
                         gate.verify_signatures(&r, statement, &target).await
                     };
@@ -588,7 +584,7 @@ impl Gate {
         target: &Descriptor,
     ) -> Judgement {
         let shown = reference.with_digest(&target.digest);
-        let at = |j: Judgement| j.at(reference, &target.digest);
+        let at = |j: Judgement| j.at(&target.digest);
         let max = self.options.max_signatures.max(1);
         let listed = match self
             .registry
@@ -715,7 +711,7 @@ fn quarantined_by_registry(
 ) -> Judgement {
     let mut j = Judgement::failed(e.to_string());
     if let Some(d) = digest {
-        j = j.at(reference, d);
+        j = j.at(d);
     }
     let default_rule = QuarantineRule {
         registries: Vec::new(),
