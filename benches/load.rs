@@ -67,15 +67,36 @@ impl Drop for Serve {
     }
 }
 
-fn peak_rss_mib(pid: u32) -> f64 {
+/// A memory figure of `/proc/<pid>/status` (`VmHWM` peak, `VmRSS` current) in MiB.
+fn proc_status_mib(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
-        .find(|l| l.starts_with("VmHWM:"))
+        .find(|l| {
+            l.strip_prefix(field)
+                .is_some_and(|rest| rest.starts_with(':'))
+        })
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(0.0)
+}
+
+fn peak_rss_mib(pid: u32) -> f64 {
+    proc_status_mib(pid, "VmHWM")
+}
+
+/// POST an AdmissionReview; the answer, or `None` when there was none.
+async fn admit(client: &reqwest::Client, url: &str, body: &Value) -> Option<Value> {
+    client
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .ok()?
+        .json::<Value>()
+        .await
+        .ok()
 }
 
 /// Trust material and TLS for a webhook started from the built binary.
@@ -406,16 +427,7 @@ fn herd() -> Value {
             let c = client.clone();
             let url = url.clone();
             let body = review(&format!("h{i}"), &images[1..2]);
-            async move {
-                c.post(&url)
-                    .json(&body)
-                    .send()
-                    .await
-                    .ok()?
-                    .json::<Value>()
-                    .await
-                    .ok()
-            }
+            async move { admit(&c, &url, &body).await }
         }))
         .await;
         let allowed = answers
@@ -447,16 +459,7 @@ fn memory() -> Value {
         return v;
     }
     let rss = || peak_rss_mib(std::process::id()).max(0.0);
-    let current = || {
-        std::fs::read_to_string("/proc/self/status")
-            .unwrap_or_default()
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
-    };
+    let current = || proc_status_mib(std::process::id(), "VmRSS");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let before = current();
     let n: u64 = std::env::var("VOUCH_BENCH_VERDICTS")
@@ -556,17 +559,7 @@ fn scale() -> Value {
             let url = url.clone();
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
-                let r = tokio::time::timeout(Duration::from_secs(8), async {
-                    c.post(&url)
-                        .json(&body)
-                        .send()
-                        .await
-                        .ok()?
-                        .json::<Value>()
-                        .await
-                        .ok()
-                })
-                .await;
+                let r = tokio::time::timeout(Duration::from_secs(8), admit(&c, &url, &body)).await;
                 let elapsed = t.elapsed().as_secs_f64() * 1000.0;
                 let sent = p as f64 / rate;
                 match r {
