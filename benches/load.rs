@@ -26,9 +26,37 @@ use serde_json::{json, Value};
 use vouch::demo::registry::{MemoryRegistry, State};
 use vouch::registry::Descriptor;
 
-// The same allocator as the `vouch` binary, so memory figures match what it would hold.
+/// The same allocator as the `vouch` binary, so memory figures match what it would hold, counting
+/// the bytes it hands out (the memory benchmark reports live heap bytes next to resident memory).
+struct Counting;
+
+static LIVE_BYTES: std::sync::atomic::AtomicIsize = std::sync::atomic::AtomicIsize::new(0);
+
+// SAFETY: every call is passed on unchanged to mimalloc; only a counter is added.
+unsafe impl std::alloc::GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: std::alloc::Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        mimalloc::MiMalloc.alloc(l)
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: std::alloc::Layout) {
+        LIVE_BYTES.fetch_sub(l.size() as isize, std::sync::atomic::Ordering::Relaxed);
+        mimalloc::MiMalloc.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: std::alloc::Layout, n: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(
+            n as isize - l.size() as isize,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        mimalloc::MiMalloc.realloc(p, l, n)
+    }
+}
+
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: Counting = Counting;
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
@@ -462,6 +490,7 @@ fn memory() -> Value {
     let current = || proc_status_mib(std::process::id(), "VmRSS");
     let rt = tokio::runtime::Runtime::new().unwrap();
     let before = current();
+    let live_before = live_bytes();
     let n: u64 = std::env::var("VOUCH_BENCH_VERDICTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -470,13 +499,10 @@ fn memory() -> Value {
         let cache = Arc::new(vouch::cache::VerdictCache::new(Default::default(), None));
         // A realistic allow verdict: one verified signature with its five checks.
         let template: vouch::gate::Judgement = serde_json::from_value(json!({
-            "reference": "registry.example/team/app@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
-            "digest": "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
             "outcome": "verified", "reasons": [], "warnings": [],
             "signatures": [{"digest": "sha256:90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f", "envelope": "application/jose+json",
                 "signer": "CN=release,O=Example,ST=WA,C=US", "signingTime": "2024-06-27T13:30:33+08:00", "verified": true,
                 "checks": [{"check":"integrity","action":"enforce"},{"check":"authenticity","action":"enforce"},{"check":"expiry","action":"enforce"},{"check":"authenticTimestamp","action":"enforce"},{"check":"revocation","action":"enforce"}]}],
-            "quarantine": {"source": "none", "state": "notApplicable"}
         })).unwrap();
         let mut template = template;
         if std::env::var_os("VOUCH_BENCH_BARE").is_some() {
@@ -484,19 +510,22 @@ fn memory() -> Value {
         }
         let fp: Arc<str> = Arc::from("0123456789abcdef01234567:none");
         for i in 0..n {
-            let key = vouch::cache::VerdictKey {
-                registry: "registry.example".into(),
-                repository: format!("team/app{}", i % 5000),
-                digest: format!("sha256:{:064x}", i),
-                fingerprint: fp.clone(),
-            };
+            let key = vouch::cache::VerdictKey::new(
+                "registry.example",
+                &format!("team/app{}", i % 5000),
+                &format!("sha256:{:064x}", i),
+                fp.clone(),
+            );
+            // Each image has a signature of its own.
             let mut j = template.clone();
-            j.digest = Some(key.digest.clone());
+            j.signatures.iter_mut().for_each(|s| s.digest = format!("sha256:{:064x}", n + i).as_str().into());
             cache.verdict(key, async move { j }, Duration::from_secs(5)).await;
         }
         let held = cache.len().await;
         let after = current();
-        println!("MEMORY {}", json!({"verdicts": held, "rss_before_mib": before, "rss_after_mib": after, "delta_mib": after - before, "peak_mib": rss(), "target": "<= 100 MB resident with 100,000 verdicts"}));
+        let live = (live_bytes() - live_before) as f64;
+        println!("MEMORY {}", json!({"verdicts": held, "rss_before_mib": before, "rss_after_mib": after, "delta_mib": after - before,
+            "heap_bytes_per_verdict": live / held.max(1) as f64, "peak_mib": rss(), "target": "<= 100 MB resident with 100,000 verdicts"}));
     });
     json!({})
 }

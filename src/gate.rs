@@ -9,10 +9,10 @@
 //! pass: an image that could not be judged gets [`Outcome::Error`], which denies unless its
 //! statement is `audit` or `skip`.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-
-use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -65,23 +65,24 @@ pub enum Admission {
 pub struct QuarantineStatus {
     /// Where the status came from: `acr`, `referrer`, or `none` when the registry has no
     /// quarantine source configured.
-    pub source: String,
+    pub source: Cow<'static, str>,
     /// `notApplicable`, `Passed`, `Quarantined`, `Failed`, `Locked`, `unknown`, or another value
     /// the registry reported.
-    pub state: String,
+    pub state: Cow<'static, str>,
     /// Details the scanner attached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<String>,
     /// `enforce` or `audit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enforcement: Option<String>,
+    pub enforcement: Option<Cow<'static, str>>,
     /// Why the image is not admitted (absent when it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 impl QuarantineStatus {
-    fn not_applicable() -> Self {
+    /// The status of an image whose registry has no quarantine source.
+    pub fn not_applicable() -> Self {
         Self {
             source: "none".into(),
             state: "notApplicable".into(),
@@ -173,12 +174,11 @@ impl Default for GateOptions {
 }
 
 /// The part of a verdict that depends only on (registry, repository, digest) and the trust
-/// material: what the caches hold.
+/// material: what the caches hold, a hundred thousand at a time, so nothing in it is derivable
+/// from the cache key (the digest) or shared by most images (a not-applicable quarantine status).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Judgement {
-    /// The resolved digest.
-    pub digest: Option<String>,
     /// What verification concluded.
     pub outcome: Outcome,
     /// Why not verified.
@@ -187,8 +187,9 @@ pub struct Judgement {
     pub warnings: Vec<String>,
     /// Signatures tried.
     pub signatures: Vec<SignatureOutcome>,
-    /// Quarantine status.
-    pub quarantine: QuarantineStatus,
+    /// Quarantine status; `None` when no quarantine source applies (not applicable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine: Option<Box<QuarantineStatus>>,
     /// Whether the answer may change soon (quarantine not final): cached briefly.
     #[serde(default)]
     pub pending: bool,
@@ -197,12 +198,11 @@ pub struct Judgement {
 impl Judgement {
     fn new(outcome: Outcome) -> Self {
         Self {
-            digest: None,
             outcome,
             reasons: Vec::new(),
             warnings: Vec::new(),
             signatures: Vec::new(),
-            quarantine: QuarantineStatus::not_applicable(),
+            quarantine: None,
             pending: false,
         }
     }
@@ -218,11 +218,6 @@ impl Judgement {
         let mut j = Self::new(Outcome::Failed);
         j.reasons.push(reason.into());
         j
-    }
-
-    fn at(mut self, digest: &str) -> Self {
-        self.digest = Some(digest.to_string());
-        self
     }
 }
 
@@ -350,35 +345,43 @@ impl Gate {
         verdict.level = Some(statement.level.label().to_string());
         let deadline = self.options.deadline;
         let due = std::time::Instant::now() + deadline;
-        let judgement =
+        let (digest, judgement) =
             match tokio::time::timeout(deadline, self.assess(&reference, statement, due)).await {
-                Ok(j) => j,
-                Err(_) => Arc::new(Judgement::error(format!(
-                    "verification of {image} did not finish within {}s",
-                    deadline.as_secs_f32()
-                ))),
+                Ok(assessed) => assessed,
+                Err(_) => (
+                    None,
+                    Arc::new(Judgement::error(format!(
+                        "verification of {image} did not finish within {}s",
+                        deadline.as_secs_f32()
+                    ))),
+                ),
             };
         let j = judgement.as_ref();
-        verdict.reference = j.digest.as_deref().map(|d| reference.with_digest(d));
-        verdict.digest = j.digest.clone();
+        verdict.reference = digest.as_deref().map(|d| reference.with_digest(d));
+        verdict.digest = digest;
         verdict.outcome = j.outcome;
         verdict.reasons = j.reasons.clone();
         verdict.warnings = j.warnings.clone();
         verdict.signatures = j.signatures.clone();
-        verdict.quarantine = j.quarantine.clone();
+        verdict.quarantine = j
+            .quarantine
+            .as_deref()
+            .cloned()
+            .unwrap_or_else(QuarantineStatus::not_applicable);
         verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
         verdict.admission = admission(j.outcome, statement.level.name());
         apply_quarantine(&mut verdict);
         verdict
     }
 
-    /// Digest, then the cached or freshly computed judgement for it.
+    /// Digest, then the cached or freshly computed judgement for it. The digest is `None` when
+    /// it could not be resolved.
     async fn assess(
         &self,
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
         due: std::time::Instant,
-    ) -> Arc<Judgement> {
+    ) -> (Option<String>, Arc<Judgement>) {
         let skip = statement.level.is_skip();
         let rule = self
             .options
@@ -393,11 +396,13 @@ impl Gate {
                 .unwrap_or("unknown"),
             self.options.quarantine.fingerprint(reference.registry())
         ));
-        let key_for = |digest: &str| VerdictKey {
-            registry: reference.registry().to_string(),
-            repository: reference.repository().to_string(),
-            digest: digest.to_string(),
-            fingerprint: fingerprint.clone(),
+        let key_for = |digest: &str| {
+            VerdictKey::new(
+                reference.registry(),
+                reference.repository(),
+                digest,
+                fingerprint.clone(),
+            )
         };
         // A skip statement needs nothing from the registry when the digest is already known.
         let (digest, target) = match reference.digest() {
@@ -423,21 +428,24 @@ impl Gate {
                         let mut j = skipped(statement);
                         j.warnings
                             .push(format!("could not resolve the digest: {e}"));
-                        return Arc::new(j);
+                        return (None, Arc::new(j));
                     }
                     Err(e) => {
                         let failed = Arc::new(Judgement::error(e.to_string()));
                         // The registry is away: a recent allow for the tag's last digest may stand.
-                        return match self.cache.stale_digest(&key).await {
-                            Some(last) => self.cache.stale(&key_for(&last.digest), failed).await,
-                            None => failed,
-                        };
+                        if let Some(last) = self.cache.stale_digest(&key).await {
+                            let key = key_for(&last.digest);
+                            if let Some(stale) = self.cache.stale(&key, &failed).await {
+                                return (Some(last.digest), stale);
+                            }
+                        }
+                        return (None, failed);
                     }
                 }
             }
         };
         if skip && rule.is_none() {
-            return Arc::new(skipped(statement).at(&digest));
+            return (Some(digest), Arc::new(skipped(statement)));
         }
         let gate = self.clone();
         let r = reference.clone();
@@ -448,7 +456,8 @@ impl Gate {
             .saturating_duration_since(std::time::Instant::now())
             .saturating_sub(Duration::from_millis(200))
             .max(Duration::from_millis(10));
-        self.cache
+        let judgement = self
+            .cache
             .verdict(
                 key_for(&digest),
                 async move {
@@ -461,8 +470,7 @@ impl Gate {
                         None => match gate.registry.resolve_digest(&r).await {
                             Ok(t) => t,
                             Err(e @ RegistryError::Quarantined { .. }) => {
-                                let mut j =
-                                    quarantined_by_registry(&r, rule.as_ref(), Some(&d), &e);
+                                let mut j = quarantined_by_registry(&r, rule.as_ref(), &e);
                                 // ACR still answers its metadata API: show the scanner's state
                                 // and details rather than the bare refusal.
                                 if let Some(rule) =
@@ -474,20 +482,21 @@ impl Gate {
                                         QuarantineState::NotPassed { .. }
                                             | QuarantineState::Locked(_)
                                     ) {
-                                        j.quarantine = QuarantineStatus::from_state(
-                                            rule,
-                                            &state,
-                                            &r.with_digest(&d),
-                                        );
+                                        j.quarantine =
+                                            Some(Box::new(QuarantineStatus::from_state(
+                                                rule,
+                                                &state,
+                                                &r.with_digest(&d),
+                                            )));
                                     }
                                 }
                                 return j;
                             }
-                            Err(e) => return Judgement::error(e.to_string()).at(&d),
+                            Err(e) => return Judgement::error(e.to_string()),
                         },
                     };
                     let mut judgement = if statement.level.is_skip() {
-                        skipped(statement).at(&d)
+                        skipped(statement)
                     } else {
                         gate.verify_signatures(&r, statement, &target).await
                     };
@@ -495,15 +504,19 @@ impl Gate {
                         if judgement.outcome != Outcome::Error {
                             let state = gate.quarantine_state(&r, statement, rule, &target).await;
                             judgement.pending = state.pending();
-                            judgement.quarantine =
-                                QuarantineStatus::from_state(rule, &state, &r.with_digest(&d));
+                            judgement.quarantine = Some(Box::new(QuarantineStatus::from_state(
+                                rule,
+                                &state,
+                                &r.with_digest(&d),
+                            )));
                         }
                     }
                     judgement
                 },
                 wait,
             )
-            .await
+            .await;
+        (Some(digest), judgement)
     }
 
     /// The quarantine state of a resolved image from the rule's source.
@@ -584,7 +597,6 @@ impl Gate {
         target: &Descriptor,
     ) -> Judgement {
         let shown = reference.with_digest(&target.digest);
-        let at = |j: Judgement| j.at(&target.digest);
         let max = self.options.max_signatures.max(1);
         let listed = match self
             .registry
@@ -593,15 +605,13 @@ impl Gate {
         {
             Ok(l) => l,
             Err(e) => {
-                return at(Judgement::error(format!(
-                    "unable to list the signatures of {shown}: {e}"
-                )))
+                return Judgement::error(format!("unable to list the signatures of {shown}: {e}"))
             }
         };
         if listed.is_empty() {
-            return at(Judgement::failed(format!(
+            return Judgement::failed(format!(
                 "no Notation signature found for {shown}: no signature is associated with it, make sure the image was signed"
-            )));
+            ));
         }
         let target_artifact = TargetArtifact {
             media_type: target.media_type.clone(),
@@ -615,7 +625,7 @@ impl Gate {
             target: &target_artifact,
             now: OffsetDateTime::now_utc(),
         };
-        let mut judgement = at(Judgement::new(Outcome::Failed));
+        let mut judgement = Judgement::new(Outcome::Failed);
         let mut tried = 0usize;
         for desc in &listed {
             if tried == max {
@@ -625,10 +635,10 @@ impl Gate {
             let (media_type, envelope) = match self.fetch_envelope(reference, desc).await {
                 Ok(v) => v,
                 Err(e) => {
-                    let mut j = at(Judgement::error(format!(
+                    let mut j = Judgement::error(format!(
                         "unable to retrieve digital signature with digest {} of {shown}: {e}",
                         desc.digest
-                    )));
+                    ));
                     j.signatures = judgement.signatures;
                     return j;
                 }
@@ -649,7 +659,7 @@ impl Gate {
             .map(|s| {
                 format!(
                     "signature {}: {}",
-                    short_digest(&s.digest),
+                    short_digest(&s.digest.to_string()),
                     s.error.as_deref().unwrap_or("failed")
                 )
             })
@@ -706,13 +716,9 @@ impl Gate {
 fn quarantined_by_registry(
     reference: &ImageReference,
     rule: Option<&QuarantineRule>,
-    digest: Option<&str>,
     e: &RegistryError,
 ) -> Judgement {
     let mut j = Judgement::failed(e.to_string());
-    if let Some(d) = digest {
-        j = j.at(d);
-    }
     let default_rule = QuarantineRule {
         registries: Vec::new(),
         source: SourceKind::Acr,
@@ -723,8 +729,11 @@ fn quarantined_by_registry(
         state: "Quarantined".into(),
         details: Some("the registry refuses to serve the image (IMAGE_QUARANTINED)".into()),
     };
-    j.quarantine =
-        QuarantineStatus::from_state(rule.unwrap_or(&default_rule), &state, reference.original());
+    j.quarantine = Some(Box::new(QuarantineStatus::from_state(
+        rule.unwrap_or(&default_rule),
+        &state,
+        reference.original(),
+    )));
     j.pending = true;
     j
 }
@@ -804,7 +813,7 @@ mod tests {
             signer: None,
             signing_time: None,
             verified: false,
-            checks: Vec::new(),
+            checks: Vec::new().into(),
             error: Some("e".into()),
             warnings: Vec::new(),
         });

@@ -527,7 +527,7 @@ async fn quarantine_get(args: QuarantineGetArgs) -> ExitCode {
             }
         }
     }
-    match q.state.as_str() {
+    match q.state.as_ref() {
         "Passed" | "notApplicable" => ExitCode::SUCCESS,
         "unknown" => ExitCode::from(3),
         _ => ExitCode::from(1),

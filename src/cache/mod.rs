@@ -24,7 +24,7 @@ use serde::Deserialize;
 
 use crate::gate::{Judgement, Outcome};
 use crate::metrics::Metrics;
-use crate::registry::{Descriptor, RegistryError};
+use crate::registry::{Descriptor, Digest, RegistryError};
 use shared::SharedCache;
 
 /// Cache lifetimes and bounds.
@@ -69,26 +69,40 @@ impl Default for CacheSettings {
     }
 }
 
-/// What a cached verdict is keyed by.
+/// What a cached verdict is keyed by: the repository, the manifest digest and a fingerprint of
+/// everything that decides the verdict. Kept compact (one small allocation for the name, the
+/// digest as bytes) because a busy webhook holds a hundred thousand of them.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct VerdictKey {
-    /// Registry host.
-    pub registry: String,
-    /// Repository.
-    pub repository: String,
-    /// Manifest digest.
-    pub digest: String,
+    /// `registry/repository`.
+    name: Box<str>,
+    digest: Digest,
     /// Fingerprint of the statement, trust stores and quarantine settings that decide.
-    pub fingerprint: Arc<str>,
+    fingerprint: Arc<str>,
 }
 
 impl VerdictKey {
+    /// The key of `registry/repository@digest` judged under `fingerprint`.
+    pub fn new(registry: &str, repository: &str, digest: &str, fingerprint: Arc<str>) -> Self {
+        let mut name = String::with_capacity(registry.len() + 1 + repository.len());
+        name.push_str(registry);
+        name.push('/');
+        name.push_str(repository);
+        Self {
+            name: name.into_boxed_str(),
+            digest: Digest::new(digest),
+            fingerprint,
+        }
+    }
+
+    /// `registry/repository@digest`.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.digest)
+    }
+
     /// A stable string form (shared cache key).
     pub fn flat(&self) -> String {
-        format!(
-            "{}/{}@{}#{}",
-            self.registry, self.repository, self.digest, self.fingerprint
-        )
+        format!("{}#{}", self.reference(), self.fingerprint)
     }
 }
 
@@ -103,24 +117,37 @@ pub struct DigestKey {
     pub tag: String,
 }
 
+/// One cached verdict. Lifetimes are kept as milliseconds after `verified_at` (saturating at
+/// 49 days) to keep the entry small.
 #[derive(Clone)]
 struct Entry {
     judgement: Arc<Judgement>,
-    /// How long the entry stays in memory: its class's lifetime, and for allows at least the
-    /// stale-if-error window.
-    keep: Duration,
-    /// Until when it is served as fresh; after that it is only a stale-if-error fallback.
-    fresh_until: Instant,
-    /// When it was verified.
+    /// When it was verified (or, for a shared-cache hit, fetched).
     verified_at: Instant,
+    /// How long after `verified_at` it is served as fresh; after that it is only a
+    /// stale-if-error fallback.
+    fresh_ms: u32,
+    /// How long it stays in memory: its class's lifetime, and for allows at least the
+    /// stale-if-error window.
+    keep_ms: u32,
     weight: u32,
+}
+
+fn millis(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+impl Entry {
+    fn is_fresh(&self) -> bool {
+        self.verified_at.elapsed() < Duration::from_millis(u64::from(self.fresh_ms))
+    }
 }
 
 struct ByClass;
 
 impl Expiry<VerdictKey, Entry> for ByClass {
     fn expire_after_create(&self, _k: &VerdictKey, v: &Entry, _now: Instant) -> Option<Duration> {
-        Some(v.keep)
+        Some(Duration::from_millis(u64::from(v.keep_ms)))
     }
 }
 
@@ -146,15 +173,33 @@ impl std::fmt::Debug for VerdictCache {
     }
 }
 
-/// Rough size of a judgement in memory, for the byte bound.
-fn weigh(j: &Judgement) -> u32 {
-    let strings: usize = j.reasons.iter().chain(&j.warnings).map(String::len).sum();
-    let sigs: usize = j
+/// Rough size in memory of a cached verdict, for the byte bound: the key, the judgement, the
+/// text it carries, and the cache's own bookkeeping (measured by the memory benchmark).
+fn weigh(j: &Judgement) -> usize {
+    const FIXED: usize = 600;
+    let text = |s: &str| 16 + s.len();
+    let texts = |v: &[String]| v.iter().map(|s| text(s)).sum::<usize>();
+    let signatures: usize = j
         .signatures
         .iter()
-        .map(|s| 256 + s.checks.len() * 64 + s.error.as_ref().map_or(0, String::len))
+        .map(|s| {
+            std::mem::size_of_val(s)
+                + s.signer.as_deref().map_or(0, text)
+                + s.error.as_deref().map_or(0, text)
+                + texts(&s.warnings)
+                + s.checks
+                    .iter()
+                    .filter_map(|c| c.error.as_deref())
+                    .map(|e| 32 + text(e))
+                    .sum::<usize>()
+        })
         .sum();
-    u32::try_from(512 + strings + sigs).unwrap_or(u32::MAX)
+    let quarantine = j.quarantine.as_deref().map_or(0, |q| {
+        std::mem::size_of_val(q)
+            + q.details.as_deref().map_or(0, text)
+            + q.reason.as_deref().map_or(0, text)
+    });
+    FIXED + texts(&j.reasons) + texts(&j.warnings) + signatures + quarantine
 }
 
 impl VerdictCache {
@@ -163,6 +208,7 @@ impl VerdictCache {
         let max_bytes = settings.max_bytes.max(1024);
         let verdicts = Cache::builder()
             .max_capacity(max_bytes)
+            // Every entry weighs at least max_bytes / max_entries, so both bounds hold.
             .weigher(|_k: &VerdictKey, v: &Entry| v.weight)
             .expire_after(ByClass)
             .build();
@@ -243,19 +289,21 @@ impl VerdictCache {
         }
     }
 
-    fn entry(&self, j: Arc<Judgement>, fresh_for: Duration, verified_at: Instant) -> Entry {
+    fn entry(&self, j: Arc<Judgement>, fresh_for: Duration) -> Entry {
         let allow = j.outcome == Outcome::Verified && !j.pending;
         let keep = if allow {
             fresh_for.max(self.settings.stale_if_error)
         } else {
             fresh_for
         };
+        let floor = self.settings.max_bytes / self.settings.max_entries.max(1);
+        let weight = (weigh(&j) as u64).max(floor);
         Entry {
-            weight: weigh(&j),
+            weight: u32::try_from(weight).unwrap_or(u32::MAX),
             judgement: j,
-            keep,
-            fresh_until: Instant::now() + fresh_for,
-            verified_at,
+            verified_at: Instant::now(),
+            fresh_ms: millis(fresh_for),
+            keep_ms: millis(keep),
         }
     }
 
@@ -266,7 +314,7 @@ impl VerdictCache {
         if ttl.is_zero() {
             return;
         }
-        let e = self.entry(j, ttl, Instant::now());
+        let e = self.entry(j, ttl);
         self.verdicts.insert(key.clone(), e).await;
     }
 
@@ -285,7 +333,7 @@ impl VerdictCache {
     {
         let existing = self.verdicts.get(&key).await;
         if let Some(e) = &existing {
-            if Instant::now() < e.fresh_until {
+            if e.is_fresh() {
                 self.count("hit");
                 return e.judgement.clone();
             }
@@ -339,7 +387,7 @@ impl VerdictCache {
             if let Some((j, remaining)) = shared.get(key).await {
                 self.count("shared_hit");
                 let j = Arc::new(j);
-                let e = self.entry(j.clone(), remaining, Instant::now());
+                let e = self.entry(j.clone(), remaining);
                 self.verdicts.insert(key.clone(), e).await;
                 return j;
             }
@@ -356,29 +404,96 @@ impl VerdictCache {
     /// On an error, the allow verdict the caller saw (now past its lifetime) if it is younger
     /// than `staleIfError`, marked as stale; else the error. Denials are never extended.
     fn stale_or(&self, existing: Option<Entry>, failed: Arc<Judgement>) -> Arc<Judgement> {
-        match existing {
-            Some(e)
-                if e.judgement.outcome == Outcome::Verified
-                    && !e.judgement.pending
-                    && e.verified_at.elapsed() <= self.settings.stale_if_error =>
-            {
-                self.count("stale");
-                let mut j = (*e.judgement).clone();
-                j.warnings.push(format!(
-                    "served from cache: verified {}s ago, but the registry could not be reached now ({}); staleIfError allows up to {}s",
-                    e.verified_at.elapsed().as_secs(),
-                    failed.reasons.join("; "),
-                    self.settings.stale_if_error.as_secs()
-                ));
-                Arc::new(j)
-            }
-            _ => failed,
-        }
+        self.stale_allow(existing, &failed).unwrap_or(failed)
     }
 
-    /// The stale allow verdict for a key, if any (used when even the digest is unknown).
-    pub async fn stale(&self, key: &VerdictKey, failed: Arc<Judgement>) -> Arc<Judgement> {
+    fn stale_allow(&self, existing: Option<Entry>, failed: &Judgement) -> Option<Arc<Judgement>> {
+        let e = existing?;
+        let age = e.verified_at.elapsed();
+        if e.judgement.outcome != Outcome::Verified
+            || e.judgement.pending
+            || age > self.settings.stale_if_error
+        {
+            return None;
+        }
+        self.count("stale");
+        let mut j = (*e.judgement).clone();
+        j.warnings.push(format!(
+            "served from cache: verified {}s ago, but the registry could not be reached now ({}); staleIfError allows up to {}s",
+            age.as_secs(),
+            failed.reasons.join("; "),
+            self.settings.stale_if_error.as_secs()
+        ));
+        Some(Arc::new(j))
+    }
+
+    /// The stale allow verdict for a key, if there is one within `staleIfError` (used when even
+    /// the digest could not be resolved).
+    pub async fn stale(&self, key: &VerdictKey, failed: &Judgement) -> Option<Arc<Judgement>> {
         let existing = self.verdicts.get(key).await;
-        self.stale_or(existing, failed)
+        self.stale_allow(existing, failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn allow() -> Judgement {
+        serde_json::from_value(serde_json::json!({
+            "outcome": "verified", "reasons": [], "warnings": [], "signatures": []
+        }))
+        .expect("judgement")
+    }
+
+    fn key(i: usize) -> VerdictKey {
+        VerdictKey::new(
+            "registry.example",
+            "team/app",
+            &format!("sha256:{i:064x}"),
+            Arc::from("fp"),
+        )
+    }
+
+    #[tokio::test]
+    async fn the_entry_bound_holds_as_well_as_the_byte_bound() {
+        let cache = Arc::new(VerdictCache::new(
+            CacheSettings {
+                max_entries: 10,
+                ..Default::default()
+            },
+            None,
+        ));
+        for i in 0..200 {
+            let j = allow();
+            cache
+                .verdict(key(i), async move { j }, Duration::from_secs(5))
+                .await;
+        }
+        let held = cache.len().await;
+        assert!(held <= 10, "{held} verdicts held with max_entries 10");
+        assert!(held > 0, "nothing held");
+    }
+
+    #[test]
+    fn keys_show_the_reference_as_written() {
+        let k = VerdictKey::new(
+            "registry.example:5000",
+            "team/app",
+            "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+            Arc::from("0123:none"),
+        );
+        assert_eq!(
+            k.flat(),
+            "registry.example:5000/team/app@sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9#0123:none"
+        );
+        // The same digest in another repository is another key.
+        let other = VerdictKey::new(
+            "registry.example:5000",
+            "team/other",
+            "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+            Arc::from("0123:none"),
+        );
+        assert_ne!(k, other);
     }
 }

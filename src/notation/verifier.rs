@@ -3,6 +3,10 @@
 //! says what each failure means. The level table lives in [`super::level`]; nothing here
 //! branches on a level's name.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -11,6 +15,7 @@ use super::level::{Action, Check};
 use super::trust_policy::{TrustPolicyStatement, TrustedIdentities, VerifyTimestamp};
 use super::trust_store::{StoreType, TrustStores};
 use super::x509::rfc1123z;
+use crate::registry::Digest;
 
 /// What happened to one check of one signature.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -29,19 +34,24 @@ pub struct CheckResult {
 #[serde(rename_all = "camelCase")]
 pub struct SignatureOutcome {
     /// Digest of the signature manifest.
-    pub digest: String,
+    pub digest: Digest,
     /// Envelope media type.
-    pub envelope: String,
+    pub envelope: Cow<'static, str>,
     /// Leaf certificate subject, when the envelope could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
-    /// Signing time (or authentic signing time), RFC 3339.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signing_time: Option<String>,
+    /// Signing time (or authentic signing time), shown in RFC 3339.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub signing_time: Option<OffsetDateTime>,
     /// Whether this signature verified under the statement.
     pub verified: bool,
-    /// Each check that ran.
-    pub checks: Vec<CheckResult>,
+    /// Each check that ran, in order. Lists in which every check passed are shared between
+    /// outcomes (a cache holds many thousands of outcomes and few distinct such lists).
+    pub checks: Arc<[CheckResult]>,
     /// Why the signature failed, in notation's words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -52,18 +62,31 @@ pub struct SignatureOutcome {
 
 impl SignatureOutcome {
     fn new(digest: &str, media_type: &str) -> Self {
+        let envelope = match media_type {
+            envelope::MEDIA_TYPE_COSE => Cow::Borrowed(envelope::MEDIA_TYPE_COSE),
+            envelope::MEDIA_TYPE_JWS => Cow::Borrowed(envelope::MEDIA_TYPE_JWS),
+            other => Cow::Owned(other.to_string()),
+        };
         Self {
-            digest: digest.to_string(),
-            envelope: media_type.to_string(),
+            digest: Digest::new(digest),
+            envelope,
             signer: None,
             signing_time: None,
             verified: false,
-            checks: Vec::new(),
+            checks: Arc::new([]),
             error: None,
             warnings: Vec::new(),
         }
     }
+}
 
+/// An outcome being built: the checks are collected here and frozen once at the end.
+struct Run {
+    out: SignatureOutcome,
+    checks: Vec<CheckResult>,
+}
+
+impl Run {
     /// Record one check's result; `false` means verification of this signature stops.
     fn record(&mut self, check: Check, action: Action, result: Result<(), String>) -> bool {
         let error = result.err();
@@ -75,17 +98,39 @@ impl SignatureOutcome {
         match (error, action) {
             (None, _) => true,
             (Some(e), Action::Log) => {
-                self.warnings.push(format!(
+                self.out.warnings.push(format!(
                     "{check} was set to \"log\" and failed with error: {e}"
                 ));
                 true
             }
             (Some(e), _) => {
-                self.error = Some(format!("{check} validation failed: {e}"));
+                self.out.error = Some(format!("{check} validation failed: {e}"));
                 false
             }
         }
     }
+
+    fn finish(mut self) -> SignatureOutcome {
+        self.out.checks = shared_checks(self.checks);
+        self.out
+    }
+}
+
+/// The check list as a shared slice: lists without errors come from a small table (there are
+/// at most a few dozen distinct ones: which checks ran and with what action), lists with errors
+/// are kept as they are, since their messages differ from signature to signature.
+fn shared_checks(checks: Vec<CheckResult>) -> Arc<[CheckResult]> {
+    type Key = Vec<(Check, Action)>;
+    static PASSED: OnceLock<Mutex<HashMap<Key, Arc<[CheckResult]>>>> = OnceLock::new();
+    if checks.iter().any(|c| c.error.is_some()) {
+        return checks.into();
+    }
+    let key: Key = checks.iter().map(|c| (c.check, c.action)).collect();
+    let mut table = PASSED
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    table.entry(key).or_insert_with(|| checks.into()).clone()
 }
 
 /// Everything a signature is judged against.
@@ -110,27 +155,37 @@ pub fn verify_signature(
     envelope_media_type: &str,
     envelope_bytes: &[u8],
 ) -> SignatureOutcome {
+    let mut run = Run {
+        out: SignatureOutcome::new(signature_digest, envelope_media_type),
+        checks: Vec::with_capacity(5),
+    };
+    verify_into(&mut run, ctx, envelope_media_type, envelope_bytes);
+    run.finish()
+}
+
+fn verify_into(
+    run: &mut Run,
+    ctx: &VerificationContext<'_>,
+    envelope_media_type: &str,
+    envelope_bytes: &[u8],
+) {
     let level = ctx.statement.level;
-    let mut out = SignatureOutcome::new(signature_digest, envelope_media_type);
 
     // 1. Integrity: always enforced (the trust-policy loader refuses overriding it).
     let parsed = envelope::parse(envelope_media_type, envelope_bytes);
     if let Ok(env) = &parsed {
-        out.signer = env.leaf().map(|c| c.subject().to_string());
-        out.signing_time = env
-            .signing_time
-            .format(&time::format_description::well_known::Rfc3339)
-            .ok();
+        run.out.signer = env.leaf().map(|c| c.subject().to_string());
+        run.out.signing_time = Some(env.signing_time);
     }
     let integrity = parsed.and_then(|env| env.verify_integrity().map(|t| (env, t)));
     let (env, signed_target) = match integrity {
         Ok(v) => {
-            out.record(Check::Integrity, Action::Enforce, Ok(()));
+            run.record(Check::Integrity, Action::Enforce, Ok(()));
             v
         }
         Err(e) => {
-            out.record(Check::Integrity, Action::Enforce, Err(e));
-            return out;
+            run.record(Check::Integrity, Action::Enforce, Err(e));
+            return;
         }
     };
 
@@ -143,13 +198,13 @@ pub fn verify_signature(
         }),
         (Check::Revocation, &|| revocation(&env)),
     ];
-    for (check, run) in checks {
+    for (check, check_fn) in checks {
         let action = level.action(check);
         if action == Action::Skip {
             continue;
         }
-        if !out.record(check, action, run()) {
-            return out;
+        if !run.record(check, action, check_fn()) {
+            return;
         }
     }
 
@@ -158,7 +213,7 @@ pub fn verify_signature(
         || signed_target.digest != ctx.target.digest
         || signed_target.size != ctx.target.size
     {
-        out.error = Some(format!(
+        run.out.error = Some(format!(
             "content descriptor mismatch: the signature is for {} (size {}, {}), but the registry resolved {} (size {}, {})",
             signed_target.digest,
             signed_target.size,
@@ -167,10 +222,9 @@ pub fn verify_signature(
             ctx.target.size,
             ctx.target.media_type
         ));
-        return out;
+        return;
     }
-    out.verified = true;
-    out
+    run.out.verified = true;
 }
 
 fn authenticity(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), String> {
@@ -304,4 +358,40 @@ fn revocation(env: &Envelope) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passed(check: Check) -> CheckResult {
+        CheckResult {
+            check,
+            action: Action::Enforce,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn passing_check_lists_are_shared_and_failing_ones_are_not() {
+        let a = shared_checks(vec![passed(Check::Integrity), passed(Check::Authenticity)]);
+        let b = shared_checks(vec![passed(Check::Integrity), passed(Check::Authenticity)]);
+        assert!(Arc::ptr_eq(&a, &b));
+        let c = shared_checks(vec![passed(Check::Integrity)]);
+        assert!(!Arc::ptr_eq(&a, &c));
+        let failing = || {
+            vec![
+                passed(Check::Integrity),
+                CheckResult {
+                    check: Check::Expiry,
+                    action: Action::Log,
+                    error: Some("expired".into()),
+                },
+            ]
+        };
+        let f1 = shared_checks(failing());
+        let f2 = shared_checks(failing());
+        assert!(!Arc::ptr_eq(&f1, &f2));
+        assert_eq!(f1[1].error.as_deref(), Some("expired"));
+    }
 }

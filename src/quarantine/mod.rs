@@ -158,10 +158,10 @@ impl State {
     }
 
     /// The state's name.
-    pub fn name(&self) -> String {
+    pub fn name(&self) -> std::borrow::Cow<'static, str> {
         match self {
             State::Passed => "Passed".into(),
-            State::NotPassed { state, .. } => state.clone(),
+            State::NotPassed { state, .. } => state.clone().into(),
             State::Locked(_) => "Locked".into(),
             State::Unknown(_) => "unknown".into(),
         }

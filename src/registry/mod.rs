@@ -13,6 +13,9 @@
 //! - follow `Link: <…>; rel="next"` pages.
 
 pub mod auth;
+pub mod digest;
+
+pub use digest::Digest;
 
 use std::collections::HashSet;
 use std::sync::Arc;
