@@ -8,8 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use serde::Serialize;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
 
 use crate::gate::{Admission, Outcome, Verdict};
 
@@ -35,12 +34,12 @@ pub struct ImageUse {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ImageExtractionError {
     /// A container list or image is not of the expected JSON type.
-    #[error("{path} is not {expected}")]
+    #[error("{path}: {reason}")]
     Shape {
-        /// JSON path of the bad value.
+        /// JSON path of the bad value (`spec.containers[0].image`).
         path: String,
-        /// What it should be.
-        expected: &'static str,
+        /// What is wrong with it.
+        reason: String,
     },
     /// Too many containers.
     #[error("the object has more than {MAX_CONTAINERS} containers")]
@@ -64,58 +63,106 @@ pub fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     }
 }
 
-/// Every image an object of `kind` would run, in spec order.
-pub fn images_of(kind: &str, object: &Value) -> Result<Vec<ImageUse>, ImageExtractionError> {
-    let Some(path) = pod_spec_path(kind) else {
+// Only the fields on the way to the containers are read; everything else in the object is
+// skipped without being built, which keeps the webhook's hot path cheap.
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PodSpec {
+    init_containers: Option<Vec<Container>>,
+    containers: Option<Vec<Container>>,
+    ephemeral_containers: Option<Vec<Container>>,
+}
+
+#[derive(Deserialize)]
+struct Container {
+    name: Option<String>,
+    /// `None` when absent or null: the API server rejects containers without an image, so
+    /// there is nothing to judge.
+    image: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct HasSpec<T> {
+    spec: Option<T>,
+}
+
+#[derive(Deserialize)]
+struct HasTemplate<T> {
+    template: Option<T>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HasJobTemplate<T> {
+    job_template: Option<T>,
+}
+
+type PodObject = HasSpec<PodSpec>;
+type TemplateObject = HasSpec<HasTemplate<HasSpec<PodSpec>>>;
+type PodTemplateObject = HasTemplate<HasSpec<PodSpec>>;
+type CronJobObject = HasSpec<HasJobTemplate<HasSpec<HasTemplate<HasSpec<PodSpec>>>>>;
+
+/// Every image an object of `kind` would run, in spec order (init containers, containers,
+/// ephemeral containers). `object` is the object's JSON: a parsed `serde_json::Value`, or the
+/// raw text of an admission request.
+pub fn images_of<'de, D>(kind: &str, object: D) -> Result<Vec<ImageUse>, ImageExtractionError>
+where
+    D: serde::Deserializer<'de>,
+{
+    fn read<'de, T: Deserialize<'de>, D: serde::Deserializer<'de>>(
+        object: D,
+    ) -> Result<T, ImageExtractionError> {
+        serde_path_to_error::deserialize(object).map_err(|e| ImageExtractionError::Shape {
+            path: e.path().to_string(),
+            reason: e.into_inner().to_string(),
+        })
+    }
+    let spec = match kind {
+        "Pod" => read::<PodObject, _>(object)?.spec,
+        "Deployment"
+        | "ReplicaSet"
+        | "StatefulSet"
+        | "DaemonSet"
+        | "Job"
+        | "ReplicationController" => read::<TemplateObject, _>(object)?
+            .spec
+            .and_then(|s| s.template)
+            .and_then(|t| t.spec),
+        "PodTemplate" => read::<PodTemplateObject, _>(object)?
+            .template
+            .and_then(|t| t.spec),
+        "CronJob" => read::<CronJobObject, _>(object)?
+            .spec
+            .and_then(|s| s.job_template)
+            .and_then(|j| j.spec)
+            .and_then(|s| s.template)
+            .and_then(|t| t.spec),
+        _ => None,
+    };
+    let Some(spec) = spec else {
         return Ok(Vec::new());
     };
-    let mut spec = object;
-    for key in path {
-        match spec.get(key) {
-            Some(v) => spec = v,
-            None => return Ok(Vec::new()),
-        }
+    let lists = [
+        ("initContainers", spec.init_containers),
+        ("containers", spec.containers),
+        ("ephemeralContainers", spec.ephemeral_containers),
+    ];
+    let total: usize = lists
+        .iter()
+        .map(|(_, l)| l.as_ref().map_or(0, Vec::len))
+        .sum();
+    if total > MAX_CONTAINERS {
+        return Err(ImageExtractionError::TooMany);
     }
-    let mut out = Vec::new();
-    for field in ["initContainers", "containers", "ephemeralContainers"] {
-        let list = match spec.get(field) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Array(list)) => list,
-            Some(_) => {
-                return Err(ImageExtractionError::Shape {
-                    path: format!("{}.{field}", path.join(".")),
-                    expected: "a list",
-                })
-            }
-        };
-        for (i, c) in list.iter().enumerate() {
-            if out.len() >= MAX_CONTAINERS {
-                return Err(ImageExtractionError::TooMany);
-            }
-            let image = match c.get("image") {
-                Some(Value::String(s)) => s.clone(),
-                // The API server rejects containers without an image; nothing to judge here.
-                None | Some(Value::Null) => continue,
-                Some(_) => {
-                    return Err(ImageExtractionError::Shape {
-                        path: format!("{}.{field}[{i}].image", path.join(".")),
-                        expected: "a string",
-                    })
-                }
-            };
-            let container = c
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+    let mut out = Vec::with_capacity(total);
+    for (field, list) in lists {
+        for c in list.into_iter().flatten() {
+            let Some(image) = c.image else { continue };
             out.push(ImageUse {
                 image,
-                container,
-                field: match field {
-                    "initContainers" => "initContainers",
-                    "containers" => "containers",
-                    _ => "ephemeralContainers",
-                },
+                container: c.name.unwrap_or_default(),
+                field,
             });
         }
     }
@@ -287,10 +334,10 @@ mod tests {
                 .collect();
             assert_eq!(imgs, ["init:1", "app:1", "debug:1"], "{kind}");
         }
-        assert!(images_of("ConfigMap", &json!({"data": {}}))
+        assert!(images_of("ConfigMap", json!({"data": {}}))
             .unwrap()
             .is_empty());
-        assert!(images_of("Deployment", &json!({"spec": {}}))
+        assert!(images_of("Deployment", json!({"spec": {}}))
             .unwrap()
             .is_empty());
     }
@@ -298,9 +345,22 @@ mod tests {
     #[test]
     fn malformed_container_lists_are_errors() {
         let bad = json!({"spec": {"containers": {"image": "x"}}});
-        assert!(images_of("Pod", &bad).is_err());
+        let err = images_of("Pod", &bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.containers: invalid type: map, expected a sequence"
+        );
         let bad = json!({"spec": {"containers": [{"image": 5}]}});
         let err = images_of("Pod", &bad).unwrap_err();
-        assert_eq!(err.to_string(), "spec.containers[0].image is not a string");
+        assert_eq!(
+            err.to_string(),
+            "spec.containers[0].image: invalid type: integer `5`, expected a string"
+        );
+        let bad = json!({"spec": {"template": {"spec": {"initContainers": [{"name": "i", "image": ["x"]}]}}}});
+        let err = images_of("Deployment", &bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "spec.template.spec.initContainers[0].image: invalid type: sequence, expected a string"
+        );
     }
 }

@@ -642,7 +642,7 @@ async fn bad_input_gets_clear_answers_and_the_server_keeps_serving() {
         r["status"]["message"]
             .as_str()
             .unwrap()
-            .contains("spec.containers is not a list"),
+            .contains("spec.containers: invalid type: map, expected a sequence"),
         "{r}"
     );
     let ok = w.client.get(w.url("/healthz")).send().await.unwrap();

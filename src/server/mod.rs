@@ -10,7 +10,7 @@
 pub mod tls;
 pub mod watch;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,9 +24,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use kube_core::admission::{AdmissionRequest, AdmissionResponse, AdmissionReview, Operation};
-use kube_core::DynamicObject;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
@@ -303,39 +302,143 @@ fn bad_request(message: String) -> Response {
         .into_response()
 }
 
+/// The parts of an `admission.k8s.io/v1` AdmissionReview that vouch reads. The objects stay raw
+/// text until their images are read, so nothing else in them is ever built.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewIn<'a> {
+    #[serde(default)]
+    api_version: String,
+    #[serde(default)]
+    kind: String,
+    #[serde(borrow)]
+    request: Option<Request<'a>>,
+}
+
+/// An admission request (the fields vouch uses).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Request<'a> {
+    uid: String,
+    kind: GroupVersionKind,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    namespace: Option<String>,
+    operation: Operation,
+    #[serde(borrow, default)]
+    object: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    old_object: Option<&'a RawValue>,
+    #[serde(default)]
+    dry_run: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct GroupVersionKind {
+    kind: String,
+}
+
+/// The admission operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+/// The AdmissionReview answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReviewOut {
+    api_version: &'static str,
+    kind: &'static str,
+    response: Answer,
+}
+
+/// An admission response, as the API server reads it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Answer {
+    uid: String,
+    allowed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<DenialStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    warnings: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    audit_annotations: HashMap<String, String>,
+}
+
+/// The `status` of a denial (a `meta/v1` Status).
+#[derive(Debug, Serialize)]
+struct DenialStatus {
+    status: &'static str,
+    message: String,
+    reason: &'static str,
+    code: u16,
+}
+
+impl Answer {
+    fn allow(uid: &str) -> Self {
+        Self {
+            uid: uid.to_string(),
+            allowed: true,
+            status: None,
+            warnings: None,
+            audit_annotations: HashMap::new(),
+        }
+    }
+
+    fn deny(mut self, message: String) -> Self {
+        self.allowed = false;
+        self.status = Some(DenialStatus {
+            status: "Failure",
+            message,
+            reason: "Forbidden",
+            code: 403,
+        });
+        self
+    }
+}
+
 async fn validate(State(app): State<Arc<App>>, body: Bytes) -> Response {
     let started = Instant::now();
-    let review: AdmissionReview<DynamicObject> = match serde_json::from_slice(&body) {
+    let review: ReviewIn = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             Metrics::inc(&app.metrics.admission_requests, "invalid");
             return bad_request(format!("malformed AdmissionReview: {e}"));
         }
     };
-    if review.types.api_version != "admission.k8s.io/v1" || review.types.kind != "AdmissionReview" {
+    if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
         Metrics::inc(&app.metrics.admission_requests, "invalid");
         return bad_request(format!(
             "unsupported {}/{}: vouch answers admission.k8s.io/v1 AdmissionReview (set admissionReviewVersions: [v1])",
-            review.types.api_version, review.types.kind
+            review.api_version, review.kind
         ));
     }
-    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(_) => {
-            Metrics::inc(&app.metrics.admission_requests, "invalid");
-            return bad_request("AdmissionReview has no request".into());
-        }
+    let Some(request) = review.request else {
+        Metrics::inc(&app.metrics.admission_requests, "invalid");
+        return bad_request("AdmissionReview has no request".into());
     };
     let response = app.review(&request).await;
     app.metrics
         .admission_seconds
         .observe(started.elapsed().as_secs_f64());
-    axum::Json(response.into_review()).into_response()
+    axum::Json(ReviewOut {
+        api_version: "admission.k8s.io/v1",
+        kind: "AdmissionReview",
+        response,
+    })
+    .into_response()
 }
 
 impl App {
-    async fn review(&self, req: &AdmissionRequest<DynamicObject>) -> AdmissionResponse {
-        let mut response = AdmissionResponse::from(req);
+    async fn review(&self, req: &Request<'_>) -> Answer {
+        let response = Answer::allow(&req.uid);
         let kind = req.kind.kind.as_str();
         let workload = format!("{kind}/{}", req.name);
         let namespace = req.namespace.clone().unwrap_or_default();
@@ -343,37 +446,33 @@ impl App {
             Metrics::inc(&self.metrics.admission_requests, "allow");
             return response;
         }
-        let Some(object) = &req.object else {
+        let Some(object) = req.object else {
             Metrics::inc(&self.metrics.admission_requests, "deny");
-            return deny(
-                response,
-                format!(
-                    "vouch: the {} request for {workload} carries no object",
-                    op_name(&req.operation)
-                ),
-            );
+            return response.deny(format!(
+                "vouch: the {} request for {workload} carries no object",
+                op_name(req.operation)
+            ));
         };
-        let images = match images_of(kind, &object.data) {
+        let images = match images_of(kind, &mut serde_json::Deserializer::from_str(object.get())) {
             Ok(i) => i,
             Err(e) => {
                 Metrics::inc(&self.metrics.admission_requests, "deny");
-                return deny(
-                    response,
-                    format!("vouch cannot read the images of {workload}: {e}"),
-                );
+                return response.deny(format!("vouch cannot read the images of {workload}: {e}"));
             }
         };
         // On UPDATE only images the old object did not run are judged: scaling or relabelling
         // a workload never depends on the registry being reachable.
-        let previous: BTreeSet<String> = match (&req.operation, &req.old_object) {
-            (Operation::Update, Some(old)) => images_of(kind, &old.data)
-                .map(|v| v.into_iter().map(|u| u.image).collect())
-                .unwrap_or_default(),
+        let previous: BTreeSet<String> = match (req.operation, req.old_object) {
+            (Operation::Update, Some(old)) => {
+                images_of(kind, &mut serde_json::Deserializer::from_str(old.get()))
+                    .map(|v| v.into_iter().map(|u| u.image).collect())
+                    .unwrap_or_default()
+            }
             _ => BTreeSet::new(),
         };
         let distinct: BTreeSet<String> = images
-            .iter()
-            .map(|u| u.image.clone())
+            .into_iter()
+            .map(|u| u.image)
             .filter(|i| !previous.contains(i))
             .collect();
         let gate = self.gate.load_full();
@@ -381,18 +480,19 @@ impl App {
             futures::future::join_all(distinct.iter().map(|image| gate.judge(image))).await;
         let decision = decide(&verdicts, self.settings.enforcement);
         self.record(req, &workload, &namespace, &verdicts, &decision);
+        let mut response = response;
         response.warnings = (!decision.warnings.is_empty()).then(|| decision.warnings.clone());
         response.audit_annotations = decision.audit_annotations.clone();
         if decision.allowed {
             response
         } else {
-            deny(response, decision.message)
+            response.deny(decision.message)
         }
     }
 
     fn record(
         &self,
-        req: &AdmissionRequest<DynamicObject>,
+        req: &Request<'_>,
         workload: &str,
         namespace: &str,
         verdicts: &[Verdict],
@@ -414,8 +514,8 @@ impl App {
             uid = %req.uid,
             namespace,
             workload,
-            operation = op_name(&req.operation),
-            dry_run = req.dry_run,
+            operation = op_name(req.operation),
+            dry_run = req.dry_run.unwrap_or(false),
             decision = label,
             images = ?summary,
             message = %decision.message,
@@ -445,19 +545,13 @@ impl App {
     }
 }
 
-fn op_name(op: &Operation) -> &'static str {
+fn op_name(op: Operation) -> &'static str {
     match op {
         Operation::Create => "CREATE",
         Operation::Update => "UPDATE",
         Operation::Delete => "DELETE",
         Operation::Connect => "CONNECT",
     }
-}
-
-fn deny(mut response: AdmissionResponse, message: String) -> AdmissionResponse {
-    response.allowed = false;
-    response.result = kube_core::Status::failure(&message, "Forbidden").with_code(403);
-    response
 }
 
 /// Re-read the trust policy and stores when their files change; keep the old ones when the new
