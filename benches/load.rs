@@ -153,13 +153,27 @@ impl Material {
     }
 
     fn serve(&self, registry: &str, extra_config: &str) -> Serve {
+        self.serve_with_threads(registry, extra_config, None)
+    }
+
+    /// `vouch serve`, with `threads` runtime worker threads (default: one per core).
+    fn serve_with_threads(
+        &self,
+        registry: &str,
+        extra_config: &str,
+        threads: Option<usize>,
+    ) -> Serve {
         let port = common::free_port();
         std::fs::write(
             self.path("config.yaml"),
             format!("serve:\n  deadline: 8s\n  maxConcurrency: 4096\n{extra_config}"),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vouch"));
+        if let Some(t) = threads {
+            command.env("TOKIO_WORKER_THREADS", t.to_string());
+        }
+        let child = command
             .args([
                 "serve",
                 "--listen",
@@ -254,7 +268,10 @@ fn wrk(url: &str, body_file: &Path, secs: u32) -> Option<(f64, f64)> {
     Some((rps, ms))
 }
 
-fn warm() -> Value {
+/// The warm path at a given number of cores for both servers: vouch's runtime threads
+/// (`TOKIO_WORKER_THREADS`) and nginx's worker processes. The load generator shares the
+/// machine's cores with them.
+fn warm_at(cores: usize) -> Value {
     let reg = common::Registry::start();
     reg.push_layout(
         &common::vectors().join("notation-e2e/layouts/e2e-valid-signature"),
@@ -263,7 +280,7 @@ fn warm() -> Value {
     let m = Material::new(
         &std::fs::read(common::vectors().join("notation-e2e/localkeys/e2e.crt")).unwrap(),
     );
-    let serve = m.serve(&reg.host, "");
+    let serve = m.serve_with_threads(&reg.host, "", Some(cores));
     let body =
         serde_json::to_vec(&review("warm", &[format!("{}/app@{DIGEST}", reg.host)])).unwrap();
     let body_file = m.path("review.json");
@@ -287,14 +304,17 @@ fn warm() -> Value {
         &body_file,
         10,
     );
-    // The floor: nginx over TLS returning the same answer from memory.
+    drop(serve);
+    // The floor: nginx over TLS returning the same answer from memory, with as many worker
+    // processes as vouch has threads.
     let floor = which("nginx").and_then(|nginx| {
         let port = common::free_port();
         let prefix = m.path("nginx");
         std::fs::create_dir_all(prefix.join("logs")).unwrap();
         let answer = serde_json::to_string(&warmed).unwrap().replace('\'', "\\'");
         std::fs::write(prefix.join("nginx.conf"), format!(
-            "master_process off;\nworker_processes 1;\nerror_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n client_body_temp_path {p}/tmp;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n  ssl_protocols TLSv1.2 TLSv1.3;\n  keepalive_requests 100000;\n  location /validate {{ default_type application/json; return 200 '{answer}'; }}\n }}\n}}\n",
+            "master_process {master};\nworker_processes {cores};\nerror_log {p}/logs/error.log;\npid {p}/nginx.pid;\nevents {{ worker_connections 1024; }}\nhttp {{\n access_log off;\n client_body_temp_path {p}/tmp;\n server {{\n  listen 127.0.0.1:{port} ssl;\n  ssl_certificate {c};\n  ssl_certificate_key {k};\n  ssl_protocols TLSv1.2 TLSv1.3;\n  keepalive_requests 100000;\n  location /validate {{ default_type application/json; return 200 '{answer}'; }}\n }}\n}}\n",
+            master = if cores > 1 { "on" } else { "off" },
             p = prefix.display(), c = m.path("tls/tls.crt").display(), k = m.path("tls/tls.key").display()
         )).unwrap();
         let mut child = Command::new(nginx).arg("-p").arg(&prefix).arg("-c").arg(prefix.join("nginx.conf")).args(["-g", "daemon off;"]).stderr(Stdio::null()).spawn().ok()?;
@@ -303,14 +323,25 @@ fn warm() -> Value {
             std::thread::sleep(Duration::from_millis(20));
         }
         let r = wrk(&format!("https://localhost:{port}/validate"), &body_file, 10);
-        let _ = child.kill();
+        // SIGTERM, so that a master process takes its workers down with it.
+        // SAFETY: kill(2) on the pid of a child we started and have not reaped.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
         let _ = child.wait();
         r
     });
-    let v = json!({
+    json!({
+        "cores": cores,
         "vouch": vouch.map(|(rps, p99)| json!({"requests_per_s": rps, "p99_ms": p99})),
         "nginx_floor": floor.map(|(rps, p99)| json!({"requests_per_s": rps, "p99_ms": p99})),
         "throughput_ratio": match (vouch, floor) { (Some(a), Some(b)) => json!(a.0 / b.0), _ => Value::Null },
+    })
+}
+
+fn warm() -> Value {
+    let all = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let v = json!({
+        "one_core": warm_at(1),
+        "all_cores": warm_at(all),
         "connections": 32,
         "target": "ratio >= 0.5, vouch p99 <= 5 ms",
     });

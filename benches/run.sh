@@ -40,9 +40,11 @@ s, w, c, h, m, sc = (load(n) for n in ["signatures", "warm", "cold", "herd", "me
 print("\n== vouch benchmarks (this machine: %d cores) ==" % os.cpu_count())
 for k, v in s.items():
     print(f"signature  {k:<36} {v['mean_us']:9.1f} µs")
-if w.get("vouch"):
-    f = w.get("nginx_floor") or {}
-    print(f"warm       vouch {w['vouch']['requests_per_s']:.0f} req/s p99 {w['vouch']['p99_ms']:.2f} ms | nginx floor {f.get('requests_per_s', 0):.0f} req/s p99 {f.get('p99_ms', 0):.2f} ms | ratio {w.get('throughput_ratio') or 0:.2f} (target >= 0.5, p99 <= 5 ms)")
+for part in ("one_core", "all_cores"):
+    r = w.get(part) or {}
+    if r.get("vouch"):
+        f = r.get("nginx_floor") or {}
+        print(f"warm       {r['cores']} core(s) each: vouch {r['vouch']['requests_per_s']:.0f} req/s p99 {r['vouch']['p99_ms']:.2f} ms | nginx floor {f.get('requests_per_s', 0):.0f} req/s p99 {f.get('p99_ms', 0):.2f} ms | ratio {r.get('throughput_ratio') or 0:.2f} (target >= 0.5, p99 <= 5 ms)")
 if c.get("vouch_verify_ms"):
     print(f"cold       vouch verify {c['vouch_verify_ms']:.1f} ms | curl floor {c['curl_floor_ms']:.1f} ms | ratio {c['ratio']:.2f} (target <= 1.5)")
 if h:

@@ -221,17 +221,25 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
     }
     let denied: Vec<String> = denials.iter().map(|(v, _)| v.image.clone()).collect();
     let mut audit_annotations = HashMap::new();
-    let summary: BTreeMap<&str, serde_json::Value> = verdicts
+    /// One image in the `verdicts` audit annotation (fields in alphabetical order, as before).
+    #[derive(Serialize)]
+    struct Summary<'a> {
+        admission: Admission,
+        digest: &'a Option<String>,
+        outcome: Outcome,
+        policy: &'a Option<String>,
+    }
+    let summary: BTreeMap<&str, Summary> = verdicts
         .iter()
         .map(|v| {
             (
                 v.image.as_str(),
-                serde_json::json!({
-                    "digest": v.digest,
-                    "outcome": v.outcome,
-                    "admission": v.admission,
-                    "policy": v.policy,
-                }),
+                Summary {
+                    admission: v.admission,
+                    digest: &v.digest,
+                    outcome: v.outcome,
+                    policy: &v.policy,
+                },
             )
         })
         .collect();

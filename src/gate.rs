@@ -394,7 +394,7 @@ impl Gate {
                 .get(&statement.name)
                 .map(|f| f.as_ref())
                 .unwrap_or("unknown"),
-            self.options.quarantine.fingerprint(reference.registry())
+            QuarantineConfig::fingerprint(rule.as_ref())
         ));
         let key_for = |digest: &str| {
             VerdictKey::new(

@@ -12,7 +12,7 @@ use prometheus_client::registry::Registry;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Kind {
     /// The value.
-    pub kind: String,
+    pub kind: &'static str,
 }
 
 /// Label: registry host.
@@ -148,12 +148,8 @@ impl Metrics {
     }
 
     /// Count one labelled event.
-    pub fn inc(family: &Family<Kind, Counter>, kind: &str) {
-        family
-            .get_or_create(&Kind {
-                kind: kind.to_string(),
-            })
-            .inc();
+    pub fn inc(family: &Family<Kind, Counter>, kind: &'static str) {
+        family.get_or_create(&Kind { kind }).inc();
     }
 
     /// The Prometheus text exposition.

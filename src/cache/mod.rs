@@ -240,7 +240,7 @@ impl VerdictCache {
         &self.settings
     }
 
-    fn count(&self, kind: &str) {
+    fn count(&self, kind: &'static str) {
         if let Some(m) = &self.metrics {
             Metrics::inc(&m.cache_requests, kind);
         }

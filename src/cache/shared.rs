@@ -84,7 +84,7 @@ impl SharedCache {
         )
     }
 
-    fn count(&self, kind: &str) {
+    fn count(&self, kind: &'static str) {
         if let Some(m) = &self.metrics {
             Metrics::inc(&m.shared_cache, kind);
         }

@@ -96,9 +96,9 @@ impl QuarantineConfig {
             .filter(|r| r.source != SourceKind::None && r.enforcement != QuarantineEnforcement::Off)
     }
 
-    /// A fingerprint of the rule that applies to `registry` (cache keys).
-    pub fn fingerprint(&self, registry: &str) -> String {
-        match self.rule_for(registry) {
+    /// A fingerprint of the rule that applies (cache keys); `none` when none does.
+    pub fn fingerprint(rule: Option<&QuarantineRule>) -> String {
+        match rule {
             Some(r) => format!("{:?}/{:?}/{}", r.source, r.enforcement, r.require_signature),
             None => "none".into(),
         }
@@ -107,14 +107,14 @@ impl QuarantineConfig {
 
 /// `*` matches any run of characters (case-insensitive, as host names are).
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.to_ascii_lowercase().chars().collect();
-    let t: Vec<char> = text.to_ascii_lowercase().chars().collect();
+    // Bytes, not chars: `*` is ASCII, and comparing UTF-8 byte by byte matches the same strings.
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == t[ti]) {
+        if pi < p.len() && p[pi].eq_ignore_ascii_case(&t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == b'*' {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -126,7 +126,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == b'*' {
         pi += 1;
     }
     pi == p.len()

@@ -498,10 +498,18 @@ impl App {
         verdicts: &[Verdict],
         decision: &Decision,
     ) {
-        let summary: Vec<String> = verdicts
-            .iter()
-            .map(|v| format!("{}={:?}/{:?}", v.image, v.outcome, v.admission))
-            .collect();
+        // Formatted only when the log line is written.
+        struct Summary<'a>(&'a [Verdict]);
+        impl std::fmt::Display for Summary<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut sep = "";
+                for v in self.0 {
+                    write!(f, "{sep}{}={:?}/{:?}", v.image, v.outcome, v.admission)?;
+                    sep = ", ";
+                }
+                Ok(())
+            }
+        }
         let label = if !decision.allowed {
             "deny"
         } else if !decision.denied.is_empty() {
@@ -517,7 +525,7 @@ impl App {
             operation = op_name(req.operation),
             dry_run = req.dry_run.unwrap_or(false),
             decision = label,
-            images = ?summary,
+            images = %Summary(verdicts),
             message = %decision.message,
             "admission decision"
         );
