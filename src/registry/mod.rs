@@ -233,6 +233,52 @@ impl Default for RegistryOptions {
     }
 }
 
+/// What one registry host is allowed: a number of requests at once, and none while it has asked
+/// us (429 with Retry-After) to wait.
+struct HostLimit {
+    permits: tokio::sync::Semaphore,
+    resume_at: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl HostLimit {
+    fn new(concurrency: usize) -> Self {
+        Self {
+            permits: tokio::sync::Semaphore::new(concurrency),
+            resume_at: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// A permit to send, once any pause the host asked for is over.
+    async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        loop {
+            let resume_at = *self.resume_at.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(t) = resume_at.filter(|t| *t > std::time::Instant::now()) {
+                tokio::time::sleep_until(t.into()).await;
+                continue;
+            }
+            let permit = self.permits.acquire().await.ok();
+            // A pause may have begun while this request queued for a permit.
+            let paused = self
+                .resume_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_some_and(|t| t > std::time::Instant::now());
+            if !paused {
+                return permit;
+            }
+        }
+    }
+
+    /// Send nothing to the host for `wait` (extends, never shortens, a pause in force).
+    fn pause_for(&self, wait: Duration) {
+        let until = std::time::Instant::now() + wait;
+        let mut resume_at = self.resume_at.lock().unwrap_or_else(|e| e.into_inner());
+        if resume_at.is_none_or(|t| t < until) {
+            *resume_at = Some(until);
+        }
+    }
+}
+
 /// The registry client. Cheap to clone; clones share connections and tokens.
 #[derive(Clone)]
 pub struct RegistryClient {
@@ -246,7 +292,7 @@ pub struct RegistryClient {
     credentials: CredentialSource,
     tokens: TokenCache,
     metrics: Option<Arc<Metrics>>,
-    per_host: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Semaphore>>>>,
+    per_host: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<HostLimit>>>>,
     per_host_concurrency: usize,
 }
 
@@ -441,16 +487,18 @@ impl RegistryClient {
 
     /// Send one request: at most `per_host_concurrency` at once per registry host, and a 429
     /// (or 503 with Retry-After) is retried after the time the registry asks for, a few times.
-    /// Callers bound the whole exchange by their deadline, so no retry outlives it.
+    /// That wait applies to every request to the host, not only the refused one: the registry
+    /// said it is overloaded, so nothing more is sent to it until then. Callers bound the whole
+    /// exchange by their deadline, so no retry outlives it.
     async fn execute(&self, host: &str, rb: RequestBuilder) -> Result<Response, RegistryError> {
         let label = || RegistryHost {
             registry: host.to_string(),
         };
-        let semaphore = {
+        let limit = {
             let mut hosts = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
             hosts
                 .entry(host.to_string())
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.per_host_concurrency)))
+                .or_insert_with(|| Arc::new(HostLimit::new(self.per_host_concurrency)))
                 .clone()
         };
         let mut attempt = 0u32;
@@ -460,7 +508,7 @@ impl RegistryClient {
                 host: host.to_string(),
                 reason: "request body cannot be replayed".into(),
             })?;
-            let permit = semaphore.acquire().await.ok();
+            let permit = limit.acquire().await;
             if let Some(m) = &self.metrics {
                 m.registry_requests.get_or_create(&label()).inc();
             }
@@ -484,8 +532,9 @@ impl RegistryClient {
                 m.registry_throttled.get_or_create(&label()).inc();
             }
             let wait = retry_after(resp.headers())
-                .unwrap_or(Duration::from_millis(200 * u64::from(attempt)));
-            tokio::time::sleep(wait.min(MAX_RETRY_AFTER)).await;
+                .unwrap_or(Duration::from_millis(200 * u64::from(attempt)))
+                .min(MAX_RETRY_AFTER);
+            limit.pause_for(wait);
         }
     }
 
@@ -1138,6 +1187,29 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_host_that_asked_for_a_pause_gets_no_request_until_it_ends() {
+        let limit = HostLimit::new(2);
+        let started = std::time::Instant::now();
+        drop(limit.acquire().await);
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "no pause: at once"
+        );
+
+        limit.pause_for(Duration::from_millis(300));
+        // A shorter pause asked later does not shorten the one in force.
+        limit.pause_for(Duration::from_millis(10));
+        let started = std::time::Instant::now();
+        let (a, b) = tokio::join!(limit.acquire(), limit.acquire());
+        assert!(a.is_some() && b.is_some());
+        assert!(
+            started.elapsed() >= Duration::from_millis(290),
+            "both waited out the pause: {:?}",
+            started.elapsed()
+        );
+    }
 
     #[test]
     fn link_headers() {
