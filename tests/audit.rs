@@ -38,13 +38,7 @@ struct Env {
 impl Env {
     fn new(extra_insecure: &[&str]) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("store/x509/ca/e2e");
-        std::fs::create_dir_all(&store).unwrap();
-        std::fs::copy(
-            vectors().join("notation-e2e/localkeys/e2e.crt"),
-            store.join("e2e.crt"),
-        )
-        .unwrap();
+        common::e2e_trust_store(&dir.path().join("store"));
         std::fs::write(
             dir.path().join("policy.json"),
             POLICY.replace("REG", &registry().host),

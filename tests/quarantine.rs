@@ -29,13 +29,7 @@ struct Setup {
 impl Setup {
     fn new(host: &str, source: &str, enforcement: &str, extra: &str) -> Setup {
         let dir = tempfile::tempdir().unwrap();
-        let store = dir.path().join("store/x509/ca/e2e");
-        std::fs::create_dir_all(&store).unwrap();
-        std::fs::copy(
-            vectors().join("notation-e2e/localkeys/e2e.crt"),
-            store.join("e2e.crt"),
-        )
-        .unwrap();
+        common::e2e_trust_store(&dir.path().join("store"));
         std::fs::write(dir.path().join("policy.json"), STRICT).unwrap();
         std::fs::write(
             dir.path().join("config.yaml"),
@@ -166,13 +160,7 @@ fn acr_states_from_the_metadata_api() {
 
 fn acr_gate(acr: &Acr, pending: Duration) -> Gate {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("x509/ca/e2e");
-    std::fs::create_dir_all(&store).unwrap();
-    std::fs::copy(
-        vectors().join("notation-e2e/localkeys/e2e.crt"),
-        store.join("e2e.crt"),
-    )
-    .unwrap();
+    common::e2e_trust_store(dir.path());
     let policy = Arc::new(TrustPolicy::from_json(STRICT.as_bytes()).unwrap());
     let stores = Arc::new(TrustStores::load(dir.path(), policy.trust_store_refs()).unwrap());
     let registry = RegistryClient::new(RegistryOptions {

@@ -93,13 +93,7 @@ fn client_for(ca_pem: &str) -> reqwest::Client {
 async fn start(extra: &[&str], registry_host: &str, policy: &str) -> Webhook {
     let dir = tempfile::tempdir().unwrap();
     let tls = write_tls(dir.path(), "webhook CA 1");
-    let store = dir.path().join("store/x509/ca/e2e");
-    std::fs::create_dir_all(&store).unwrap();
-    std::fs::copy(
-        vectors().join("notation-e2e/localkeys/e2e.crt"),
-        store.join("e2e.crt"),
-    )
-    .unwrap();
+    common::e2e_trust_store(&dir.path().join("store"));
     let policy_path = dir.path().join("trustpolicy.json");
     std::fs::write(&policy_path, policy.replace("REG", registry_host)).unwrap();
     std::fs::write(

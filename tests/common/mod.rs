@@ -430,6 +430,18 @@ pub fn trust_store(stores: &[(&str, &str, &[PathBuf])]) -> tempfile::TempDir {
     dir
 }
 
+/// A trust store under `root` holding the notation e2e signing certificate as the `ca:e2e` store
+/// (`root/x509/ca/e2e/e2e.crt`), the store the e2e layouts' signatures chain to.
+pub fn e2e_trust_store(root: &Path) {
+    let store = root.join("x509/ca/e2e");
+    std::fs::create_dir_all(&store).expect("mkdir");
+    std::fs::copy(
+        vectors().join("notation-e2e/localkeys/e2e.crt"),
+        store.join("e2e.crt"),
+    )
+    .expect("copy the e2e certificate");
+}
+
 /// Write a trust policy (text) to a temp file.
 pub fn policy_file(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join(format!("policy-{}.json", free_port()));
