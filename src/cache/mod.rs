@@ -95,14 +95,9 @@ impl VerdictKey {
         }
     }
 
-    /// `registry/repository@digest`.
-    pub fn reference(&self) -> String {
-        format!("{}@{}", self.name, self.digest)
-    }
-
-    /// A stable string form (shared cache key).
+    /// A stable string form, `registry/repository@digest#fingerprint` (shared cache key).
     pub fn flat(&self) -> String {
-        format!("{}#{}", self.reference(), self.fingerprint)
+        format!("{}@{}#{}", self.name, self.digest, self.fingerprint)
     }
 }
 

@@ -175,7 +175,11 @@ fn verify_into(
     let parsed = envelope::parse(envelope_media_type, envelope_bytes);
     if let Ok(env) = &parsed {
         run.out.signer = env.leaf().map(|c| c.subject().to_string());
-        run.out.signing_time = Some(env.signing_time);
+        // Kept only when RFC 3339 can show it (years 0–9999), as the JSON output must.
+        run.out.signing_time = Some(env.signing_time).filter(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .is_ok()
+        });
     }
     let integrity = parsed.and_then(|env| env.verify_integrity().map(|t| (env, t)));
     let (env, signed_target) = match integrity {
