@@ -351,6 +351,34 @@ mod tests {
     }
 
     #[test]
+    fn images_are_read_at_every_pod_spec_path() {
+        // images_of reads through typed structs; audit walks pod_spec_path. Both must agree.
+        for kind in [
+            "Pod",
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+            "DaemonSet",
+            "Job",
+            "ReplicationController",
+            "PodTemplate",
+            "CronJob",
+        ] {
+            let path = pod_spec_path(kind).expect("a pod-making kind");
+            let mut object = json!({"containers": [{"name": "c", "image": "app:1"}]});
+            for key in path.iter().rev() {
+                object = json!({ *key: object });
+            }
+            let found: Vec<String> = images_of(kind, &object)
+                .unwrap()
+                .into_iter()
+                .map(|u| u.image)
+                .collect();
+            assert_eq!(found, ["app:1"], "{kind} at {}", path.join("."));
+        }
+    }
+
+    #[test]
     fn malformed_container_lists_are_errors() {
         let bad = json!({"spec": {"containers": {"image": "x"}}});
         let err = images_of("Pod", &bad).unwrap_err();

@@ -219,6 +219,10 @@ impl Judgement {
         j.reasons.push(reason.into());
         j
     }
+
+    fn set_quarantine(&mut self, rule: &QuarantineRule, state: &QuarantineState, image: &str) {
+        self.quarantine = Some(Box::new(QuarantineStatus::from_state(rule, state, image)));
+    }
 }
 
 /// The verification engine shared by every command.
@@ -482,12 +486,7 @@ impl Gate {
                                         QuarantineState::NotPassed { .. }
                                             | QuarantineState::Locked(_)
                                     ) {
-                                        j.quarantine =
-                                            Some(Box::new(QuarantineStatus::from_state(
-                                                rule,
-                                                &state,
-                                                &r.with_digest(&d),
-                                            )));
+                                        j.set_quarantine(rule, &state, &r.with_digest(&d));
                                     }
                                 }
                                 return j;
@@ -504,11 +503,7 @@ impl Gate {
                         if judgement.outcome != Outcome::Error {
                             let state = gate.quarantine_state(&r, statement, rule, &target).await;
                             judgement.pending = state.pending();
-                            judgement.quarantine = Some(Box::new(QuarantineStatus::from_state(
-                                rule,
-                                &state,
-                                &r.with_digest(&d),
-                            )));
+                            judgement.set_quarantine(rule, &state, &r.with_digest(&d));
                         }
                     }
                     judgement
@@ -729,11 +724,7 @@ fn quarantined_by_registry(
         state: "Quarantined".into(),
         details: Some("the registry refuses to serve the image (IMAGE_QUARANTINED)".into()),
     };
-    j.quarantine = Some(Box::new(QuarantineStatus::from_state(
-        rule.unwrap_or(&default_rule),
-        &state,
-        reference.original(),
-    )));
+    j.set_quarantine(rule.unwrap_or(&default_rule), &state, reference.original());
     j.pending = true;
     j
 }
