@@ -22,9 +22,16 @@ pub struct RegistryHost {
     pub registry: String,
 }
 
+/// Most distinct registry hosts that get a label of their own. Requests to any further host are
+/// counted under `registry="other"`: image strings are chosen by whoever creates pods, and a new
+/// host per pod must not grow `/metrics` (or memory) without end.
+pub const MAX_REGISTRY_LABELS: usize = 64;
+
 /// Every metric vouch exports.
 pub struct Metrics {
     registry: Mutex<Registry>,
+    /// The hosts that have a `registry` label (at most [`MAX_REGISTRY_LABELS`]).
+    registry_labels: Mutex<std::collections::HashSet<String>>,
     /// Admission requests by decision (`allow`, `deny`, `would_deny`, `invalid`).
     pub admission_requests: Family<Kind, Counter>,
     /// Would-be denials under dry-run enforcement.
@@ -133,6 +140,7 @@ impl Metrics {
         );
         Self {
             registry: Mutex::new(registry),
+            registry_labels: Mutex::default(),
             admission_requests,
             would_deny,
             verifications,
@@ -144,6 +152,29 @@ impl Metrics {
             policy_reloads,
             cache_requests,
             shared_cache,
+        }
+    }
+
+    /// The `registry` label for a host: the host itself while fewer than
+    /// [`MAX_REGISTRY_LABELS`] hosts have one, else `other`.
+    pub fn registry_host(&self, host: &str) -> RegistryHost {
+        let mut labels = self
+            .registry_labels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if labels.contains(host) {
+            return RegistryHost {
+                registry: host.to_string(),
+            };
+        }
+        if labels.len() < MAX_REGISTRY_LABELS {
+            labels.insert(host.to_string());
+            return RegistryHost {
+                registry: host.to_string(),
+            };
+        }
+        RegistryHost {
+            registry: "other".into(),
         }
     }
 

@@ -7,6 +7,12 @@
 //! pulling). The normalised `registry/repository` is what Notation trust-policy scopes are matched
 //! against, so users write scopes like `docker.io/library/nginx`.
 //!
+//! The registry host is then canonicalised ([`canonical_host`]): `LOCALHOST:046000`,
+//! `127.1:5000` and `2130706433:5000` reach the same registry as `localhost:46000` and
+//! `127.0.0.1:5000`, so they must select the same trust-policy statement, quarantine rule and
+//! credentials. Everything downstream sees only the canonical spelling; [`ImageReference::original`]
+//! keeps what was written.
+//!
 //! The grammar is checked by a small hand-written parser rather than oci-spec's regular
 //! expression: compiling that expression costs ~25 ms of CPU per process (Unicode classes),
 //! which is most of a cold `vouch verify`. A differential test keeps the two in agreement.
@@ -53,6 +59,22 @@ impl ImageReference {
         if inner.repository().chars().any(|c| c.is_ascii_uppercase()) {
             return Err(fail("repository name must be lowercase".into()));
         }
+        let registry = canonical_host(inner.registry()).map_err(fail)?;
+        let inner = if registry == inner.registry() {
+            inner
+        } else {
+            let (repository, tag, digest) = (
+                inner.repository().to_string(),
+                inner.tag().map(str::to_string),
+                inner.digest().map(str::to_string),
+            );
+            match (tag, digest) {
+                (Some(t), Some(d)) => Reference::with_tag_and_digest(registry, repository, t, d),
+                (None, Some(d)) => Reference::with_digest(registry, repository, d),
+                (Some(t), None) => Reference::with_tag(registry, repository, t),
+                (None, None) => Reference::with_tag(registry, repository, "latest".into()),
+            }
+        };
         if let Some(digest) = inner.digest() {
             // The grammar admits upper-case hex; registries and Notation payloads use lower case
             // only, so an upper-case digest could never match a signature.
@@ -110,6 +132,34 @@ impl ImageReference {
     pub fn manifest_reference(&self) -> &str {
         self.digest().or_else(|| self.tag()).unwrap_or("latest")
     }
+}
+
+/// The canonical spelling of a registry host `host[:port]`, as the WHATWG URL host parser (the
+/// `url` crate) reads it, which agrees with what the C resolver connects to: the name in lower
+/// case, an IPv4 address in any of its spellings (`127.1`, `2130706433`, `0x7f.0.0.1`) as
+/// dotted decimal, and the port without leading zeros. A port is kept when one was written (even
+/// 443), since credentials and scopes name the port as written. Refused: a port past 65535, a
+/// name that ends in a number but is no IPv4 address.
+pub fn canonical_host(host: &str) -> Result<String, String> {
+    let url = url::Url::parse(&format!("https://{host}/"))
+        .map_err(|e| format!("registry host {host:?} is not a valid host name: {e}"))?;
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!("registry host {host:?} is not a valid host name"));
+    }
+    let name = url
+        .host_str()
+        .ok_or_else(|| format!("registry host {host:?} has no host name"))?;
+    let written_port = host
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
+    Ok(match url.port_or_known_default() {
+        Some(port) if written_port => format!("{name}:{port}"),
+        _ => name.to_string(),
+    })
 }
 
 impl fmt::Display for ImageReference {
@@ -333,6 +383,29 @@ mod tests {
         assert_eq!(r.tag(), Some("v1"));
         assert_eq!(r.manifest_reference(), D, "the digest wins over the tag");
         assert_eq!(r.with_digest(D), format!("registry.example/app@{D}"));
+    }
+
+    #[test]
+    fn every_spelling_of_a_registry_host_is_canonicalised() {
+        for (written, canonical) in [
+            ("LOCALHOST:46000/app", "localhost:46000/app"),
+            ("localhost:046000/app", "localhost:46000/app"),
+            ("127.1:46000/app", "127.0.0.1:46000/app"),
+            ("2130706433:46000/app", "127.0.0.1:46000/app"),
+            ("0x7f.0.0.1:46000/app", "127.0.0.1:46000/app"),
+            ("127.0.0.01:46000/app", "127.0.0.1:46000/app"),
+            ("Registry.Example/team/app", "registry.example/team/app"),
+            ("registry.example:443/app", "registry.example:443/app"),
+            ("registry.example:0443/app", "registry.example:443/app"),
+            ("localhost:5000/app", "localhost:5000/app"),
+        ] {
+            let r = ImageReference::parse(written).unwrap();
+            assert_eq!(r.scope(), canonical, "{written}");
+            assert_eq!(r.original(), written);
+        }
+        for bad in ["localhost:99999/app", "registry.123/app"] {
+            assert!(ImageReference::parse(bad).is_err(), "{bad}");
+        }
     }
 
     /// The hand-written grammar agrees with oci-spec's regular expression (plus our lower-case

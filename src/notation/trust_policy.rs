@@ -447,15 +447,30 @@ fn validate_scopes(name: &str, scopes: &[String]) -> Result<(Vec<String>, bool),
         }
     }
     let mut unique: Vec<String> = Vec::new();
-    for s in scopes {
-        if unique.contains(s) {
+    for s in scopes.iter().map(|s| canonical_scope(s)) {
+        if unique.contains(&s) {
             return Err(format!(
                 "registry scope {s:?} is present in multiple oci trust policy statements, one registry scope value can only be associated with one statement"
             ));
         }
-        unique.push(s.clone());
+        unique.push(s);
     }
     Ok((unique, false))
+}
+
+/// A scope with its registry host spelled as image references are normalised
+/// ([`crate::reference::canonical_host`]; `index.docker.io` is `docker.io`), so that every
+/// spelling of a host selects the same statement. A scope whose host cannot be canonicalised
+/// is kept as written (no image can then match it).
+fn canonical_scope(scope: &str) -> String {
+    let Some((domain, repository)) = scope.split_once('/') else {
+        return scope.to_string();
+    };
+    match crate::reference::canonical_host(domain) {
+        Ok(d) if d == "index.docker.io" => format!("docker.io/{repository}"),
+        Ok(d) => format!("{d}/{repository}"),
+        Err(_) => scope.to_string(),
+    }
 }
 
 #[cfg(test)]

@@ -77,8 +77,19 @@ pub struct QuarantineConfig {
 }
 
 impl QuarantineConfig {
-    /// User rules first, then `*.azurecr.io` → acr/enforce.
+    /// User rules first, then `*.azurecr.io` → acr/enforce. Patterns without `*` are
+    /// canonicalised as image hosts are ([`crate::reference::canonical_host`]), so a rule for
+    /// `127.0.0.1:5000` also applies to an image written `127.1:5000/…`.
     pub fn new(mut rules: Vec<QuarantineRule>) -> Self {
+        for rule in &mut rules {
+            for pattern in &mut rule.registries {
+                if !pattern.contains('*') {
+                    if let Ok(c) = crate::reference::canonical_host(pattern) {
+                        *pattern = c;
+                    }
+                }
+            }
+        }
         rules.push(QuarantineRule {
             registries: vec!["*.azurecr.io".into()],
             source: SourceKind::Acr,

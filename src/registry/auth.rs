@@ -76,12 +76,13 @@ impl AzureWorkloadIdentity {
         })
     }
 
-    /// An ACR refresh token for the registry whose token endpoint is `realm`.
+    /// An ACR refresh token for the registry `host`, from its `/oauth2/exchange` endpoint
+    /// (`exchange_url`, always on the registry itself).
     pub async fn acr_refresh_token(
         &self,
         http: &reqwest::Client,
         host: &str,
-        realm: &str,
+        exchange_url: &str,
         service: &str,
     ) -> Result<String, RegistryError> {
         let fail = |reason: String| RegistryError::Auth {
@@ -126,9 +127,6 @@ impl AzureWorkloadIdentity {
         }
         let entra: EntraToken = serde_json::from_slice(&body)
             .map_err(|e| fail(format!("Entra ID token response: {e}")))?;
-        let exchange_url = url::Url::parse(realm)
-            .and_then(|u| u.join("/oauth2/exchange"))
-            .map_err(|e| fail(format!("token realm {realm:?}: {e}")))?;
         let resp = http
             .post(exchange_url)
             .header("content-type", "application/x-www-form-urlencoded")
@@ -181,9 +179,19 @@ impl CredentialSource {
         p.exists().then_some(p)
     }
 
-    /// The credential for a registry host, looked up the way the Docker CLI stores them.
+    /// The credential for a registry host (canonical, as [`crate::reference::ImageReference`]
+    /// writes it), looked up the way the Docker CLI stores them. Explicit credentials match
+    /// when their key names the same host once canonicalised.
     pub async fn lookup(&self, registry: &str) -> Result<Credential, RegistryError> {
         if let Some(c) = self.explicit.get(registry) {
+            return Ok(c.clone());
+        }
+        if let Some(c) = self
+            .explicit
+            .iter()
+            .find(|(k, _)| crate::reference::canonical_host(k).is_ok_and(|k| k == registry))
+            .map(|(_, c)| c)
+        {
             return Ok(c.clone());
         }
         let Some(path) = self.config_path() else {
@@ -305,26 +313,26 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// (registry host, scope).
+/// (registry origin, scope).
 type TokenKey = (String, String);
 
-/// Bearer tokens per (registry, scope).
+/// Bearer tokens per (registry origin — `scheme://host[:port]` —, scope).
 #[derive(Debug, Default, Clone)]
 pub struct TokenCache {
     tokens: Arc<Mutex<HashMap<TokenKey, (String, Instant)>>>,
 }
 
 impl TokenCache {
-    /// A cached, unexpired token.
-    pub async fn get(&self, host: &str, scope: &str) -> Option<String> {
+    /// A cached, unexpired token for a registry origin and scope.
+    pub async fn get(&self, origin: &str, scope: &str) -> Option<String> {
         let tokens = self.tokens.lock().await;
         tokens
-            .get(&(host.to_string(), scope.to_string()))
+            .get(&(origin.to_string(), scope.to_string()))
             .filter(|(_, until)| Instant::now() < *until)
             .map(|(t, _)| t.clone())
     }
 
-    async fn put(&self, host: &str, scope: &str, token: String, lifetime: Duration) {
+    async fn put(&self, origin: &str, scope: &str, token: String, lifetime: Duration) {
         let until = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
         let mut tokens = self.tokens.lock().await;
         // Bounded: a registry handing out a new scope per request cannot grow this forever.
@@ -335,14 +343,19 @@ impl TokenCache {
                 tokens.clear();
             }
         }
-        tokens.insert((host.to_string(), scope.to_string()), (token, until));
+        tokens.insert((origin.to_string(), scope.to_string()), (token, until));
     }
 
-    /// Fetch a token from the challenge's realm (and cache it).
+    /// Fetch a token from `realm`, the challenge's token endpoint already checked by the
+    /// caller (see `transport::token_realm`), and cache it under `origin` (the registry's
+    /// `scheme://host[:port]`).
+    #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
         http: &reqwest::Client,
+        origin: &str,
         host: &str,
+        realm: url::Url,
         challenge: &BearerChallenge,
         scope: &str,
         credential: &Credential,
@@ -351,18 +364,6 @@ impl TokenCache {
             host: host.to_string(),
             reason,
         };
-        let realm = url::Url::parse(&challenge.realm).map_err(|e| {
-            auth_err(format!(
-                "token realm {:?} is not a URL: {e}",
-                challenge.realm
-            ))
-        })?;
-        if !matches!(realm.scheme(), "https" | "http") {
-            return Err(auth_err(format!(
-                "token realm {:?} is not HTTP(S)",
-                challenge.realm
-            )));
-        }
         let mut params: Vec<(&str, String)> = Vec::new();
         if let Some(s) = &challenge.service {
             params.push(("service", s.clone()));
@@ -420,7 +421,7 @@ impl TokenCache {
             .ok_or_else(|| auth_err("token response has no token".into()))?;
         // The distribution spec's default lifetime is 60 s.
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
-        self.put(host, scope, token.clone(), lifetime).await;
+        self.put(origin, scope, token.clone(), lifetime).await;
         Ok(token)
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! Digests are the most repeated text in memory (every cached verdict has the image's and its
 //! signature's), so they are stored as bytes and shown as the registry wrote them.
+//!
+//! Every digest that comes from the network is [`check`]ed first: it becomes part of request
+//! URLs, cache keys and reports, so `sha256:../../x?` must never get that far.
 
 use std::fmt;
 
@@ -32,6 +35,55 @@ impl Digest {
             _ => Digest::Other(s.into()),
         }
     }
+}
+
+/// A digest string that is not one vouch can check and use.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{shown} is not a valid digest: {reason}")]
+pub struct DigestError {
+    /// The string, escaped and shortened for a message.
+    pub shown: String,
+    /// What is wrong with it.
+    pub reason: &'static str,
+}
+
+/// Check that `s` is `sha256:`, `sha384:` or `sha512:` followed by exactly the right number of
+/// lower-case hex digits — the digests the OCI image spec registers and vouch can verify.
+pub fn check(s: &str) -> Result<(), DigestError> {
+    let fail = |reason| {
+        let mut end = s.len().min(100);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        DigestError {
+            shown: format!("{:?}", &s[..end]),
+            reason,
+        }
+    };
+    let (alg, hex) = s.split_once(':').ok_or_else(|| fail("no algorithm"))?;
+    let want = match alg {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => return Err(fail("the algorithm is not sha256, sha384 or sha512")),
+    };
+    if hex.len() != want
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(fail(
+            "the encoded part is not lower-case hex of the algorithm's length",
+        ));
+    }
+    Ok(())
+}
+
+/// serde: a digest string from the network, refused unless it passes [`check`].
+pub fn checked<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let s = String::deserialize(d)?;
+    check(&s).map_err(serde::de::Error::custom)?;
+    Ok(s)
 }
 
 impl fmt::Display for Digest {
@@ -95,6 +147,30 @@ mod tests {
         assert_eq!(serde_json::to_string(&d).unwrap(), format!("\"{text}\""));
         let back: Digest = serde_json::from_str(&format!("\"{text}\"")).unwrap();
         assert_eq!(back, d);
+    }
+
+    #[test]
+    fn only_well_formed_digests_pass_the_check() {
+        let good = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+        assert!(check(good).is_ok());
+        assert!(check(&format!("sha512:{}", "ab".repeat(64))).is_ok());
+        for bad in [
+            "sha256:../../../../evil?x=#",
+            "sha256:B8479DE3F88FB259A0A9EA82A5B2A052A1EF3C4EBBCFC61482D5AE4C831F8AF9",
+            "sha256:b8479de3",
+            "md5:d41d8cd98f00b204e9800998ecf8427e",
+            "b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9",
+            "",
+        ] {
+            assert!(check(bad).is_err(), "{bad}");
+        }
+        let e = check("sha256:../x\u{1b}").unwrap_err();
+        assert!(e.to_string().contains("is not a valid digest"), "{e}");
+        // A descriptor from the network with a bad digest does not parse.
+        let d: Result<crate::registry::Descriptor, _> = serde_json::from_str(
+            r#"{"mediaType":"x","digest":"sha256:../../v2/other/blobs/x","size":1}"#,
+        );
+        assert!(d.unwrap_err().to_string().contains("not a valid digest"));
     }
 
     #[test]

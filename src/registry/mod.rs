@@ -12,32 +12,40 @@
 //! - filter by `artifactType` ourselves unless `OCI-Filters-Applied` says the registry did;
 //! - follow `Link: <…>; rel="next"` pages.
 
+//!
+//! The module is split by job: [`transport`] sends one request (origin rule, authentication,
+//! per-host limits, throttling), [`origin`] is the rule that credentials stay on their registry,
+//! [`error`] reads a registry's error answers, `push` writes (quarantine status artifacts).
+
 pub mod auth;
 pub mod digest;
+mod error;
+mod origin;
+mod push;
+mod transport;
 
 pub use digest::Digest;
+pub(crate) use error::error_codes;
+pub use error::RegistryError;
+pub(crate) use transport::read_limited;
 
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
-use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, WWW_AUTHENTICATE};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::{Metrics, RegistryHost};
+use crate::metrics::Metrics;
 use crate::reference::ImageReference;
-use auth::{parse_challenge, Challenge, Credential, CredentialSource, TokenCache};
+use auth::{CredentialSource, TokenCache};
+use error::status_error;
+use transport::{client_builder, header, HostLimits};
 
 /// Largest manifest or index read (oras-go's `defaultMaxMetadataBytes`).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
 /// Largest signature envelope read.
 pub const MAX_ENVELOPE_BYTES: u64 = 1024 * 1024;
-/// Attempts of one request the registry throttles.
-const MAX_THROTTLE_RETRIES: u32 = 6;
-/// Longest Retry-After honoured at once.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(10);
 /// Most referrers pages followed for one image.
 const MAX_REFERRERS_PAGES: usize = 32;
 
@@ -62,7 +70,9 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, appli
 pub struct Descriptor {
     /// Media type.
     pub media_type: String,
-    /// Content digest.
+    /// Content digest: checked when read from the network (see [`digest::checked`]), since it
+    /// becomes part of request URLs and verdicts.
+    #[serde(deserialize_with = "digest::checked")]
     pub digest: String,
     /// Size in bytes.
     pub size: u64,
@@ -105,106 +115,6 @@ pub struct Manifest {
     pub subject: Option<Descriptor>,
 }
 
-/// A registry problem: the image could not be judged.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RegistryError {
-    /// Connection, TLS or timeout failure.
-    #[error("registry {host} is unreachable: {reason}")]
-    Unreachable {
-        /// Registry host.
-        host: String,
-        /// What failed.
-        reason: String,
-    },
-    /// The manifest or repository does not exist.
-    #[error("{what} not found in {host}")]
-    NotFound {
-        /// Registry host.
-        host: String,
-        /// What was looked for.
-        what: String,
-    },
-    /// The registry refused access.
-    #[error("registry {host} denied access to {what} ({status}){}", fmt_detail(.detail))]
-    Denied {
-        /// Registry host.
-        host: String,
-        /// What was asked for.
-        what: String,
-        /// HTTP status.
-        status: u16,
-        /// Error code and message from the body.
-        detail: String,
-    },
-    /// Any other unexpected status.
-    #[error("registry {host} answered {status} for {what}{}", fmt_detail(.detail))]
-    Status {
-        /// Registry host.
-        host: String,
-        /// What was asked for.
-        what: String,
-        /// HTTP status.
-        status: u16,
-        /// Error code and message from the body.
-        detail: String,
-    },
-    /// Content larger than we read.
-    #[error("{what} from {host} is larger than the {limit}-byte limit")]
-    TooLarge {
-        /// Registry host.
-        host: String,
-        /// What was fetched.
-        what: String,
-        /// The limit.
-        limit: u64,
-    },
-    /// Content does not match its digest or declared size.
-    #[error("{what} from {host} does not match its descriptor: {reason}")]
-    DigestMismatch {
-        /// Registry host.
-        host: String,
-        /// What was fetched.
-        what: String,
-        /// Expected vs. actual.
-        reason: String,
-    },
-    /// Content that is not what the protocol says it must be.
-    #[error("{what} from {host} is malformed: {reason}")]
-    Malformed {
-        /// Registry host.
-        host: String,
-        /// What was fetched.
-        what: String,
-        /// What is wrong.
-        reason: String,
-    },
-    /// The registry refuses to serve the image because it is quarantined (Azure Container
-    /// Registry: `IMAGE_QUARANTINED`).
-    #[error("{what} is quarantined in {host}: the registry refuses to serve it until it passes its scan")]
-    Quarantined {
-        /// Registry host.
-        host: String,
-        /// What was asked for.
-        what: String,
-    },
-    /// Credentials or the token flow failed.
-    #[error("authentication with registry {host} failed: {reason}")]
-    Auth {
-        /// Registry host.
-        host: String,
-        /// What failed.
-        reason: String,
-    },
-}
-
-fn fmt_detail(d: &str) -> String {
-    if d.is_empty() {
-        String::new()
-    } else {
-        format!(": {d}")
-    }
-}
-
 /// Client settings.
 #[derive(Debug, Clone)]
 pub struct RegistryOptions {
@@ -233,52 +143,6 @@ impl Default for RegistryOptions {
     }
 }
 
-/// What one registry host is allowed: a number of requests at once, and none while it has asked
-/// us (429 with Retry-After) to wait.
-struct HostLimit {
-    permits: tokio::sync::Semaphore,
-    resume_at: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-impl HostLimit {
-    fn new(concurrency: usize) -> Self {
-        Self {
-            permits: tokio::sync::Semaphore::new(concurrency),
-            resume_at: std::sync::Mutex::new(None),
-        }
-    }
-
-    /// A permit to send, once any pause the host asked for is over.
-    async fn acquire(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
-        loop {
-            let resume_at = *self.resume_at.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(t) = resume_at.filter(|t| *t > std::time::Instant::now()) {
-                tokio::time::sleep_until(t.into()).await;
-                continue;
-            }
-            let permit = self.permits.acquire().await.ok();
-            // A pause may have begun while this request queued for a permit.
-            let paused = self
-                .resume_at
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_some_and(|t| t > std::time::Instant::now());
-            if !paused {
-                return permit;
-            }
-        }
-    }
-
-    /// Send nothing to the host for `wait` (extends, never shortens, a pause in force).
-    fn pause_for(&self, wait: Duration) {
-        let until = std::time::Instant::now() + wait;
-        let mut resume_at = self.resume_at.lock().unwrap_or_else(|e| e.into_inner());
-        if resume_at.is_none_or(|t| t < until) {
-            *resume_at = Some(until);
-        }
-    }
-}
-
 /// The registry client. Cheap to clone; clones share connections and tokens.
 #[derive(Clone)]
 pub struct RegistryClient {
@@ -288,254 +152,53 @@ pub struct RegistryClient {
     /// of milliseconds that a `vouch verify` against a plain-HTTP registry should not pay.
     tls: Arc<std::sync::OnceLock<reqwest::Client>>,
     request_timeout: Duration,
+    /// Plain-HTTP registries, canonical `host[:port]`.
     insecure: HashSet<String>,
     credentials: CredentialSource,
     tokens: TokenCache,
     metrics: Option<Arc<Metrics>>,
-    per_host: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<HostLimit>>>>,
-    per_host_concurrency: usize,
+    per_host: Arc<HostLimits>,
 }
 
 impl RegistryClient {
     /// Build a client.
     pub fn new(options: RegistryOptions) -> Result<Self, RegistryError> {
-        let plain = Self::builder(options.request_timeout)
+        let plain = client_builder(options.request_timeout)
             .tls_certs_only(Vec::<reqwest::Certificate>::new())
             .build()
             .map_err(|e| RegistryError::Unreachable {
                 host: "(client)".into(),
                 reason: e.to_string(),
             })?;
+        // Spelled as the user wrote it and canonically, so `LOCALHOST:05000` names the registry
+        // every image spelling of it resolves to.
+        let insecure = options
+            .insecure_registries
+            .into_iter()
+            .flat_map(|h| {
+                let canonical = crate::reference::canonical_host(&h).ok();
+                std::iter::once(h).chain(canonical)
+            })
+            .collect();
         Ok(Self {
             plain,
             tls: Default::default(),
             request_timeout: options.request_timeout,
-            insecure: options.insecure_registries.into_iter().collect(),
+            insecure,
             credentials: options.credentials,
             tokens: TokenCache::default(),
             metrics: options.metrics,
-            per_host: Default::default(),
-            per_host_concurrency: options.per_host_concurrency.max(1),
+            per_host: Arc::new(HostLimits::new(options.per_host_concurrency)),
         })
     }
 
-    fn builder(timeout: Duration) -> reqwest::ClientBuilder {
-        reqwest::Client::builder()
-            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .redirect(reqwest::redirect::Policy::limited(5))
-    }
-
-    /// The HTTP client for a URL: the TLS one (built once, on first use) for `https://`.
-    fn http(&self, url: &str) -> &reqwest::Client {
-        if url.starts_with("http://") {
-            return &self.plain;
-        }
-        self.tls.get_or_init(|| {
-            Self::builder(self.request_timeout)
-                .build()
-                .unwrap_or_else(|e| {
-                    // Only a broken system TLS setup gets here; every HTTPS call then fails with
-                    // a connection error naming the host instead of crashing.
-                    tracing::error!(error = %e, "cannot build the HTTPS client");
-                    self.plain.clone()
-                })
-        })
-    }
-
-    fn base(&self, image: &ImageReference) -> String {
-        format!(
-            "{}://{}/v2/{}",
-            self.scheme(image),
-            image.registry_endpoint(),
+    /// `scheme://endpoint/v2/repository`: the base of every distribution API URL of an image.
+    fn base(&self, image: &ImageReference) -> Result<String, RegistryError> {
+        Ok(format!(
+            "{}/v2/{}",
+            self.origin(image)?.base(),
             image.repository()
-        )
-    }
-
-    fn scheme(&self, image: &ImageReference) -> &'static str {
-        let host = image.registry_endpoint();
-        if self.insecure.contains(host) || self.insecure.contains(image.registry()) {
-            "http"
-        } else {
-            "https"
-        }
-    }
-
-    /// Send a request, answering an authentication challenge once.
-    async fn send(
-        &self,
-        image: &ImageReference,
-        method: Method,
-        url: &str,
-        accept: &str,
-    ) -> Result<Response, RegistryError> {
-        self.send_with(image, method, url, accept, None, None).await
-    }
-
-    async fn send_with_type(
-        &self,
-        image: &ImageReference,
-        method: Method,
-        url: &str,
-        content_type: &str,
-        body: Vec<u8>,
-        scope: Option<String>,
-    ) -> Result<Response, RegistryError> {
-        self.send_inner(image, method, url, "*/*", Some((content_type, body)), scope)
-            .await
-    }
-
-    async fn send_with(
-        &self,
-        image: &ImageReference,
-        method: Method,
-        url: &str,
-        accept: &str,
-        body: Option<Vec<u8>>,
-        scope: Option<String>,
-    ) -> Result<Response, RegistryError> {
-        let typed = body.map(|b| ("application/json", b));
-        self.send_inner(image, method, url, accept, typed, scope)
-            .await
-    }
-
-    /// One request with an optional body; a 401 challenge is answered once, for the scope the
-    /// registry names (or `scope`, else pull).
-    async fn send_inner(
-        &self,
-        image: &ImageReference,
-        method: Method,
-        url: &str,
-        accept: &str,
-        body: Option<(&str, Vec<u8>)>,
-        scope: Option<String>,
-    ) -> Result<Response, RegistryError> {
-        let host = image.registry_endpoint();
-        let scope = scope.unwrap_or_else(|| format!("repository:{}:pull", image.repository()));
-        let build = |auth: Option<String>| -> RequestBuilder {
-            let mut rb = self
-                .http(url)
-                .request(method.clone(), url)
-                .header(ACCEPT, accept);
-            if let Some((ct, b)) = &body {
-                rb = rb.header("content-type", *ct).body(b.clone());
-            }
-            if let Some(a) = auth {
-                rb = rb.header("authorization", a);
-            }
-            rb
-        };
-        let cached = self
-            .tokens
-            .get(host, &scope)
-            .await
-            .map(|t| format!("Bearer {t}"));
-        let resp = self.execute(host, build(cached.clone())).await?;
-        if resp.status() != StatusCode::UNAUTHORIZED {
-            return Ok(resp);
-        }
-        let challenge = resp
-            .headers()
-            .get(WWW_AUTHENTICATE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_challenge);
-        let Some(challenge) = challenge else {
-            return Ok(resp);
-        };
-        let credential = self.credentials.lookup(image.registry()).await?;
-        let auth = match challenge {
-            Challenge::Basic => match &credential {
-                Credential::Basic { username, password } => {
-                    use base64::Engine;
-                    format!(
-                        "Basic {}",
-                        base64::engine::general_purpose::STANDARD
-                            .encode(format!("{username}:{password}"))
-                    )
-                }
-                _ => return Ok(resp),
-            },
-            Challenge::Bearer(b) => {
-                let wanted = b.scope.clone().unwrap_or(scope);
-                let credential = match (&credential, &self.credentials.azure) {
-                    (Credential::Anonymous, Some(azure))
-                        if self.tokens.get(host, &wanted).await.is_none() =>
-                    {
-                        let service = b.service.clone().unwrap_or_else(|| host.to_string());
-                        let refresh = azure
-                            .acr_refresh_token(self.http(&b.realm), host, &b.realm, &service)
-                            .await?;
-                        Credential::IdentityToken(refresh)
-                    }
-                    _ => credential,
-                };
-                let token = match self.tokens.get(host, &wanted).await {
-                    Some(t) => t,
-                    None => {
-                        self.tokens
-                            .fetch(self.http(&b.realm), host, &b, &wanted, &credential)
-                            .await?
-                    }
-                };
-                format!("Bearer {token}")
-            }
-        };
-        self.execute(host, build(Some(auth))).await
-    }
-
-    /// Send one request: at most `per_host_concurrency` at once per registry host, and a 429
-    /// (or 503 with Retry-After) is retried after the time the registry asks for, a few times.
-    /// That wait applies to every request to the host, not only the refused one: the registry
-    /// said it is overloaded, so nothing more is sent to it until then. Callers bound the whole
-    /// exchange by their deadline, so no retry outlives it.
-    async fn execute(&self, host: &str, rb: RequestBuilder) -> Result<Response, RegistryError> {
-        let label = || RegistryHost {
-            registry: host.to_string(),
-        };
-        let limit = {
-            let mut hosts = self.per_host.lock().unwrap_or_else(|e| e.into_inner());
-            hosts
-                .entry(host.to_string())
-                .or_insert_with(|| Arc::new(HostLimit::new(self.per_host_concurrency)))
-                .clone()
-        };
-        let mut attempt = 0u32;
-        loop {
-            attempt += 1;
-            let this_try = rb.try_clone().ok_or_else(|| RegistryError::Unreachable {
-                host: host.to_string(),
-                reason: "request body cannot be replayed".into(),
-            })?;
-            let permit = limit.acquire().await;
-            if let Some(m) = &self.metrics {
-                m.registry_requests.get_or_create(&label()).inc();
-            }
-            let resp = this_try.send().await.map_err(|e| {
-                if let Some(m) = &self.metrics {
-                    m.registry_errors.get_or_create(&label()).inc();
-                }
-                RegistryError::Unreachable {
-                    host: host.to_string(),
-                    reason: error_chain(&e),
-                }
-            })?;
-            drop(permit);
-            let throttled = resp.status() == StatusCode::TOO_MANY_REQUESTS
-                || (resp.status() == StatusCode::SERVICE_UNAVAILABLE
-                    && resp.headers().contains_key(RETRY_AFTER));
-            if !throttled || attempt >= MAX_THROTTLE_RETRIES {
-                return Ok(resp);
-            }
-            if let Some(m) = &self.metrics {
-                m.registry_throttled.get_or_create(&label()).inc();
-            }
-            let wait = retry_after(resp.headers())
-                .unwrap_or(Duration::from_millis(200 * u64::from(attempt)))
-                .min(MAX_RETRY_AFTER);
-            limit.pause_for(wait);
-        }
+        ))
     }
 
     /// Resolve a reference to the manifest descriptor (media type, digest, size) the registry
@@ -547,14 +210,16 @@ impl RegistryClient {
         let host = image.registry_endpoint();
         let reference = image.manifest_reference();
         let what = format!("manifest {}:{}", image.repository(), reference);
-        let url = format!("{}/manifests/{reference}", self.base(image));
+        let url = format!("{}/manifests/{reference}", self.base(image)?);
         let resp = self
             .send(image, Method::HEAD, &url, MANIFEST_ACCEPT)
             .await?;
         let status = resp.status();
         if status.is_success() {
             let h = resp.headers();
-            let digest = header(h, "docker-content-digest");
+            let digest = header(h, "docker-content-digest")
+                .map(|d| checked_header_digest(host, &what, d))
+                .transpose()?;
             let media_type = header(h, "content-type").map(|m| base_media_type(&m));
             let size = header(h, "content-length").and_then(|s| s.parse::<u64>().ok());
             if let (Some(digest), Some(media_type), Some(size)) = (digest, media_type, size) {
@@ -590,7 +255,9 @@ impl RegistryClient {
         if !resp.status().is_success() {
             return Err(status_error(host, &what, resp).await);
         }
-        let header_digest = header(resp.headers(), "docker-content-digest");
+        let header_digest = header(resp.headers(), "docker-content-digest")
+            .map(|d| checked_header_digest(host, &what, d))
+            .transpose()?;
         let header_type = header(resp.headers(), "content-type").map(|m| base_media_type(&m));
         let body = read_limited(resp, MAX_MANIFEST_BYTES, &what, host).await?;
         let digest = match image.digest().or(header_digest.as_deref()) {
@@ -643,7 +310,7 @@ impl RegistryClient {
             url::form_urlencoded::byte_serialize(artifact_type.as_bytes()).collect();
         let mut next = Some(format!(
             "{}/referrers/{}?artifactType={encoded}",
-            self.base(image),
+            self.base(image)?,
             subject.digest
         ));
         let mut out = Vec::new();
@@ -723,7 +390,7 @@ impl RegistryClient {
         let host = image.registry_endpoint();
         let tag = subject.digest.replacen(':', "-", 1);
         let what = format!("referrers tag {}:{tag}", image.repository());
-        let url = format!("{}/manifests/{tag}", self.base(image));
+        let url = format!("{}/manifests/{tag}", self.base(image)?);
         let resp = self.send(image, Method::GET, &url, MANIFEST_ACCEPT).await?;
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(Vec::new());
@@ -731,7 +398,9 @@ impl RegistryClient {
         if !resp.status().is_success() {
             return Err(status_error(host, &what, resp).await);
         }
-        let header_digest = header(resp.headers(), "docker-content-digest");
+        let header_digest = header(resp.headers(), "docker-content-digest")
+            .map(|d| checked_header_digest(host, &what, d))
+            .transpose()?;
         let body = read_limited(resp, MAX_MANIFEST_BYTES, &what, host).await?;
         if let Some(d) = header_digest {
             verify_digest(&d, &body).map_err(|reason| RegistryError::DigestMismatch {
@@ -759,7 +428,7 @@ impl RegistryClient {
         image: &ImageReference,
         desc: &Descriptor,
     ) -> Result<Vec<u8>, RegistryError> {
-        let url = format!("{}/manifests/{}", self.base(image), desc.digest);
+        let url = format!("{}/manifests/{}", self.base(image)?, desc.digest);
         let accept = format!("{}, {MANIFEST_ACCEPT}", desc.media_type);
         self.fetch_checked(image, &url, &accept, desc, MAX_MANIFEST_BYTES, "manifest")
             .await
@@ -772,7 +441,7 @@ impl RegistryClient {
         desc: &Descriptor,
         limit: u64,
     ) -> Result<Vec<u8>, RegistryError> {
-        let url = format!("{}/blobs/{}", self.base(image), desc.digest);
+        let url = format!("{}/blobs/{}", self.base(image)?, desc.digest);
         self.fetch_checked(image, &url, "*/*", desc, limit, "blob")
             .await
     }
@@ -816,315 +485,22 @@ impl RegistryClient {
     }
 }
 
-impl RegistryClient {
-    /// `GET` (or another method with a JSON body) of a registry API path outside `/v2/`, such
-    /// as ACR's `/acr/v1/...` metadata API, with the same authentication handling and a size
-    /// limit. Returns the status and body.
-    pub async fn api(
-        &self,
-        image: &ImageReference,
-        method: Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-        scope: Option<String>,
-        limit: u64,
-    ) -> Result<(StatusCode, Vec<u8>), RegistryError> {
-        let host = image.registry_endpoint();
-        let url = format!("{}://{host}{path}", self.scheme(image));
-        let resp = self
-            .send_with(image, method, &url, "application/json", body, scope)
-            .await?;
-        let status = resp.status();
-        let bytes = read_limited(resp, limit, path, host).await?;
-        Ok((status, bytes))
-    }
-
-    /// Upload a blob (monolithic POST then PUT) unless the registry already has it.
-    pub async fn push_blob(
-        &self,
-        image: &ImageReference,
-        bytes: &[u8],
-    ) -> Result<Descriptor, RegistryError> {
-        let host = image.registry_endpoint();
-        let digest = format!("sha256:{}", sha256_hex(bytes));
-        let what = format!("blob {digest}");
-        let base = self.base(image);
-        let scope = Some(format!("repository:{}:pull,push", image.repository()));
-        let head = self
-            .send_with(
-                image,
-                Method::HEAD,
-                &format!("{base}/blobs/{digest}"),
-                "*/*",
-                None,
-                scope.clone(),
-            )
-            .await?;
-        if !head.status().is_success() {
-            let start = self
-                .send_with(
-                    image,
-                    Method::POST,
-                    &format!("{base}/blobs/uploads/"),
-                    "*/*",
-                    Some(Vec::new()),
-                    scope.clone(),
-                )
-                .await?;
-            if start.status() != StatusCode::ACCEPTED {
-                return Err(status_error(host, &what, start).await);
-            }
-            let location =
-                header(start.headers(), "location").ok_or_else(|| RegistryError::Malformed {
-                    host: host.into(),
-                    what: what.clone(),
-                    reason: "upload has no Location".into(),
-                })?;
-            let upload = url::Url::parse(&base)
-                .and_then(|b| b.join(&location))
-                .map_err(|e| RegistryError::Malformed {
-                    host: host.into(),
-                    what: what.clone(),
-                    reason: format!("bad upload Location: {e}"),
-                })?;
-            let sep = if upload.query().is_some() { '&' } else { '?' };
-            let put = self
-                .send_with(
-                    image,
-                    Method::PUT,
-                    &format!("{upload}{sep}digest={digest}"),
-                    "*/*",
-                    Some(bytes.to_vec()),
-                    scope,
-                )
-                .await?;
-            if put.status() != StatusCode::CREATED {
-                return Err(status_error(host, &what, put).await);
-            }
-        }
-        Ok(Descriptor {
-            media_type: "application/octet-stream".into(),
-            digest,
-            size: bytes.len() as u64,
-            artifact_type: None,
-            annotations: None,
-        })
-    }
-
-    /// Put a manifest under its digest (and a tag, if given).
-    pub async fn push_manifest(
-        &self,
-        image: &ImageReference,
-        media_type: &str,
-        bytes: &[u8],
-        tag: Option<&str>,
-    ) -> Result<Descriptor, RegistryError> {
-        let host = image.registry_endpoint();
-        let digest = format!("sha256:{}", sha256_hex(bytes));
-        let scope = Some(format!("repository:{}:pull,push", image.repository()));
-        for reference in std::iter::once(digest.as_str()).chain(tag) {
-            let url = format!("{}/manifests/{reference}", self.base(image));
-            let resp = self
-                .send_with_type(
-                    image,
-                    Method::PUT,
-                    &url,
-                    media_type,
-                    bytes.to_vec(),
-                    scope.clone(),
-                )
-                .await?;
-            if resp.status() != StatusCode::CREATED {
-                return Err(status_error(host, &format!("manifest {reference}"), resp).await);
-            }
-        }
-        Ok(Descriptor {
-            media_type: media_type.into(),
-            digest,
-            size: bytes.len() as u64,
-            artifact_type: None,
-            annotations: None,
-        })
-    }
-}
-
-impl RegistryClient {
-    /// Make a pushed referrer discoverable on a registry without the referrers API by adding it
-    /// to the `<alg>-<hex>` tag index (the distribution spec's tag schema, as notation 1.x does).
-    /// On a registry with the API this does nothing: the registry indexes `subject` itself.
-    pub async fn index_referrer(
-        &self,
-        image: &ImageReference,
-        subject: &Descriptor,
-        referrer: &Descriptor,
-    ) -> Result<(), RegistryError> {
-        let host = image.registry_endpoint();
-        let probe = format!("{}/referrers/{}", self.base(image), subject.digest);
-        let resp = self.send(image, Method::GET, &probe, OCI_INDEX).await?;
-        let api = resp.status().is_success()
-            && header(resp.headers(), "content-type")
-                .map(|c| base_media_type(&c))
-                .as_deref()
-                == Some(OCI_INDEX);
-        if api {
-            return Ok(());
-        }
-        let tag = subject.digest.replacen(':', "-", 1);
-        let url = format!("{}/manifests/{tag}", self.base(image));
-        let resp = self.send(image, Method::GET, &url, MANIFEST_ACCEPT).await?;
-        let mut manifests: Vec<serde_json::Value> = if resp.status() == StatusCode::NOT_FOUND {
-            Vec::new()
-        } else if resp.status().is_success() {
-            let body = read_limited(resp, MAX_MANIFEST_BYTES, &tag, host).await?;
-            let v: serde_json::Value =
-                serde_json::from_slice(&body).map_err(|e| RegistryError::Malformed {
-                    host: host.into(),
-                    what: format!("referrers tag {tag}"),
-                    reason: e.to_string(),
-                })?;
-            v["manifests"].as_array().cloned().unwrap_or_default()
-        } else {
-            return Err(status_error(host, &tag, resp).await);
-        };
-        if manifests
-            .iter()
-            .any(|m| m["digest"] == referrer.digest.as_str())
-        {
-            return Ok(());
-        }
-        manifests.push(serde_json::to_value(referrer).unwrap_or_default());
-        let index = serde_json::to_vec(&serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": OCI_INDEX,
-            "manifests": manifests,
-        }))
-        .unwrap_or_default();
-        self.push_manifest(image, OCI_INDEX, &index, Some(&tag))
-            .await?;
-        Ok(())
-    }
-}
-
-/// Read a response body, refusing more than `limit` bytes.
-pub(crate) async fn read_limited(
-    resp: Response,
-    limit: u64,
-    what: &str,
-    host: &str,
-) -> Result<Vec<u8>, RegistryError> {
-    let too_large = || RegistryError::TooLarge {
+/// A `Docker-Content-Digest` header, refused unless it is a digest vouch can check (it becomes
+/// a URL path and the digest reported).
+fn checked_header_digest(host: &str, what: &str, value: String) -> Result<String, RegistryError> {
+    digest::check(&value).map_err(|e| RegistryError::Malformed {
         host: host.into(),
         what: what.into(),
-        limit,
-    };
-    if resp.content_length().is_some_and(|l| l > limit) {
-        return Err(too_large());
-    }
-    let mut buf = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| RegistryError::Unreachable {
-            host: host.into(),
-            reason: format!("reading {what}: {}", error_chain(&e)),
-        })?;
-        if buf.len() as u64 + chunk.len() as u64 > limit {
-            return Err(too_large());
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf)
+        reason: format!("its Docker-Content-Digest header {e}"),
+    })?;
+    Ok(value)
 }
 
-async fn status_error(host: &str, what: &str, resp: Response) -> RegistryError {
-    let status = resp.status();
-    let body = read_limited(resp, 64 * 1024, what, host)
-        .await
-        .unwrap_or_default();
-    let detail = error_detail(&body);
-    if error_codes(&body).iter().any(|c| c == "IMAGE_QUARANTINED") {
-        return RegistryError::Quarantined {
-            host: host.into(),
-            what: what.into(),
-        };
-    }
-    match status {
-        StatusCode::NOT_FOUND => RegistryError::NotFound {
-            host: host.into(),
-            what: what.into(),
-        },
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => RegistryError::Denied {
-            host: host.into(),
-            what: what.into(),
-            status: status.as_u16(),
-            detail,
-        },
-        _ => RegistryError::Status {
-            host: host.into(),
-            what: what.into(),
-            status: status.as_u16(),
-            detail,
-        },
-    }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    errors: Vec<ErrorEntry>,
-}
-
-#[derive(Deserialize)]
-struct ErrorEntry {
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    message: String,
-}
-
-/// The `code`s of a distribution error body.
-pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
-    serde_json::from_slice::<ErrorBody>(body)
-        .map(|b| b.errors.into_iter().map(|e| e.code).collect())
-        .unwrap_or_default()
-}
-
-fn error_detail(body: &[u8]) -> String {
-    match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) if !b.errors.is_empty() => b
-            .errors
-            .iter()
-            .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => String::from_utf8_lossy(&body[..body.len().min(200)])
-            .trim()
-            .to_string(),
-    }
-}
-
-/// `Retry-After` as seconds or an HTTP date.
-fn retry_after(h: &HeaderMap) -> Option<Duration> {
-    let v = h.get(RETRY_AFTER)?.to_str().ok()?.trim().to_string();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let when =
-        time::OffsetDateTime::parse(&v, &time::format_description::well_known::Rfc2822).ok()?;
-    let delta = when - time::OffsetDateTime::now_utc();
-    Some(Duration::from_secs_f64(delta.as_seconds_f64().max(0.0)))
-}
-
-fn header(h: &HeaderMap, name: &str) -> Option<String> {
-    h.get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-fn base_media_type(m: &str) -> String {
+pub(crate) fn base_media_type(m: &str) -> String {
     m.split(';').next().unwrap_or("").trim().to_string()
 }
 
-fn is_manifest_type(m: &str) -> bool {
+pub(crate) fn is_manifest_type(m: &str) -> bool {
     matches!(
         m,
         OCI_MANIFEST | OCI_INDEX | DOCKER_MANIFEST | DOCKER_LIST | OCI_ARTIFACT_MANIFEST
@@ -1151,13 +527,15 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
 }
 
-/// Check `bytes` against an OCI digest (`sha256:` or `sha512:`).
+/// Check `bytes` against an OCI digest (`sha256:`, `sha384:` or `sha512:`).
 pub fn verify_digest(digest: &str, bytes: &[u8]) -> Result<(), String> {
+    digest::check(digest).map_err(|e| e.to_string())?;
     let (alg, hex_value) = digest
         .split_once(':')
         .ok_or_else(|| format!("digest {digest:?} is malformed"))?;
     let actual = match alg {
         "sha256" => sha256_hex(bytes),
+        "sha384" => hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, bytes)),
         "sha512" => hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, bytes)),
         other => return Err(format!("digest algorithm {other:?} is not supported")),
     };
@@ -1170,46 +548,9 @@ pub fn verify_digest(digest: &str, bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let m = inner.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = inner.source();
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn a_host_that_asked_for_a_pause_gets_no_request_until_it_ends() {
-        let limit = HostLimit::new(2);
-        let started = std::time::Instant::now();
-        drop(limit.acquire().await);
-        assert!(
-            started.elapsed() < Duration::from_millis(100),
-            "no pause: at once"
-        );
-
-        limit.pause_for(Duration::from_millis(300));
-        // A shorter pause asked later does not shorten the one in force.
-        limit.pause_for(Duration::from_millis(10));
-        let started = std::time::Instant::now();
-        let (a, b) = tokio::join!(limit.acquire(), limit.acquire());
-        assert!(a.is_some() && b.is_some());
-        assert!(
-            started.elapsed() >= Duration::from_millis(290),
-            "both waited out the pause: {:?}",
-            started.elapsed()
-        );
-    }
 
     #[test]
     fn link_headers() {
