@@ -494,7 +494,30 @@ mod tests {
         .unwrap();
         assert_eq!(p.statement_for("localhost:5000/app").unwrap().name, "b");
         assert_eq!(p.statement_for("localhost:5000/other").unwrap().name, "a");
-        assert_eq!(p.statement_for("LOCALHOST:5000/app").unwrap().name, "a");
+    }
+
+    /// Scopes are compared in the canonical host spelling image references use, so a scope
+    /// written `LOCALHOST:05000/app` is the statement of `localhost:5000/app`, and two
+    /// spellings of one scope in two statements are the duplicate they are.
+    #[test]
+    fn scopes_are_matched_by_canonical_host() {
+        let b = |scope: &str| {
+            format!(
+                r#"{{"name":"b","registryScopes":["{scope}"],"signatureVerification":{{"level":"audit"}},"trustStores":["ca:x"],"trustedIdentities":["*"]}}"#
+            )
+        };
+        let p =
+            TrustPolicy::from_json(doc(&format!("{OK},{}", b("LOCALHOST:05000/app"))).as_bytes())
+                .unwrap();
+        assert_eq!(p.statement_for("localhost:5000/app").unwrap().name, "b");
+        let p = TrustPolicy::from_json(doc(&format!("{OK},{}", b("127.1:5000/app"))).as_bytes())
+            .unwrap();
+        assert_eq!(p.statement_for("127.0.0.1:5000/app").unwrap().name, "b");
+        let twice = doc(&format!(
+            r#"{},{{"name":"c","registryScopes":["localhost:5000/app","LOCALHOST:5000/app"],"signatureVerification":{{"level":"audit"}},"trustStores":["ca:x"],"trustedIdentities":["*"]}}"#,
+            OK
+        ));
+        assert!(TrustPolicy::from_json(twice.as_bytes()).is_err());
     }
 
     #[test]

@@ -206,6 +206,21 @@ mod tests {
     }
 
     #[test]
+    fn rules_apply_to_every_spelling_of_their_host() {
+        let c = QuarantineConfig::new(vec![QuarantineRule {
+            registries: vec!["127.0.0.1:05000".into()],
+            source: SourceKind::Referrer,
+            enforcement: QuarantineEnforcement::Enforce,
+            require_signature: true,
+        }]);
+        for spelling in ["127.1:5000", "2130706433:5000", "127.0.0.1:005000"] {
+            let image =
+                crate::reference::ImageReference::parse(&format!("{spelling}/app:v1")).unwrap();
+            assert!(c.rule_for(image.registry()).is_some(), "{spelling}");
+        }
+    }
+
+    #[test]
     fn defaults_and_user_rules() {
         let c = QuarantineConfig::new(vec![QuarantineRule {
             registries: vec!["registry.example:5000".into()],

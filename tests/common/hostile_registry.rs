@@ -4,8 +4,9 @@
 //! The registry serves one image, `app:v1`, behind Basic or Bearer authentication, and can be
 //! told to misbehave: a referrers `Link` to anywhere, a token realm anywhere, redirects, a
 //! `Docker-Content-Digest` that is not a digest. The collector stands for "another host": it
-//! records every request it gets (with its `Authorization` header) and answers each with an
-//! empty image index, or a Bearer challenge of its own. Every server runs on a thread of its
+//! records every request it gets (with its `Authorization` header) and asks for credentials the
+//! way a registry would (a Bearer challenge with a realm of its own for manifests, Basic for the
+//! rest), then answers with an empty image index. Every server runs on a thread of its
 //! own and handles at most a bounded number of requests' bodies (none are read).
 
 use std::path::{Path, PathBuf};
@@ -237,6 +238,13 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
                 "",
             );
         }
+        if path.starts_with("/v2/") && authorization.is_none() {
+            return answer(
+                StatusCode::UNAUTHORIZED,
+                &[("www-authenticate", r#"Basic realm="collector""#.into())],
+                "",
+            );
+        }
         return answer(
             StatusCode::OK,
             &[(
@@ -256,6 +264,17 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
         } else {
             answer(StatusCode::UNAUTHORIZED, &[], "")
         };
+    }
+    // Redirects come before authentication, as a CDN front does.
+    if let (true, Some(to)) = (
+        path.starts_with("/v2/app/manifests/"),
+        &knobs.redirect_manifests,
+    ) {
+        return answer(
+            StatusCode::TEMPORARY_REDIRECT,
+            &[("location", to.clone())],
+            "",
+        );
     }
     let authorized = match &knobs.auth {
         Auth::Basic(u, p) => {
