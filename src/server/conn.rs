@@ -345,6 +345,12 @@ async fn serve(
             (read_timeout, opened)
         };
         let busy = tracked.in_flight.load(Ordering::SeqCst) > 0;
+        if !closing && !busy && Instant::now() >= since + limit {
+            table.closed(if served { "idle" } else { "read_timeout" });
+            conn.as_mut().graceful_shutdown();
+            closing = true;
+            drop_at = Some(Instant::now() + CLOSE_GRACE);
+        }
         let wake = if busy {
             Instant::now() + limit
         } else {
@@ -364,14 +370,8 @@ async fn serve(
                 }
                 return;
             }
-            () = tokio::time::sleep_until(wake.into()), if !closing => {
-                if tracked.in_flight.load(Ordering::SeqCst) == 0 && Instant::now() >= since + limit {
-                    table.closed(if served { "idle" } else { "read_timeout" });
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
-                    drop_at = Some(Instant::now() + CLOSE_GRACE);
-                }
-            }
+            // Look again: a request may have come and gone meanwhile.
+            () = tokio::time::sleep_until(wake.into()), if !closing => {}
             () = tracked.evict.notified(), if !closing => {
                 conn.as_mut().graceful_shutdown();
                 closing = true;
