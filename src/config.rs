@@ -333,6 +333,18 @@ mod tests {
     }
 
     #[test]
+    fn parses_connection_and_shedding_limits() {
+        let c = Config::from_yaml(
+            "serve:\n  maxPending: 100\n  maxConnections: 50\n  readTimeout: 2s\n  idleTimeout: 30s\n",
+        )
+        .unwrap();
+        assert_eq!(c.serve.max_pending, Some(100));
+        assert_eq!(c.serve.max_connections, Some(50));
+        assert_eq!(c.serve.read_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(c.serve.idle_timeout, Some(Duration::from_secs(30)));
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let err = Config::from_yaml("trustPolcy: /p.json\n")
             .unwrap_err()

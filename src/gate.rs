@@ -325,8 +325,8 @@ impl Gate {
 
     async fn judge_untimed(&self, image: &str, due: Instant) -> Verdict {
         let (verdict, reference, statement) = match self.statement_of(image) {
-            Ok(v) => v,
-            Err(v) => return v,
+            Begun::Judge(v, r, s) => (v, r, s),
+            Begun::Done(v) => return v,
         };
         let deadline = self.options.deadline;
         let (digest, judgement) = match tokio::time::timeout_at(
@@ -352,8 +352,8 @@ impl Gate {
     /// the image's statement exactly as a timeout is. Touches neither registry nor cache.
     pub fn unjudged(&self, image: &str, reason: &str) -> Verdict {
         let (verdict, reference, statement) = match self.statement_of(image) {
-            Ok(v) => v,
-            Err(v) => return v,
+            Begun::Judge(v, r, s) => (v, r, s),
+            Begun::Done(v) => return v,
         };
         let judgement = Judgement::error(reason);
         conclude(verdict, &reference, statement, None, &judgement)
@@ -361,10 +361,7 @@ impl Gate {
 
     /// The image's reference and the statement that applies to it, with a verdict naming them;
     /// or the final verdict when the reference is invalid or no statement applies.
-    fn statement_of(
-        &self,
-        image: &str,
-    ) -> Result<(Verdict, ImageReference, &TrustPolicyStatement), Verdict> {
+    fn statement_of(&self, image: &str) -> Begun<'_> {
         let mut verdict = Verdict {
             image: image.to_string(),
             reference: None,
@@ -383,7 +380,7 @@ impl Gate {
             Ok(r) => r,
             Err(e) => {
                 verdict.reasons.push(e.to_string());
-                return Err(verdict);
+                return Begun::Done(verdict);
             }
         };
         let scope = reference.scope();
@@ -392,11 +389,11 @@ impl Gate {
             verdict.reasons.push(format!(
                 "no trust policy applies to {scope}: no statement lists it in registryScopes and there is no \"*\" statement"
             ));
-            return Err(verdict);
+            return Begun::Done(verdict);
         };
         verdict.policy = Some(statement.name.clone());
         verdict.level = Some(statement.level.label().to_string());
-        Ok((verdict, reference, statement))
+        Begun::Judge(verdict, reference, statement)
     }
 
     /// Digest, then the cached or freshly computed judgement for it. The digest is `None` when
@@ -726,6 +723,14 @@ impl Gate {
             .map_err(|e| e.to_string())?;
         Ok((layer.media_type.clone(), envelope))
     }
+}
+
+/// Where judging an image starts.
+enum Begun<'a> {
+    /// Judge the reference under the statement; the verdict names both.
+    Judge(Verdict, ImageReference, &'a TrustPolicyStatement),
+    /// Nothing to judge: the verdict is final.
+    Done(Verdict),
 }
 
 /// A verdict from the judgement of its digest: the admission table of the statement's level,

@@ -221,9 +221,10 @@ async fn outcomes(handles: Vec<tokio::task::JoinHandle<Held>>) -> Vec<Held> {
     out
 }
 
-/// Defect 2: silent, slow-header and idle HTTP/2 connections are closed within the configured
-/// timeouts (before this fix every one of them was held indefinitely), and a real admission
-/// is answered while they are open.
+/// Defect 2: stalled handshakes and silent, slow-header and idle HTTP/2 connections are closed
+/// within the configured timeouts (before this fix every connection that finished TLS was held
+/// indefinitely, and a stalled handshake for 10 s), and a real admission is answered while they
+/// are open.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_and_slow_connections_are_closed_within_their_timeouts() {
     let w = start(
@@ -237,6 +238,7 @@ async fn idle_and_slow_connections_are_closed_within_their_timeouts() {
     let give_up = Duration::from_secs(15);
     let mut handles = Vec::new();
     for kind in [
+        Hostile::StalledHandshake,
         Hostile::SilentH1,
         Hostile::SilentH2,
         Hostile::SlowHeaders,
@@ -391,9 +393,14 @@ async fn reviews_past_max_pending_are_shed_with_the_fail_closed_answer() {
         .review("audit", &[&format!("{}/sandbox/app:v1", stalled.host)])
         .await;
     assert!(took < Duration::from_secs(1), "shed in {took:?}");
-    assert_eq!(audit["allowed"], true, "audit statements fail open: {audit}");
+    assert_eq!(
+        audit["allowed"], true,
+        "audit statements fail open: {audit}"
+    );
     assert!(
-        audit["warnings"].to_string().contains("vouch is overloaded"),
+        audit["warnings"]
+            .to_string()
+            .contains("vouch is overloaded"),
         "{audit}"
     );
     for t in accepted {

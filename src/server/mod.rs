@@ -489,6 +489,16 @@ struct Work {
     images: BTreeSet<String>,
 }
 
+/// What decoding a review gave.
+enum Decoded {
+    /// Images to judge.
+    Work(Work),
+    /// An answer that needs no verdict.
+    Answer(Answer),
+    /// Not an AdmissionReview: an HTTP error.
+    Invalid(Response),
+}
+
 async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
     let arrived = request
         .extensions()
@@ -498,20 +508,19 @@ async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) 
     let answer_by = arrived + deadline.saturating_sub(ANSWER_MARGIN.min(deadline / 10));
     let answer = async {
         // 1. Reading, under a slot.
-        let slot =
-            match tokio::time::timeout_at(answer_by.into(), app.reading.acquire()).await {
-                Ok(Ok(slot)) => slot,
-                _ => {
-                    Metrics::inc(&app.metrics.admission_shed, "queue_timeout");
-                    return plain(
+        let slot = match tokio::time::timeout_at(answer_by.into(), app.reading.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                Metrics::inc(&app.metrics.admission_shed, "queue_timeout");
+                return plain(
                         StatusCode::SERVICE_UNAVAILABLE,
                         format!(
                             "vouch is overloaded: no admission request could be read within the {}s deadline",
                             deadline.as_secs_f32()
                         ),
                     );
-                }
-            };
+            }
+        };
         let read_by = answer_by.min(arrived + app.settings.read_timeout);
         let body = match tokio::time::timeout_at(read_by.into(), Bytes::from_request(request, &()))
             .await
@@ -530,9 +539,9 @@ async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) 
             }
         };
         let work = match app.prepare(&body) {
-            Ok(Ok(work)) => work,
-            Ok(Err(answer)) => return review_out(answer),
-            Err(bad) => return bad,
+            Decoded::Work(work) => work,
+            Decoded::Answer(answer) => return review_out(answer),
+            Decoded::Invalid(bad) => return bad,
         };
         drop(body);
         drop(slot);
@@ -584,39 +593,39 @@ fn review_out(response: Answer) -> Response {
 impl App {
     /// Decode a review: the work it asks for, an answer needing no verdict, or an HTTP error
     /// for what is not an AdmissionReview.
-    fn prepare(&self, body: &[u8]) -> Result<Result<Work, Answer>, Response> {
+    fn prepare(&self, body: &[u8]) -> Decoded {
         let review: ReviewIn = match serde_json::from_slice(body) {
             Ok(r) => r,
             Err(e) => {
                 Metrics::inc(&self.metrics.admission_requests, "invalid");
-                return Err(bad_request(format!("malformed AdmissionReview: {e}")));
+                return Decoded::Invalid(bad_request(format!("malformed AdmissionReview: {e}")));
             }
         };
         if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
             Metrics::inc(&self.metrics.admission_requests, "invalid");
-            return Err(bad_request(format!(
+            return Decoded::Invalid(bad_request(format!(
                 "unsupported {}/{}: vouch answers admission.k8s.io/v1 AdmissionReview (set admissionReviewVersions: [v1])",
                 review.api_version, review.kind
             )));
         }
         let Some(req) = review.request else {
             Metrics::inc(&self.metrics.admission_requests, "invalid");
-            return Err(bad_request("AdmissionReview has no request".into()));
+            return Decoded::Invalid(bad_request("AdmissionReview has no request".into()));
         };
-        Ok(self.work_of(&req))
+        self.work_of(&req)
     }
 
-    fn work_of(&self, req: &Request<'_>) -> Result<Work, Answer> {
+    fn work_of(&self, req: &Request<'_>) -> Decoded {
         let response = Answer::allow(&req.uid);
         let kind = req.kind.kind.as_str();
         let workload = format!("{kind}/{}", req.name);
         if matches!(req.operation, Operation::Delete | Operation::Connect) {
             Metrics::inc(&self.metrics.admission_requests, "allow");
-            return Err(response);
+            return Decoded::Answer(response);
         }
         let Some(object) = req.object else {
             Metrics::inc(&self.metrics.admission_requests, "deny");
-            return Err(response.deny(format!(
+            return Decoded::Answer(response.deny(format!(
                 "vouch: the {} request for {workload} carries no object",
                 op_name(req.operation)
             )));
@@ -625,8 +634,8 @@ impl App {
             Ok(i) => i,
             Err(e) => {
                 Metrics::inc(&self.metrics.admission_requests, "deny");
-                return Err(
-                    response.deny(format!("vouch cannot read the images of {workload}: {e}"))
+                return Decoded::Answer(
+                    response.deny(format!("vouch cannot read the images of {workload}: {e}")),
                 );
             }
         };
@@ -645,7 +654,7 @@ impl App {
             .map(|u| u.image)
             .filter(|i| !previous.contains(i))
             .collect();
-        Ok(Work {
+        Decoded::Work(Work {
             uid: req.uid.clone(),
             workload,
             namespace: req.namespace.clone().unwrap_or_default(),
@@ -803,5 +812,27 @@ async fn watch_tls(cert: Arc<ReloadingCert>, every: Duration) {
                 tracing::error!(error = %e, "new serving certificate refused; the previous one stays in use")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_limits_are_refused_by_name() {
+        assert!(ServeSettings::default().validate().is_ok());
+        let s = ServeSettings {
+            read_timeout: Duration::ZERO,
+            ..ServeSettings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("serve.readTimeout"), "{e}");
+        let s = ServeSettings {
+            max_connections: 0,
+            ..ServeSettings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("serve.maxConnections"), "{e}");
     }
 }

@@ -16,6 +16,8 @@ use tokio_rustls::TlsConnector;
 /// What a hostile connection does once connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hostile {
+    /// TCP only: the TLS handshake never starts.
+    StalledHandshake,
     /// TLS (ALPN `http/1.1`), then nothing.
     SilentH1,
     /// TLS (ALPN `h2`), then nothing: not even the HTTP/2 preface.
@@ -82,18 +84,26 @@ impl Target {
     /// Open one hostile connection and hold it until the server closes it or `give_up` passes.
     pub async fn hold(&self, kind: Hostile, give_up: Duration) -> Held {
         let started = Instant::now();
-        let alpn: &[u8] = match kind {
-            Hostile::SilentH2 | Hostile::IdleH2 => b"h2",
-            Hostile::SilentH1 | Hostile::SlowHeaders => b"http/1.1",
-        };
-        let Some(tls) = self.tls(alpn).await else {
-            return Held::Refused;
-        };
         let until = started + give_up;
         let closed = match kind {
-            Hostile::SilentH1 | Hostile::SilentH2 => silent(tls, until).await,
-            Hostile::SlowHeaders => slow_headers(tls, until).await,
-            Hostile::IdleH2 => idle_h2(tls, until).await,
+            Hostile::StalledHandshake => match TcpStream::connect(self.addr).await {
+                Ok(tcp) => silent(tcp, until).await,
+                Err(_) => return Held::Refused,
+            },
+            Hostile::SilentH1 | Hostile::SilentH2 | Hostile::SlowHeaders | Hostile::IdleH2 => {
+                let alpn: &[u8] = match kind {
+                    Hostile::SilentH2 | Hostile::IdleH2 => b"h2",
+                    _ => b"http/1.1",
+                };
+                let Some(tls) = self.tls(alpn).await else {
+                    return Held::Refused;
+                };
+                match kind {
+                    Hostile::SlowHeaders => slow_headers(tls, until).await,
+                    Hostile::IdleH2 => idle_h2(tls, until).await,
+                    _ => silent(tls, until).await,
+                }
+            }
         };
         if closed {
             Held::Closed(started.elapsed())
@@ -119,7 +129,7 @@ impl Target {
 }
 
 /// Read until the server closes (true) or `until` (false).
-async fn silent(mut tls: TlsStream<TcpStream>, until: Instant) -> bool {
+async fn silent(mut tls: impl tokio::io::AsyncRead + Unpin, until: Instant) -> bool {
     let mut buf = [0u8; 1024];
     loop {
         match tokio::time::timeout_at(until.into(), tls.read(&mut buf)).await {
@@ -157,12 +167,11 @@ async fn slow_headers(tls: TlsStream<TcpStream>, until: Instant) -> bool {
 
 async fn idle_h2(tls: TlsStream<TcpStream>, until: Instant) -> bool {
     let io = hyper_util::rt::TokioIo::new(tls);
-    let Ok((mut sender, conn)) = hyper::client::conn::http2::Builder::new(
-        hyper_util::rt::TokioExecutor::new(),
-    )
-    .timer(hyper_util::rt::TokioTimer::new())
-    .handshake::<_, axum::body::Body>(io)
-    .await
+    let Ok((mut sender, conn)) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .handshake::<_, axum::body::Body>(io)
+            .await
     else {
         return true;
     };
@@ -176,7 +185,9 @@ async fn idle_h2(tls: TlsStream<TcpStream>, until: Instant) -> bool {
         Err(_) => return false,
     }
     // The connection task ends when the server sends GOAWAY and closes.
-    let closed = tokio::time::timeout_at(until.into(), &mut conn).await.is_ok();
+    let closed = tokio::time::timeout_at(until.into(), &mut conn)
+        .await
+        .is_ok();
     conn.abort();
     closed
 }
