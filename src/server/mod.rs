@@ -367,12 +367,7 @@ async fn report(State(app): State<Arc<App>>) -> Response {
 }
 
 fn bad_request(message: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
-    )
-        .into_response()
+    plain(StatusCode::BAD_REQUEST, message)
 }
 
 /// The parts of an `admission.k8s.io/v1` AdmissionReview that vouch reads. The objects stay raw
@@ -512,13 +507,12 @@ async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) 
             Ok(Ok(slot)) => slot,
             _ => {
                 Metrics::inc(&app.metrics.admission_shed, "queue_timeout");
-                return plain(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        format!(
-                            "vouch is overloaded: no admission request could be read within the {}s deadline",
-                            deadline.as_secs_f32()
-                        ),
-                    );
+                let message = format!(
+                    "vouch is overloaded: all {} reading slots stayed busy until the {}s deadline",
+                    app.settings.max_concurrency,
+                    deadline.as_secs_f32()
+                );
+                return plain(StatusCode::SERVICE_UNAVAILABLE, message);
             }
         };
         let read_by = answer_by.min(arrived + app.settings.read_timeout);
