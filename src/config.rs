@@ -14,7 +14,11 @@
 //!   tlsKey: /etc/vouch/tls/tls.key
 //!   deadline: 8s
 //!   enforcement: enforce      # or dryrun
-//!   maxConcurrency: 512
+//!   maxConcurrency: 512     # requests reading their bodies at once
+//!   maxPending: 4096        # requests waiting for verdicts; more are shed (fail-closed answer)
+//!   maxConnections: 1000    # at the cap the oldest idle connection is closed for a new one
+//!   readTimeout: 5s         # TLS handshake + first request headers; each HTTP/1.1 header; body
+//!   idleTimeout: 60s        # HTTP/2 connection without a request
 //!   logFormat: json
 //! quarantine:
 //!   - registries: ["*.azurecr.io"]
@@ -109,8 +113,20 @@ pub struct ServeConfig {
     pub deadline: Option<Duration>,
     /// `enforce` or `dryrun`.
     pub enforcement: Option<Enforcement>,
-    /// Admission requests handled at once.
+    /// Admission requests reading and decoding their bodies at once.
     pub max_concurrency: Option<usize>,
+    /// Admission requests waiting for verdicts at once; more are shed with the fail-closed
+    /// answer.
+    pub max_pending: Option<usize>,
+    /// Open connections at most.
+    pub max_connections: Option<usize>,
+    /// Time for a TLS handshake plus first request headers, later HTTP/1.1 request headers,
+    /// and a request body.
+    #[serde(default, with = "humantime_serde")]
+    pub read_timeout: Option<Duration>,
+    /// HTTP/2 connections with no request for this long are closed.
+    #[serde(default, with = "humantime_serde")]
+    pub idle_timeout: Option<Duration>,
     /// `text` or `json`.
     pub log_format: Option<String>,
     /// How often policy, trust store and certificate files are checked for changes.
@@ -314,6 +330,18 @@ mod tests {
         assert_eq!(c.serve.deadline, Some(Duration::from_millis(2500)));
         assert_eq!(c.serve.enforcement, Some(Enforcement::Dryrun));
         assert_eq!(c.insecure_registries, ["a:5000"]);
+    }
+
+    #[test]
+    fn parses_connection_and_shedding_limits() {
+        let c = Config::from_yaml(
+            "serve:\n  maxPending: 100\n  maxConnections: 50\n  readTimeout: 2s\n  idleTimeout: 30s\n",
+        )
+        .unwrap();
+        assert_eq!(c.serve.max_pending, Some(100));
+        assert_eq!(c.serve.max_connections, Some(50));
+        assert_eq!(c.serve.read_timeout, Some(Duration::from_secs(2)));
+        assert_eq!(c.serve.idle_timeout, Some(Duration::from_secs(30)));
     }
 
     #[test]

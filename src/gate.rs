@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -289,8 +289,16 @@ impl Gate {
 
     /// Judge one image string, within the gate's deadline.
     pub async fn judge(&self, image: &str) -> Verdict {
-        let started = std::time::Instant::now();
-        let verdict = self.judge_untimed(image).await;
+        self.judge_by(image, Instant::now() + self.options.deadline)
+            .await
+    }
+
+    /// Judge one image string, finishing by `due`: the webhook passes its request's deadline,
+    /// counted from the request's arrival, so time spent queued is not given again. An image
+    /// not judged by then gets the same [`Outcome::Error`] verdict as any other timeout.
+    pub async fn judge_by(&self, image: &str, due: Instant) -> Verdict {
+        let started = Instant::now();
+        let verdict = self.judge_untimed(image, due).await;
         if let Some(m) = &self.options.metrics {
             m.verification_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -315,7 +323,45 @@ impl Gate {
         &self.cache
     }
 
-    async fn judge_untimed(&self, image: &str) -> Verdict {
+    async fn judge_untimed(&self, image: &str, due: Instant) -> Verdict {
+        let (verdict, reference, statement) = match self.statement_of(image) {
+            Begun::Judge(v, r, s) => (v, r, s),
+            Begun::Done(v) => return v,
+        };
+        let deadline = self.options.deadline;
+        let (digest, judgement) = match tokio::time::timeout_at(
+            due.into(),
+            self.assess(&reference, statement, due),
+        )
+        .await
+        {
+            Ok(assessed) => assessed,
+            Err(_) => (
+                None,
+                Arc::new(Judgement::error(format!(
+                    "verification of {image} did not finish within {}s",
+                    deadline.as_secs_f32()
+                ))),
+            ),
+        };
+        conclude(verdict, &reference, statement, digest, &judgement)
+    }
+
+    /// The verdict of an image the caller gave up judging before any work began (the webhook
+    /// sheds requests when overloaded): [`Outcome::Error`] with `reason`, admitted or not by
+    /// the image's statement exactly as a timeout is. Touches neither registry nor cache.
+    pub fn unjudged(&self, image: &str, reason: &str) -> Verdict {
+        let (verdict, reference, statement) = match self.statement_of(image) {
+            Begun::Judge(v, r, s) => (v, r, s),
+            Begun::Done(v) => return v,
+        };
+        let judgement = Judgement::error(reason);
+        conclude(verdict, &reference, statement, None, &judgement)
+    }
+
+    /// The image's reference and the statement that applies to it, with a verdict naming them;
+    /// or the final verdict when the reference is invalid or no statement applies.
+    fn statement_of(&self, image: &str) -> Begun<'_> {
         let mut verdict = Verdict {
             image: image.to_string(),
             reference: None,
@@ -334,7 +380,7 @@ impl Gate {
             Ok(r) => r,
             Err(e) => {
                 verdict.reasons.push(e.to_string());
-                return verdict;
+                return Begun::Done(verdict);
             }
         };
         let scope = reference.scope();
@@ -343,39 +389,11 @@ impl Gate {
             verdict.reasons.push(format!(
                 "no trust policy applies to {scope}: no statement lists it in registryScopes and there is no \"*\" statement"
             ));
-            return verdict;
+            return Begun::Done(verdict);
         };
         verdict.policy = Some(statement.name.clone());
         verdict.level = Some(statement.level.label().to_string());
-        let deadline = self.options.deadline;
-        let due = std::time::Instant::now() + deadline;
-        let (digest, judgement) =
-            match tokio::time::timeout(deadline, self.assess(&reference, statement, due)).await {
-                Ok(assessed) => assessed,
-                Err(_) => (
-                    None,
-                    Arc::new(Judgement::error(format!(
-                        "verification of {image} did not finish within {}s",
-                        deadline.as_secs_f32()
-                    ))),
-                ),
-            };
-        let j = judgement.as_ref();
-        verdict.reference = digest.as_deref().map(|d| reference.with_digest(d));
-        verdict.digest = digest;
-        verdict.outcome = j.outcome;
-        verdict.reasons = j.reasons.clone();
-        verdict.warnings = j.warnings.clone();
-        verdict.signatures = j.signatures.clone();
-        verdict.quarantine = j
-            .quarantine
-            .as_deref()
-            .cloned()
-            .unwrap_or_else(QuarantineStatus::not_applicable);
-        verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
-        verdict.admission = admission(j.outcome, statement.level.name());
-        apply_quarantine(&mut verdict);
-        verdict
+        Begun::Judge(verdict, reference, statement)
     }
 
     /// Digest, then the cached or freshly computed judgement for it. The digest is `None` when
@@ -705,6 +723,40 @@ impl Gate {
             .map_err(|e| e.to_string())?;
         Ok((layer.media_type.clone(), envelope))
     }
+}
+
+/// Where judging an image starts.
+enum Begun<'a> {
+    /// Judge the reference under the statement; the verdict names both.
+    Judge(Verdict, ImageReference, &'a TrustPolicyStatement),
+    /// Nothing to judge: the verdict is final.
+    Done(Verdict),
+}
+
+/// A verdict from the judgement of its digest: the admission table of the statement's level,
+/// then quarantine.
+fn conclude(
+    mut verdict: Verdict,
+    reference: &ImageReference,
+    statement: &TrustPolicyStatement,
+    digest: Option<String>,
+    j: &Judgement,
+) -> Verdict {
+    verdict.reference = digest.as_deref().map(|d| reference.with_digest(d));
+    verdict.digest = digest;
+    verdict.outcome = j.outcome;
+    verdict.reasons = j.reasons.clone();
+    verdict.warnings = j.warnings.clone();
+    verdict.signatures = j.signatures.clone();
+    verdict.quarantine = j
+        .quarantine
+        .as_deref()
+        .cloned()
+        .unwrap_or_else(QuarantineStatus::not_applicable);
+    verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
+    verdict.admission = admission(j.outcome, statement.level.name());
+    apply_quarantine(&mut verdict);
+    verdict
 }
 
 /// The registry itself refused the image as quarantined (ACR `IMAGE_QUARANTINED`).

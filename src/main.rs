@@ -351,6 +351,13 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .serve
             .max_concurrency
             .unwrap_or(defaults.max_concurrency),
+        max_pending: config.serve.max_pending.unwrap_or(defaults.max_pending),
+        max_connections: config
+            .serve
+            .max_connections
+            .unwrap_or(defaults.max_connections),
+        read_timeout: config.serve.read_timeout.unwrap_or(defaults.read_timeout),
+        idle_timeout: config.serve.idle_timeout.unwrap_or(defaults.idle_timeout),
         reload_interval: config
             .serve
             .reload_interval

@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -54,6 +55,15 @@ pub struct Metrics {
     pub cache_requests: Family<Kind, Counter>,
     /// Shared (Redis) cache events (`write`, `error`).
     pub shared_cache: Family<Kind, Counter>,
+    /// Admission requests answered without being judged, by reason (`overloaded`: too many
+    /// waiting for verdicts; `queue_timeout`: no reading slot before the deadline;
+    /// `body_timeout`: the body did not arrive in time).
+    pub admission_shed: Family<Kind, Counter>,
+    /// Connections the server closed, by reason (`handshake_timeout`, `handshake_failed`,
+    /// `read_timeout`, `idle`, `evicted`, `over_capacity`).
+    pub connections_closed: Family<Kind, Counter>,
+    /// Connections open on the webhook port (TLS handshakes included).
+    pub connections_open: Gauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -88,6 +98,24 @@ impl Metrics {
         let policy_reloads = Family::<Kind, Counter>::default();
         let cache_requests = Family::<Kind, Counter>::default();
         let shared_cache = Family::<Kind, Counter>::default();
+        let admission_shed = Family::<Kind, Counter>::default();
+        let connections_closed = Family::<Kind, Counter>::default();
+        let connections_open = Gauge::default();
+        registry.register(
+            "admission_shed",
+            "Admission requests answered with the fail-closed answer without being judged, by reason",
+            admission_shed.clone(),
+        );
+        registry.register(
+            "connections_closed",
+            "Webhook connections closed by the server, by reason",
+            connections_closed.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "Open webhook connections",
+            connections_open.clone(),
+        );
         registry.register(
             "verdict_cache_requests",
             "Verdict cache lookups by result",
@@ -152,6 +180,9 @@ impl Metrics {
             policy_reloads,
             cache_requests,
             shared_cache,
+            admission_shed,
+            connections_closed,
+            connections_open,
         }
     }
 

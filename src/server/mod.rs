@@ -1,12 +1,30 @@
 //! `vouch serve`: the validating admission webhook over TLS.
 //!
-//! A thin axum server made of layers: a request-body limit (413 past 3 MiB), a concurrency
-//! limit, a timeout backstop and request tracing apply to every route. `/validate` decodes the
-//! AdmissionReview, collects images ([`crate::admission`]), asks the gate about each distinct
-//! image concurrently within the request deadline, and encodes the answer. The trust policy,
-//! trust stores and serving certificate are re-read when their files change; an invalid new
-//! policy or certificate is refused and the old one kept.
+//! Connections are accepted, TLS-terminated and bounded by [`conn`] (connection cap, handshake,
+//! header-read and idle timeouts, HTTP/2 limits). Requests go to a thin axum router whose layers
+//! stamp the arrival time, limit the body (413 past 3 MiB), trace, and keep a timeout backstop.
+//!
+//! `/validate` works against one deadline counted from the request's arrival, so time spent
+//! waiting is never given again:
+//!
+//! 1. Reading: at most `max_concurrency` requests read and decode their bodies at once (each may
+//!    hold up to 3 MiB). A request waits for a reading slot until its deadline; the body must
+//!    arrive within `read_timeout`. Both failures are answered at once (503 / 408: without a
+//!    body there is no AdmissionReview to answer).
+//! 2. Judging: the images are collected ([`crate::admission`]) and the body and slot released.
+//!    At most `max_pending` requests wait for verdicts at once; a request past that is shed at
+//!    once with the fail-closed answer ("vouch is overloaded", deny unless every image's
+//!    statement is `audit` or `skip`, from [`Gate::unjudged`]) rather than queued behind work
+//!    it would delay. An AdmissionReview answer rather than an HTTP error, because with
+//!    `failurePolicy: Fail` its message reaches the user. Accepted requests ask the gate about
+//!    each distinct image concurrently, finishing by the deadline: an image not judged by then
+//!    gets the gate's timeout verdict. Requests waiting on a stalled registry hold no reading
+//!    slot, so they cannot starve a request whose images are cached or on another registry.
+//!
+//! The trust policy, trust stores and serving certificate are re-read when their files change;
+//! an invalid new policy or certificate is refused and the old one kept.
 
+pub mod conn;
 pub mod tls;
 pub mod watch;
 
@@ -19,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -41,6 +59,8 @@ use tls::{ReloadingCert, TlsError};
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Most recent would-be denials kept for `GET /report`.
 const REPORT_CAPACITY: usize = 500;
+/// Time kept back from the deadline to encode and send the answer.
+const ANSWER_MARGIN: Duration = Duration::from_millis(100);
 
 /// Webhook settings after flags and config are merged.
 #[derive(Debug, Clone)]
@@ -55,8 +75,18 @@ pub struct ServeSettings {
     pub deadline: Duration,
     /// Enforce or only record.
     pub enforcement: Enforcement,
-    /// Admission requests handled at once.
+    /// Admission requests reading and decoding their bodies at once.
     pub max_concurrency: usize,
+    /// Admission requests waiting for verdicts at once; more are shed with the fail-closed
+    /// answer.
+    pub max_pending: usize,
+    /// Open connections at most (the oldest idle one is closed to make room for a new one).
+    pub max_connections: usize,
+    /// Time for a new connection's TLS handshake and first request headers, for each later
+    /// HTTP/1.1 request's headers, and for a request body.
+    pub read_timeout: Duration,
+    /// An HTTP/2 connection with no request for this long is closed.
+    pub idle_timeout: Duration,
     /// How often files are checked for changes.
     pub reload_interval: Duration,
 }
@@ -70,8 +100,40 @@ impl Default for ServeSettings {
             deadline: Duration::from_secs(8),
             enforcement: Enforcement::Enforce,
             max_concurrency: 512,
+            max_pending: 4096,
+            max_connections: 1000,
+            read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(60),
             reload_interval: Duration::from_secs(2),
         }
+    }
+}
+
+impl ServeSettings {
+    /// Refuse limits that would make the server useless (a zero timeout closes every
+    /// connection at once).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("serve.deadline", self.deadline),
+            ("serve.readTimeout", self.read_timeout),
+            ("serve.idleTimeout", self.idle_timeout),
+        ];
+        for (name, d) in positive {
+            if d.is_zero() {
+                return Err(ConfigError::Invalid(format!("{name} must be above zero")));
+            }
+        }
+        let counts = [
+            ("serve.maxConcurrency", self.max_concurrency),
+            ("serve.maxPending", self.max_pending),
+            ("serve.maxConnections", self.max_connections),
+        ];
+        for (name, n) in counts {
+            if n == 0 {
+                return Err(ConfigError::Invalid(format!("{name} must be at least 1")));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -121,15 +183,18 @@ pub struct App {
     settings: ServeSettings,
     ready: AtomicBool,
     report: Mutex<VecDeque<WouldDeny>>,
+    /// Reading slots (`max_concurrency`).
+    reading: tokio::sync::Semaphore,
+    /// Requests waiting for verdicts (`max_pending`).
+    pending: tokio::sync::Semaphore,
 }
 
 /// A started server.
 pub struct Running {
     /// The bound address.
     pub addr: SocketAddr,
-    handle: axum_server::Handle<SocketAddr>,
+    listener: conn::Listener,
     app: Arc<App>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
     watchers: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -137,11 +202,10 @@ impl Running {
     /// Stop accepting, let in-flight reviews finish (up to `grace`), then return.
     pub async fn shutdown(self, grace: Duration) {
         self.app.ready.store(false, Ordering::SeqCst);
-        self.handle.graceful_shutdown(Some(grace));
         for w in &self.watchers {
             w.abort();
         }
-        let _ = self.task.await;
+        self.listener.shutdown(grace).await;
     }
 
     /// Serve until SIGTERM or SIGINT, then shut down gracefully.
@@ -174,6 +238,7 @@ pub async fn start(
     settings: ServeSettings,
     metrics: Arc<Metrics>,
 ) -> Result<Running, ServeError> {
+    settings.validate()?;
     let registry = engine.registry_client(Some(metrics.clone()))?;
     let cache = Arc::new(VerdictCache::new(
         engine.cache.clone(),
@@ -195,10 +260,8 @@ pub async fn start(
         addr: settings.listen,
         reason,
     };
-    let listener =
-        std::net::TcpListener::bind(settings.listen).map_err(|e| listen_err(e.to_string()))?;
-    listener
-        .set_nonblocking(true)
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
         .map_err(|e| listen_err(e.to_string()))?;
     let addr = listener
         .local_addr()
@@ -211,16 +274,20 @@ pub async fn start(
         settings: settings.clone(),
         ready: AtomicBool::new(true),
         report: Mutex::new(VecDeque::new()),
+        reading: tokio::sync::Semaphore::new(settings.max_concurrency),
+        pending: tokio::sync::Semaphore::new(settings.max_pending),
     });
-    let handle = axum_server::Handle::new();
-    let server = axum_server::from_tcp_rustls(
+    let listener = conn::Listener::spawn(
         listener,
-        axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls_config)),
-    )
-    .map_err(|e| listen_err(e.to_string()))?
-    .handle(handle.clone());
-    let router = router(app.clone());
-    let task = tokio::spawn(async move { server.serve(router.into_make_service()).await });
+        Arc::new(tls_config),
+        router(app.clone()),
+        conn::ConnLimits {
+            max_connections: settings.max_connections,
+            read_timeout: settings.read_timeout,
+            idle_timeout: settings.idle_timeout,
+        },
+        app.metrics.clone(),
+    );
     let watchers = vec![
         tokio::spawn(watch_trust(app.clone())),
         tokio::spawn(watch_tls(cert, settings.reload_interval)),
@@ -228,9 +295,8 @@ pub async fn start(
     tracing::info!(%addr, enforcement = ?settings.enforcement, "vouch webhook listening");
     Ok(Running {
         addr,
-        handle,
+        listener,
         app,
-        task,
         watchers,
     })
 }
@@ -246,18 +312,25 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/report", get(report))
         .layer(
             tower::ServiceBuilder::new()
+                .layer(axum::middleware::map_request(stamp_arrival))
                 .layer(TraceLayer::new_for_http())
                 .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
                 .layer(DefaultBodyLimit::disable())
-                .layer(tower::limit::ConcurrencyLimitLayer::new(
-                    app.settings.max_concurrency.max(1),
-                ))
                 .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                     StatusCode::SERVICE_UNAVAILABLE,
                     backstop,
                 )),
         )
         .with_state(app)
+}
+
+/// When a request arrived: its headers were read. Deadlines count from here.
+#[derive(Debug, Clone, Copy)]
+struct Arrived(Instant);
+
+async fn stamp_arrival(mut req: axum::extract::Request) -> axum::extract::Request {
+    req.extensions_mut().insert(Arrived(Instant::now()));
+    req
 }
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
@@ -294,12 +367,7 @@ async fn report(State(app): State<Arc<App>>) -> Response {
 }
 
 fn bad_request(message: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
-    )
-        .into_response()
+    plain(StatusCode::BAD_REQUEST, message)
 }
 
 /// The parts of an `admission.k8s.io/v1` AdmissionReview that vouch reads. The objects stay raw
@@ -404,30 +472,110 @@ impl Answer {
     }
 }
 
-async fn validate(State(app): State<Arc<App>>, body: Bytes) -> Response {
-    let started = Instant::now();
-    let review: ReviewIn = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            Metrics::inc(&app.metrics.admission_requests, "invalid");
-            return bad_request(format!("malformed AdmissionReview: {e}"));
-        }
+/// An admission request reduced to what judging it needs: owned, so the body (up to 3 MiB)
+/// is released before verdicts are awaited.
+struct Work {
+    uid: String,
+    workload: String,
+    namespace: String,
+    operation: Operation,
+    dry_run: bool,
+    /// Distinct images to judge.
+    images: BTreeSet<String>,
+}
+
+/// What decoding a review gave.
+enum Decoded {
+    /// Images to judge.
+    Work(Work),
+    /// An answer that needs no verdict.
+    Answer(Answer),
+    /// Not an AdmissionReview: an HTTP error.
+    Invalid(Response),
+}
+
+async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
+    let arrived = request
+        .extensions()
+        .get::<Arrived>()
+        .map_or_else(Instant::now, |a| a.0);
+    let deadline = app.settings.deadline;
+    let answer_by = arrived + deadline.saturating_sub(ANSWER_MARGIN.min(deadline / 10));
+    let answer = async {
+        // 1. Reading, under a slot.
+        let slot = match tokio::time::timeout_at(answer_by.into(), app.reading.acquire()).await {
+            Ok(Ok(slot)) => slot,
+            _ => {
+                Metrics::inc(&app.metrics.admission_shed, "queue_timeout");
+                let message = format!(
+                    "vouch is overloaded: all {} reading slots stayed busy until the {}s deadline",
+                    app.settings.max_concurrency,
+                    deadline.as_secs_f32()
+                );
+                return plain(StatusCode::SERVICE_UNAVAILABLE, message);
+            }
+        };
+        let read_by = answer_by.min(arrived + app.settings.read_timeout);
+        let body = match tokio::time::timeout_at(read_by.into(), Bytes::from_request(request, &()))
+            .await
+        {
+            Ok(Ok(b)) => b,
+            Ok(Err(rejection)) => return rejection.into_response(),
+            Err(_) => {
+                Metrics::inc(&app.metrics.admission_shed, "body_timeout");
+                return plain(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the AdmissionReview body did not arrive within {}s",
+                        app.settings.read_timeout.as_secs_f32()
+                    ),
+                );
+            }
+        };
+        let work = match app.prepare(&body) {
+            Decoded::Work(work) => work,
+            Decoded::Answer(answer) => return review_out(answer),
+            Decoded::Invalid(bad) => return bad,
+        };
+        drop(body);
+        drop(slot);
+        // 2. Judging, unless too many requests already wait for verdicts.
+        let answer = match app.pending.try_acquire() {
+            Ok(_waiting) => app.judge(&work, answer_by).await,
+            Err(_) => {
+                Metrics::inc(&app.metrics.admission_shed, "overloaded");
+                let reason = format!(
+                    "vouch is overloaded: {} admission requests are already waiting for verdicts, so this one was not verified; retry shortly",
+                    app.settings.max_pending
+                );
+                let gate = app.gate.load_full();
+                let verdicts: Vec<Verdict> = work
+                    .images
+                    .iter()
+                    .map(|image| gate.unjudged(image, &reason))
+                    .collect();
+                app.answer(&work, &verdicts)
+            }
+        };
+        review_out(answer)
     };
-    if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
-        Metrics::inc(&app.metrics.admission_requests, "invalid");
-        return bad_request(format!(
-            "unsupported {}/{}: vouch answers admission.k8s.io/v1 AdmissionReview (set admissionReviewVersions: [v1])",
-            review.api_version, review.kind
-        ));
-    }
-    let Some(request) = review.request else {
-        Metrics::inc(&app.metrics.admission_requests, "invalid");
-        return bad_request("AdmissionReview has no request".into());
-    };
-    let response = app.review(&request).await;
+    let response = answer.await;
     app.metrics
         .admission_seconds
-        .observe(started.elapsed().as_secs_f64());
+        .observe(arrived.elapsed().as_secs_f64());
+    response
+}
+
+fn plain(status: StatusCode, message: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        message,
+    )
+        .into_response()
+}
+
+fn review_out(response: Answer) -> Response {
     axum::Json(ReviewOut {
         api_version: "admission.k8s.io/v1",
         kind: "AdmissionReview",
@@ -437,27 +585,52 @@ async fn validate(State(app): State<Arc<App>>, body: Bytes) -> Response {
 }
 
 impl App {
-    async fn review(&self, req: &Request<'_>) -> Answer {
+    /// Decode a review: the work it asks for, an answer needing no verdict, or an HTTP error
+    /// for what is not an AdmissionReview.
+    fn prepare(&self, body: &[u8]) -> Decoded {
+        let review: ReviewIn = match serde_json::from_slice(body) {
+            Ok(r) => r,
+            Err(e) => {
+                Metrics::inc(&self.metrics.admission_requests, "invalid");
+                return Decoded::Invalid(bad_request(format!("malformed AdmissionReview: {e}")));
+            }
+        };
+        if review.api_version != "admission.k8s.io/v1" || review.kind != "AdmissionReview" {
+            Metrics::inc(&self.metrics.admission_requests, "invalid");
+            return Decoded::Invalid(bad_request(format!(
+                "unsupported {}/{}: vouch answers admission.k8s.io/v1 AdmissionReview (set admissionReviewVersions: [v1])",
+                review.api_version, review.kind
+            )));
+        }
+        let Some(req) = review.request else {
+            Metrics::inc(&self.metrics.admission_requests, "invalid");
+            return Decoded::Invalid(bad_request("AdmissionReview has no request".into()));
+        };
+        self.work_of(&req)
+    }
+
+    fn work_of(&self, req: &Request<'_>) -> Decoded {
         let response = Answer::allow(&req.uid);
         let kind = req.kind.kind.as_str();
         let workload = format!("{kind}/{}", req.name);
-        let namespace = req.namespace.clone().unwrap_or_default();
         if matches!(req.operation, Operation::Delete | Operation::Connect) {
             Metrics::inc(&self.metrics.admission_requests, "allow");
-            return response;
+            return Decoded::Answer(response);
         }
         let Some(object) = req.object else {
             Metrics::inc(&self.metrics.admission_requests, "deny");
-            return response.deny(format!(
+            return Decoded::Answer(response.deny(format!(
                 "vouch: the {} request for {workload} carries no object",
                 op_name(req.operation)
-            ));
+            )));
         };
         let images = match images_of(kind, &mut serde_json::Deserializer::from_str(object.get())) {
             Ok(i) => i,
             Err(e) => {
                 Metrics::inc(&self.metrics.admission_requests, "deny");
-                return response.deny(format!("vouch cannot read the images of {workload}: {e}"));
+                return Decoded::Answer(
+                    response.deny(format!("vouch cannot read the images of {workload}: {e}")),
+                );
             }
         };
         // On UPDATE only images the old object did not run are judged: scaling or relabelling
@@ -470,17 +643,35 @@ impl App {
             }
             _ => BTreeSet::new(),
         };
-        let distinct: BTreeSet<String> = images
+        let images: BTreeSet<String> = images
             .into_iter()
             .map(|u| u.image)
             .filter(|i| !previous.contains(i))
             .collect();
+        Decoded::Work(Work {
+            uid: req.uid.clone(),
+            workload,
+            namespace: req.namespace.clone().unwrap_or_default(),
+            operation: req.operation,
+            dry_run: req.dry_run.unwrap_or(false),
+            images,
+        })
+    }
+
+    /// Judge every distinct image concurrently, each finishing by `due`.
+    async fn judge(&self, work: &Work, due: Instant) -> Answer {
         let gate = self.gate.load_full();
         let verdicts: Vec<Verdict> =
-            futures::future::join_all(distinct.iter().map(|image| gate.judge(image))).await;
-        let decision = decide(&verdicts, self.settings.enforcement);
-        self.record(req, &workload, &namespace, &verdicts, &decision);
-        let mut response = response;
+            futures::future::join_all(work.images.iter().map(|image| gate.judge_by(image, due)))
+                .await;
+        self.answer(work, &verdicts)
+    }
+
+    /// The answer the verdicts make, recorded.
+    fn answer(&self, work: &Work, verdicts: &[Verdict]) -> Answer {
+        let decision = decide(verdicts, self.settings.enforcement);
+        self.record(work, verdicts, &decision);
+        let mut response = Answer::allow(&work.uid);
         response.warnings = (!decision.warnings.is_empty()).then(|| decision.warnings.clone());
         response.audit_annotations = decision.audit_annotations.clone();
         if decision.allowed {
@@ -490,14 +681,7 @@ impl App {
         }
     }
 
-    fn record(
-        &self,
-        req: &Request<'_>,
-        workload: &str,
-        namespace: &str,
-        verdicts: &[Verdict],
-        decision: &Decision,
-    ) {
+    fn record(&self, work: &Work, verdicts: &[Verdict], decision: &Decision) {
         // Formatted only when the log line is written.
         struct Summary<'a>(&'a [Verdict]);
         impl std::fmt::Display for Summary<'_> {
@@ -519,11 +703,11 @@ impl App {
         };
         Metrics::inc(&self.metrics.admission_requests, label);
         tracing::info!(
-            uid = %req.uid,
-            namespace,
-            workload,
-            operation = op_name(req.operation),
-            dry_run = req.dry_run.unwrap_or(false),
+            uid = %work.uid,
+            namespace = %work.namespace,
+            workload = %work.workload,
+            operation = op_name(work.operation),
+            dry_run = work.dry_run,
             decision = label,
             images = %Summary(verdicts),
             message = %decision.message,
@@ -541,9 +725,9 @@ impl App {
                     time: time::OffsetDateTime::now_utc()
                         .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default(),
-                    uid: req.uid.clone(),
-                    namespace: namespace.to_string(),
-                    workload: workload.to_string(),
+                    uid: work.uid.clone(),
+                    namespace: work.namespace.clone(),
+                    workload: work.workload.clone(),
                     images: decision.denied.clone(),
                     message,
                 });
@@ -622,5 +806,27 @@ async fn watch_tls(cert: Arc<ReloadingCert>, every: Duration) {
                 tracing::error!(error = %e, "new serving certificate refused; the previous one stays in use")
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_limits_are_refused_by_name() {
+        assert!(ServeSettings::default().validate().is_ok());
+        let s = ServeSettings {
+            read_timeout: Duration::ZERO,
+            ..ServeSettings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("serve.readTimeout"), "{e}");
+        let s = ServeSettings {
+            max_connections: 0,
+            ..ServeSettings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("serve.maxConnections"), "{e}");
     }
 }

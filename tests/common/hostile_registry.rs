@@ -177,11 +177,28 @@ fn start(knobs: Option<Knobs>, tls: Option<&TestTls>) -> Server {
 }
 
 async fn serve_tls(listener: std::net::TcpListener, app: Router, cert: &Path, key: &Path) {
-    let Ok(config) = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await else {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use hyper_util::service::TowerToHyperService;
+    let Ok(config) = vouch::server::tls::ReloadingCert::load(cert, key)
+        .map_err(|e| e.to_string())
+        .and_then(|c| c.server_config().map_err(|e| e.to_string()))
+    else {
         return;
     };
-    if let Ok(server) = axum_server::from_tcp_rustls(listener, config) {
-        let _ = server.serve(app.into_make_service()).await;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+        return;
+    };
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (acceptor, app) = (acceptor.clone(), app.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(tls), TowerToHyperService::new(app))
+                .await;
+        });
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod acr;
 pub mod fake_registry;
+pub mod hostile_client;
 pub mod hostile_registry;
 pub mod kube_api;
 pub mod pki;
