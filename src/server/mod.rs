@@ -297,7 +297,7 @@ fn bad_request(message: String) -> Response {
     (
         StatusCode::BAD_REQUEST,
         [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-        message,
+        crate::escape::escape(&message).into_owned(),
     )
         .into_response()
 }
@@ -396,7 +396,8 @@ impl Answer {
         self.allowed = false;
         self.status = Some(DenialStatus {
             status: "Failure",
-            message,
+            // It quotes the request and the registry; kubectl and logs show it.
+            message: crate::escape::escape(&message).into_owned(),
             reason: "Forbidden",
             code: 403,
         });
@@ -504,7 +505,8 @@ impl App {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let mut sep = "";
                 for v in self.0 {
-                    write!(f, "{sep}{}={:?}/{:?}", v.image, v.outcome, v.admission)?;
+                    let image = crate::escape::Escaped(&v.image);
+                    write!(f, "{sep}{image}={:?}/{:?}", v.outcome, v.admission)?;
                     sep = ", ";
                 }
                 Ok(())
