@@ -298,7 +298,7 @@ fn run<S: Strategy>(
         // Fixed, and different per target.
         None => RngSeed::Fixed(
             name.bytes()
-                .fold(0x766f_7563_68u64, |h, b| h.rotate_left(5) ^ u64::from(b)),
+                .fold(0x0076_6f75_6368_u64, |h, b| h.rotate_left(5) ^ u64::from(b)),
         ),
     };
     let config = Config {
@@ -721,7 +721,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
 /// type, a byte-mutated string, a removed key or element, a duplicated element —, and written.
 fn mutate_json(bytes: &[u8], case: &Case, dict: &[&str], others: &[&[u8]]) -> Vec<u8> {
     let parsed: Option<Value> = serde_json::from_slice(bytes).ok();
-    let Some(mut doc) = parsed.filter(|_| case.layer % 3 != 0) else {
+    let Some(mut doc) = parsed.filter(|_| !case.layer.is_multiple_of(3)) else {
         let mut raw = bytes.to_vec();
         mutate(&mut raw, &case.ops, others);
         return raw;
