@@ -220,6 +220,10 @@ async fn webhook_denials_and_text_logs_escape_registry_and_client_text() {
     assert!(message.starts_with("vouch denied 2 images:"), "{message}");
     assert!(message.contains("\\u{1b}[2K\\rVERIFIED"), "{message}");
 
+    // Close the connection (its task must run for that) so that the graceful shutdown has
+    // no open connection to wait out.
+    drop(client);
+    tokio::time::sleep(Duration::from_millis(200)).await;
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }
