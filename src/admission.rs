@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::escape::{escape, Escaped};
 use crate::gate::{Admission, Outcome, Verdict};
 
 /// Most containers read from one object; anything beyond is refused as unreasonable.
@@ -208,13 +209,13 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
                     // Audit level (or an unreachable registry under audit): allowed, but said.
                     warnings.push(format!(
                         "vouch: {} would not pass verification ({}): {}",
-                        v.image,
+                        Escaped(&v.image),
                         v.level.as_deref().unwrap_or("audit"),
                         explain(v)
                     ));
                 }
                 for w in &v.warnings {
-                    warnings.push(format!("vouch: {shown}: {w}"));
+                    warnings.push(format!("vouch: {}: {}", Escaped(shown), Escaped(w)));
                 }
             }
         }
@@ -253,7 +254,7 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
     if !denials.is_empty() {
         let parts: Vec<String> = denials
             .iter()
-            .map(|(v, why)| format!("{}: {why}", v.image))
+            .map(|(v, why)| format!("{}: {why}", Escaped(&v.image)))
             .collect();
         message = format!(
             "vouch denied {} image{}: {}",
@@ -279,12 +280,13 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
     }
 }
 
-/// The reasons of a verdict in one sentence a developer can act on.
+/// The reasons of a verdict in one sentence a developer can act on (escaped: it quotes
+/// registries and images, and is shown by kubectl and in logs).
 pub fn explain(v: &Verdict) -> String {
     if v.reasons.is_empty() {
         return "verification did not pass".into();
     }
-    v.reasons.join("; ")
+    escape(&v.reasons.join("; ")).into_owned()
 }
 
 fn shorten(warnings: Vec<String>) -> Vec<String> {

@@ -298,7 +298,8 @@ impl Gate {
     /// not judged by then gets the same [`Outcome::Error`] verdict as any other timeout.
     pub async fn judge_by(&self, image: &str, due: Instant) -> Verdict {
         let started = Instant::now();
-        let verdict = self.judge_untimed(image, due).await;
+        let mut verdict = self.judge_untimed(image, due).await;
+        verdict.escape_messages();
         if let Some(m) = &self.options.metrics {
             m.verification_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -840,6 +841,40 @@ pub fn exit_status(verdicts: &[Verdict]) -> u8 {
         1
     } else {
         0
+    }
+}
+
+impl Verdict {
+    /// Escape every message of the verdict ([`crate::escape`]): reasons, warnings, each
+    /// signature's error, warnings and check errors, and the quarantine state, details and
+    /// reason. They quote registries, scanners, certificates and image strings, and are shown
+    /// on terminals, in logs and in denials. Data fields (image, digest, signer) are left as
+    /// given. Cheap when nothing needs escaping: nothing is copied.
+    pub fn escape_messages(&mut self) {
+        use crate::escape::{escape_in_place, is_unsafe};
+        let dirty = |s: &str| s.contains(is_unsafe);
+        self.reasons.iter_mut().for_each(escape_in_place);
+        self.warnings.iter_mut().for_each(escape_in_place);
+        for s in &mut self.signatures {
+            s.error.iter_mut().for_each(escape_in_place);
+            s.warnings.iter_mut().for_each(escape_in_place);
+            if s.checks
+                .iter()
+                .any(|c| c.error.as_deref().is_some_and(dirty))
+            {
+                let mut checks = s.checks.to_vec();
+                checks
+                    .iter_mut()
+                    .for_each(|c| c.error.iter_mut().for_each(escape_in_place));
+                s.checks = checks.into();
+            }
+        }
+        let q = &mut self.quarantine;
+        if dirty(&q.state) {
+            q.state = crate::escape::escape(&q.state).into_owned().into();
+        }
+        q.details.iter_mut().for_each(escape_in_place);
+        q.reason.iter_mut().for_each(escape_in_place);
     }
 }
 

@@ -12,6 +12,7 @@ pub mod cache;
 pub mod certs;
 pub mod config;
 pub mod demo;
+pub mod escape;
 pub mod gate;
 pub mod metrics;
 pub mod notation;

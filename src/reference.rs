@@ -63,17 +63,11 @@ impl ImageReference {
         let inner = if registry == inner.registry() {
             inner
         } else {
-            let (repository, tag, digest) = (
-                inner.repository().to_string(),
-                inner.tag().map(str::to_string),
-                inner.digest().map(str::to_string),
-            );
-            match (tag, digest) {
-                (Some(t), Some(d)) => Reference::with_tag_and_digest(registry, repository, t, d),
-                (None, Some(d)) => Reference::with_digest(registry, repository, d),
-                (Some(t), None) => Reference::with_tag(registry, repository, t),
-                (None, None) => Reference::with_tag(registry, repository, "latest".into()),
-            }
+            // Parse again with the host spelled canonically, so that Docker's normalisation
+            // (`Index.Docker.io/redis` is `docker.io/library/redis`) applies to it as well. A
+            // canonical host differs only when the first component was a host.
+            let rest = image.find('/').map_or("", |i| &image[i..]);
+            grammar::parse(&format!("{registry}{rest}")).map_err(|e| fail(describe(&e, image)))?
         };
         if let Some(digest) = inner.digest() {
             // The grammar admits upper-case hex; registries and Notation payloads use lower case
@@ -398,6 +392,7 @@ mod tests {
             ("registry.example:443/app", "registry.example:443/app"),
             ("registry.example:0443/app", "registry.example:443/app"),
             ("localhost:5000/app", "localhost:5000/app"),
+            ("Index.Docker.io/redis", "docker.io/library/redis"),
         ] {
             let r = ImageReference::parse(written).unwrap();
             assert_eq!(r.scope(), canonical, "{written}");

@@ -139,6 +139,11 @@ pub async fn run(
     errors: Vec<InputError>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> AuditReport {
+    let mut errors = errors;
+    // Parser messages quote the input; they are messages, escaped as verdicts' are.
+    for e in &mut errors {
+        crate::escape::escape_in_place(&mut e.message);
+    }
     let mut distinct: Vec<String> = uses.iter().map(|u| u.image.clone()).collect();
     distinct.sort();
     distinct.dedup();

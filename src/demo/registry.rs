@@ -44,6 +44,8 @@ pub struct State {
     pub require_token: Option<(String, String)>,
     /// Answer every `/v2/` request with this status (a registry that is down).
     pub fail_status: Option<u16>,
+    /// The body of those answers instead of a distribution error (a hostile registry's text).
+    pub fail_body: Option<String>,
     /// Answer 429 with `Retry-After` above this many `/v2/` requests per second.
     pub rate_limit: Option<usize>,
     /// Times of recent requests (for `rate_limit`).
@@ -284,11 +286,11 @@ async fn dispatch(
         st.recent.push_back(now);
     }
     if let Some(status) = st.fail_status {
-        return error(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE),
-            "UNAVAILABLE",
-            "registry is down",
-        );
+        let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        if let Some(body) = &st.fail_body {
+            return (status, [("content-type", "application/json")], body.clone()).into_response();
+        }
+        return error(status, "UNAVAILABLE", "registry is down");
     }
     if let Some((user, pass)) = &st.require_basic {
         use base64::Engine;

@@ -19,6 +19,7 @@ use reqwest::Method;
 use serde::Deserialize;
 
 use super::State;
+use crate::escape;
 use crate::reference::ImageReference;
 use crate::registry::{RegistryClient, RegistryError};
 
@@ -75,7 +76,7 @@ pub async fn state(registry: &RegistryClient, image: &ImageReference, digest: &s
     if !status.is_success() {
         return State::Unknown(format!(
             "ACR metadata API answered {status}: {}",
-            String::from_utf8_lossy(&body[..body.len().min(200)]).trim()
+            escape::excerpt(&body, 200)
         ));
     }
     let props: Properties = match serde_json::from_slice(&body) {
@@ -90,7 +91,7 @@ pub async fn state(registry: &RegistryClient, image: &ImageReference, digest: &s
     {
         return State::Unknown(format!(
             "ACR answered for {} when asked about {digest}",
-            props.manifest.digest.unwrap_or_default()
+            escape::escape(&props.manifest.digest.unwrap_or_default())
         ));
     }
     let Some(attrs) = props.manifest.changeable_attributes else {
@@ -103,9 +104,13 @@ pub async fn state(registry: &RegistryClient, image: &ImageReference, digest: &s
     }
     match attrs.quarantine_state.as_deref() {
         None | Some("Passed") => State::Passed,
+        // The scanner's words are shown in denials and logs: escaped where they enter.
         Some(other) => State::NotPassed {
-            state: other.to_string(),
-            details: attrs.quarantine_details.filter(|d| !d.is_empty()),
+            state: escape::escape(other).into_owned(),
+            details: attrs
+                .quarantine_details
+                .filter(|d| !d.is_empty())
+                .map(|d| escape::escape(&d).into_owned()),
         },
     }
 }
@@ -144,7 +149,7 @@ pub async fn set(
             host: image.registry_endpoint().into(),
             what: format!("quarantine state of {digest}"),
             status: status.as_u16(),
-            detail: String::from_utf8_lossy(&resp[..resp.len().min(200)]).into(),
+            detail: escape::excerpt(&resp, 200),
         })
     }
 }

@@ -70,7 +70,14 @@ pub async fn list(
         };
         let blob = registry.fetch_blob(image, layer, MAX_STATUS_BYTES).await?;
         match serde_json::from_slice::<StatusBody>(&blob) {
-            Ok(body) => found.push(FoundStatus { manifest: d, body }),
+            Ok(mut body) => {
+                // Whoever pushed the artifact wrote these words: escaped where they enter.
+                crate::escape::escape_in_place(&mut body.state);
+                if let Some(serde_json::Value::String(d)) = &mut body.details {
+                    crate::escape::escape_in_place(d);
+                }
+                found.push(FoundStatus { manifest: d, body })
+            }
             Err(e) => notes.push(format!("status artifact {} is unreadable: {e}", d.digest)),
         }
     }

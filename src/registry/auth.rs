@@ -122,7 +122,7 @@ impl AzureWorkloadIdentity {
         if !status.is_success() {
             return Err(fail(format!(
                 "Entra ID answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(300)])
+                crate::escape::excerpt(&body, 300)
             )));
         }
         let entra: EntraToken = serde_json::from_slice(&body)
@@ -144,7 +144,7 @@ impl AzureWorkloadIdentity {
         if !status.is_success() {
             return Err(fail(format!(
                 "ACR /oauth2/exchange answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(300)])
+                crate::escape::excerpt(&body, 300)
             )));
         }
         let exchanged: AcrExchange = serde_json::from_slice(&body)
@@ -409,7 +409,7 @@ impl TokenCache {
         if !status.is_success() {
             return Err(auth_err(format!(
                 "token endpoint answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(300)])
+                crate::escape::excerpt(&body, 300)
             )));
         }
         let parsed: TokenResponse = serde_json::from_slice(&body)

@@ -173,17 +173,21 @@ pub(crate) fn error_codes(body: &[u8]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The code and message of a distribution error body (else the body's start), as one escaped,
+/// bounded line: the registry's text must not draw on the terminal or log it is shown in.
 fn error_detail(body: &[u8]) -> String {
     match serde_json::from_slice::<ErrorBody>(body) {
-        Ok(b) if !b.errors.is_empty() => b
-            .errors
-            .iter()
-            .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
-        _ => String::from_utf8_lossy(&body[..body.len().min(200)])
-            .trim()
-            .to_string(),
+        Ok(b) if !b.errors.is_empty() => {
+            let joined = b
+                .errors
+                .iter()
+                .take(8)
+                .map(|e| format!("{} {}", e.code, e.message).trim().to_string())
+                .collect::<Vec<_>>()
+                .join("; ");
+            crate::escape::excerpt(joined.as_bytes(), 1024)
+        }
+        _ => crate::escape::excerpt(body, 200),
     }
 }
 

@@ -87,7 +87,7 @@ impl Origin {
     pub(crate) fn check(&self, url: &str) -> Result<Url, RegistryError> {
         let refuse = |reason: String| RegistryError::LeavesRegistry {
             host: self.host_port(),
-            url: shorten(url),
+            url: crate::escape::excerpt(url.as_bytes(), 200),
             reason,
         };
         let parsed = Url::parse(url).map_err(|e| refuse(format!("not a URL ({e})")))?;
@@ -102,20 +102,6 @@ impl Origin {
             .split_once("://")
             .map_or_else(|| self.base.clone(), |(_, h)| h.to_string())
     }
-}
-
-/// A URL from the registry as an error shows it: at most 200 characters, control characters
-/// escaped.
-fn shorten(url: &str) -> String {
-    let mut end = url.len().min(200);
-    while !url.is_char_boundary(end) {
-        end -= 1;
-    }
-    let mut s: String = url[..end].chars().flat_map(char::escape_debug).collect();
-    if end < url.len() {
-        s.push('…');
-    }
-    s
 }
 
 #[cfg(test)]

@@ -261,7 +261,7 @@ impl RegistryClient {
         if let Some(reason) = origin.leaves(resp.url()) {
             return Err(RegistryError::LeavesRegistry {
                 host: host.into(),
-                url: resp.url().to_string(),
+                url: crate::escape::excerpt(resp.url().as_str().as_bytes(), 200),
                 reason: format!("{reason}, which asked for credentials after a redirect"),
             });
         }

@@ -1,19 +1,25 @@
 //! Audit reports: a table for people, JSON (the `verify` result objects plus workload
 //! references), JUnit for CI systems, and a self-contained HTML page.
+//!
+//! Names from manifests and the cluster, image strings and messages are escaped
+//! ([`crate::escape`]) in the table, JUnit and HTML: no control character reaches a terminal,
+//! and none reaches XML, which forbids most of them.
 
 use std::fmt::Write as _;
 
 use serde_json::json;
 
 use crate::audit::{AuditReport, AuditRow, RowClass};
+use crate::escape::escape;
 
 fn workload_name(r: &AuditRow) -> String {
     let w = &r.workload;
-    if w.namespace.is_empty() {
+    let name = if w.namespace.is_empty() {
         format!("{}/{}", w.kind, w.name)
     } else {
         format!("{}/{}/{}", w.kind, w.namespace, w.name)
-    }
+    };
+    escape(&name).into_owned()
 }
 
 fn why(r: &AuditRow) -> String {
@@ -45,7 +51,7 @@ pub fn table(report: &AuditReport) -> String {
     let w_img = report
         .rows
         .iter()
-        .map(|r| r.verdict.image.len())
+        .map(|r| escape(&r.verdict.image).len())
         .max()
         .unwrap_or(5)
         .clamp(5, 80);
@@ -75,19 +81,19 @@ pub fn table(report: &AuditReport) -> String {
             "  {:<5}  {:<w_work$}  {:<12}  {:<w_img$}  {}",
             class_name(c),
             workload_name(r),
-            r.workload.container,
-            r.verdict.image,
+            escape(&r.workload.container),
+            escape(&r.verdict.image),
             if reason.is_empty() {
-                "verified".to_string()
+                "verified".into()
             } else {
-                reason
+                escape(&reason)
             }
         );
     }
     if !report.errors.is_empty() {
         let _ = writeln!(out, "\nCould not read");
         for e in &report.errors {
-            let _ = writeln!(out, "  {}: {}", e.source, e.message);
+            let _ = writeln!(out, "  {}: {}", escape(&e.source), escape(&e.message));
         }
     }
     let _ = writeln!(
@@ -120,16 +126,17 @@ pub fn json(report: &AuditReport) -> String {
     .unwrap_or_default()
 }
 
+/// Text as XML character data or attribute value: escaped first, so no character XML 1.0
+/// forbids (C0 controls, U+FFFE/U+FFFF) or that would reorder the page (bidi controls) is left.
 fn xml(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
+    for c in escape(s).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => {}
             c => out.push(c),
         }
     }
@@ -348,4 +355,82 @@ code {{ font-size: 12px; }}
 </body></html>
 "#
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{InputError, WorkloadRef};
+    use crate::gate::{Admission, Outcome, QuarantineStatus, Verdict};
+    use std::sync::Arc;
+
+    /// A denied row whose names and reason carry what a hostile manifest or registry would.
+    fn hostile_report() -> AuditReport {
+        let evil = "x\u{1b}[2K\r\u{b}VERIFIED\u{fffe}\u{85}\u{202e}";
+        let verdict = Verdict {
+            image: format!("registry.example/app:v1{evil}"),
+            reference: None,
+            digest: None,
+            policy: Some("prod".into()),
+            level: Some("strict".into()),
+            outcome: Outcome::Failed,
+            verified: false,
+            admission: Admission::Deny,
+            reasons: vec![format!("registry said {evil}")],
+            warnings: Vec::new(),
+            signatures: Vec::new(),
+            quarantine: QuarantineStatus::not_applicable(),
+        };
+        AuditReport {
+            rows: vec![AuditRow {
+                workload: WorkloadRef {
+                    kind: "Deployment".into(),
+                    namespace: format!("ns{evil}"),
+                    name: format!("web{evil}"),
+                    container: format!("c{evil}"),
+                    source: None,
+                },
+                verdict: Arc::new(verdict),
+            }],
+            errors: vec![InputError {
+                source: format!("deploy{evil}.yaml:1"),
+                message: format!("not valid YAML: {evil}"),
+            }],
+        }
+    }
+
+    #[test]
+    fn xml_reports_hold_no_character_xml_forbids() {
+        let report = hostile_report();
+        for (name, text) in [("junit", junit(&report)), ("html", html(&report))] {
+            // XML 1.0 Char: TAB, LF, CR, U+0020–U+D7FF, U+E000–U+FFFD, U+10000 and up; C1 and
+            // bidi controls are allowed there but would reorder or hide what is shown.
+            let bad: Vec<char> = text
+                .chars()
+                .filter(|c| {
+                    (c.is_control() && *c != '\n')
+                        || matches!(*c, '\u{fffe}' | '\u{ffff}' | '\u{202a}'..='\u{202e}')
+                })
+                .collect();
+            assert!(bad.is_empty(), "{name} holds {bad:?}");
+            assert!(text.contains("\\u{1b}[2K\\r\\u{b}VERIFIED"), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_table_shows_hostile_names_escaped_on_their_own_lines() {
+        let table = table(&hostile_report());
+        assert!(
+            !table.chars().any(|c| c.is_control() && c != '\n'),
+            "{}",
+            table.escape_debug()
+        );
+        assert!(!table
+            .lines()
+            .any(|l| l.trim_start().starts_with("VERIFIED")));
+        assert!(
+            table.contains("registry said x\\u{1b}[2K\\r\\u{b}VERIFIED"),
+            "{table}"
+        );
+    }
 }

@@ -1,9 +1,15 @@
 //! Verdicts for people and machines: the text lines of `vouch verify` and its JSON document.
+//!
+//! Text is one line per image and one per reason or warning; everything that came from outside
+//! (image strings, signer names, registry messages) is escaped ([`crate::escape`]), so nothing
+//! can end a line early or draw over one. The JSON document keeps data fields as given and
+//! messages escaped, as the gate made them ([`crate::gate::Verdict::escape_messages`]).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::escape::Escaped;
 use crate::gate::{Admission, Outcome, Verdict};
 
 /// The JSON document `vouch verify --output json` prints.
@@ -40,18 +46,23 @@ pub fn text(verdicts: &[Verdict]) -> String {
             .find(|s| s.verified)
             .and_then(|s| s.signer.as_deref())
         {
-            context.push(format!("signed by {signer}"));
+            context.push(format!("signed by {}", Escaped(signer)));
         }
         context.push(match v.admission {
             Admission::Allow => "admission: allow".into(),
             Admission::Deny => "admission: deny".into(),
         });
-        let _ = writeln!(out, "{label} {shown} ({})", context.join("; "));
+        let _ = writeln!(
+            out,
+            "{label} {} ({})",
+            Escaped(shown),
+            Escaped(&context.join("; "))
+        );
         for r in &v.reasons {
-            let _ = writeln!(out, "  ✗ {r}");
+            let _ = writeln!(out, "  ✗ {}", Escaped(r));
         }
         for w in &v.warnings {
-            let _ = writeln!(out, "  ! {w}");
+            let _ = writeln!(out, "  ! {}", Escaped(w));
         }
     }
     out

@@ -367,7 +367,10 @@ async fn report(State(app): State<Arc<App>>) -> Response {
 }
 
 fn bad_request(message: String) -> Response {
-    plain(StatusCode::BAD_REQUEST, message)
+    plain(
+        StatusCode::BAD_REQUEST,
+        crate::escape::escape(&message).into_owned(),
+    )
 }
 
 /// The parts of an `admission.k8s.io/v1` AdmissionReview that vouch reads. The objects stay raw
@@ -464,7 +467,8 @@ impl Answer {
         self.allowed = false;
         self.status = Some(DenialStatus {
             status: "Failure",
-            message,
+            // It quotes the request and the registry; kubectl and logs show it.
+            message: crate::escape::escape(&message).into_owned(),
             reason: "Forbidden",
             code: 403,
         });
@@ -688,7 +692,8 @@ impl App {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 let mut sep = "";
                 for v in self.0 {
-                    write!(f, "{sep}{}={:?}/{:?}", v.image, v.outcome, v.admission)?;
+                    let image = crate::escape::Escaped(&v.image);
+                    write!(f, "{sep}{image}={:?}/{:?}", v.outcome, v.admission)?;
                     sep = ", ";
                 }
                 Ok(())
