@@ -540,8 +540,10 @@ async fn quarantine_set(args: QuarantineSetArgs) -> ExitCode {
         let registry = engine.registry_client(None).map_err(|e| e.to_string())?;
         let signer = match (&args.sign_key, &args.sign_cert) {
             (Some(k), Some(c)) => {
-                let key = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
-                let chain = std::fs::read(c).map_err(|e| format!("{}: {e}", c.display()))?;
+                let read = |p: &std::path::Path| {
+                    vouch::files::read(p, 1024 * 1024).map_err(|e| e.to_string())
+                };
+                let (key, chain) = (read(k)?, read(c)?);
                 let chain = vouch::notation::trust_store::parse_certificate_file(&chain)
                     .map_err(|e| format!("{}: {e}", c.display()))?
                     .iter()
