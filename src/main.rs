@@ -374,6 +374,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
 async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
     let config = match kubeconfig {
         Some(path) => {
+            // kube reads the path itself (resolving the relative paths inside); refuse a FIFO,
+            // a device or an oversized file before it does.
+            vouch::files::read(path, 16 * 1024 * 1024).map_err(|e| e.to_string())?;
             let kc = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
