@@ -49,6 +49,7 @@ use crate::notation::trust_store::TrustStores;
 use crate::quarantine::{QuarantineConfig, QuarantineRule};
 use crate::registry::auth::CredentialSource;
 use crate::registry::{RegistryClient, RegistryOptions};
+use crate::yaml::{Duplicates, Limits};
 
 /// Largest configuration file read.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -137,24 +138,31 @@ pub struct ServeConfig {
 impl Config {
     /// Read a configuration file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let err = |reason: String| ConfigError::File {
+        let text = crate::files::read_to_string(path, MAX_CONFIG_BYTES).map_err(|e| {
+            ConfigError::File {
+                path: e.path,
+                reason: e.problem.to_string(),
+            }
+        })?;
+        Self::from_yaml(&text).map_err(|e| ConfigError::File {
             path: path.display().to_string(),
-            reason,
-        };
-        let meta = std::fs::metadata(path).map_err(|e| err(e.to_string()))?;
-        if meta.len() > MAX_CONFIG_BYTES {
-            return Err(err(format!("larger than {MAX_CONFIG_BYTES} bytes")));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        Self::from_yaml(&text).map_err(|e| err(e.to_string()))
+            reason: e.to_string(),
+        })
     }
 
-    /// Parse configuration YAML.
-    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml_ng::Error> {
-        if text.trim().is_empty() {
+    /// Parse configuration YAML with the manifests' reader (limits, merge keys), refusing a key
+    /// written twice; an error names the setting's path (`serve.deadline: ...`).
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let limits = Limits {
+            max_bytes: MAX_CONFIG_BYTES as usize,
+            ..Limits::MANIFEST
+        };
+        let value = crate::yaml::to_json(text, &limits, Duplicates::Refuse)
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        if value.is_null() {
             return Ok(Self::default());
         }
-        serde_yaml_ng::from_str(text)
+        serde_path_to_error::deserialize(value).map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 }
 
@@ -372,5 +380,27 @@ mod tests {
         assert_eq!(s.trust_store, Path::new("/store"));
         assert_eq!(s.max_signatures, 5);
         assert_eq!(s.insecure_registries, ["a", "b"]);
+    }
+
+    #[test]
+    fn merge_keys_apply_and_duplicate_keys_are_refused() {
+        let c = Config::from_yaml(
+            "quarantine:\n  - &acr {registries: [\"*.azurecr.io\"], source: acr, enforcement: audit}\n  - <<: *acr\n    registries: [\"*.azurecr.cn\"]\n",
+        )
+        .unwrap();
+        assert_eq!(c.quarantine.len(), 2);
+        assert_eq!(c.quarantine[1].registries, ["*.azurecr.cn"]);
+        assert_eq!(
+            c.quarantine[1].enforcement,
+            crate::quarantine::QuarantineEnforcement::Audit
+        );
+        let err = Config::from_yaml("serve:\n  <<: {deadline: 3s}\n  deadline: 4s\n")
+            .map(|c| c.serve.deadline);
+        assert_eq!(err.unwrap(), Some(Duration::from_secs(4)));
+        let err = Config::from_yaml("trustPolicy: /a.json\ntrustPolicy: /b.json\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("duplicate key \"trustPolicy\""), "{err}");
+        assert!(Config::from_yaml("# nothing set\n").is_ok());
     }
 }

@@ -388,6 +388,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
 async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
     let config = match kubeconfig {
         Some(path) => {
+            // kube reads the path itself (resolving the relative paths inside); refuse a FIFO,
+            // a device or an oversized file before it does.
+            vouch::files::read(path, 16 * 1024 * 1024).map_err(|e| e.to_string())?;
             let kc = kube::config::Kubeconfig::read_from(path)
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
@@ -554,8 +557,10 @@ async fn quarantine_set(args: QuarantineSetArgs) -> ExitCode {
         let registry = engine.registry_client(None).map_err(|e| e.to_string())?;
         let signer = match (&args.sign_key, &args.sign_cert) {
             (Some(k), Some(c)) => {
-                let key = std::fs::read(k).map_err(|e| format!("{}: {e}", k.display()))?;
-                let chain = std::fs::read(c).map_err(|e| format!("{}: {e}", c.display()))?;
+                let read = |p: &std::path::Path| {
+                    vouch::files::read(p, 1024 * 1024).map_err(|e| e.to_string())
+                };
+                let (key, chain) = (read(k)?, read(c)?);
                 let chain = vouch::notation::trust_store::parse_certificate_file(&chain)
                     .map_err(|e| format!("{}: {e}", c.display()))?
                     .iter()

@@ -226,7 +226,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
             expect_allowed: false,
         },
     ];
-    let ca_pem = std::fs::read(&tls.ca_cert).map_err(err)?;
+    let ca_pem = crate::files::read(&tls.ca_cert, 1024 * 1024).map_err(err)?;
     let client = reqwest::Client::builder()
         .tls_certs_only([reqwest::Certificate::from_pem(&ca_pem).map_err(err)?])
         .build()

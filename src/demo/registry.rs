@@ -142,8 +142,9 @@ impl State {
 
     /// Load an OCI layout (blobs and manifests; tags from ref.name annotations).
     pub fn load_layout(&mut self, layout: &std::path::Path) -> Result<(), String> {
-        let read =
-            |p: std::path::PathBuf| std::fs::read(&p).map_err(|e| format!("{}: {e}", p.display()));
+        let read = |p: std::path::PathBuf| {
+            crate::files::read(&p, 256 * 1024 * 1024).map_err(|e| e.to_string())
+        };
         let index: Value = serde_json::from_slice(&read(layout.join("index.json"))?)
             .map_err(|e| format!("index.json: {e}"))?;
         let dir = layout.join("blobs/sha256");

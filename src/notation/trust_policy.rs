@@ -22,20 +22,9 @@ const MAX_POLICY_BYTES: u64 = 1024 * 1024;
 /// A trust policy document that failed to load or validate.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    /// The file could not be read.
-    #[error("trust policy {path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The file is larger than we read.
-    #[error("trust policy {path} is larger than {MAX_POLICY_BYTES} bytes")]
-    TooLarge {
-        /// The file.
-        path: String,
-    },
+    /// The file could not be read: missing, not a regular file, or larger than 1 MiB.
+    #[error("trust policy {0}")]
+    File(crate::files::FileError),
     /// The file is not the JSON of a trust policy document.
     #[error("malformed trust policy: {0}")]
     Malformed(String),
@@ -162,16 +151,7 @@ pub fn is_valid_store_name(name: &str) -> bool {
 impl TrustPolicy {
     /// Read and validate a trust policy file.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let shown = path.display().to_string();
-        let io = |source| PolicyError::Io {
-            path: shown.clone(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if meta.len() > MAX_POLICY_BYTES {
-            return Err(PolicyError::TooLarge { path: shown });
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        let bytes = crate::files::read(path, MAX_POLICY_BYTES).map_err(PolicyError::File)?;
         Self::from_json(&bytes)
     }
 

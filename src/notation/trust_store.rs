@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::x509::Certificate;
+use crate::files::{Kind, Problem};
 
 /// Largest certificate file read.
 const MAX_CERT_FILE_BYTES: u64 = 1024 * 1024;
@@ -171,6 +172,8 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
                 .and_then(|n| n.to_str())
                 .is_some_and(|n| n.starts_with(".."))
         })
+        // One past the limit is enough to refuse a store; more is not worth reading.
+        .take(MAX_FILES_PER_STORE + 1)
         .collect();
     entries.sort();
     if entries.len() > MAX_FILES_PER_STORE {
@@ -193,20 +196,16 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
         } else {
             path.clone()
         };
-        let meta = std::fs::metadata(&target).map_err(|e| bad(&path, e.to_string()))?;
-        if meta.is_dir() {
-            return Err(bad(
-                &path,
-                "sub-directories are not allowed in a trust store".into(),
-            ));
-        }
-        if meta.len() > MAX_CERT_FILE_BYTES {
-            return Err(bad(
-                &path,
-                format!("larger than {MAX_CERT_FILE_BYTES} bytes"),
-            ));
-        }
-        let bytes = std::fs::read(&target).map_err(|e| bad(&path, e.to_string()))?;
+        // The reader refuses FIFOs, devices and sockets without blocking, and reads at most
+        // the limit: a store is watched while serving.
+        let bytes =
+            crate::files::read(&target, MAX_CERT_FILE_BYTES).map_err(|e| match e.problem {
+                Problem::NotRegular(Kind::Directory) => bad(
+                    &path,
+                    "sub-directories are not allowed in a trust store".into(),
+                ),
+                problem => bad(&path, problem.to_string()),
+            })?;
         let file_certs = parse_certificate_file(&bytes).map_err(|e| bad(&path, e))?;
         for c in &file_certs {
             match r.store_type {
@@ -325,5 +324,22 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("has no x509 certificates"), "{err}");
+    }
+
+    #[test]
+    fn a_fifo_in_the_store_is_refused_at_once() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("x509/ca/k8s");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ca.crt"), e2e_cert()).unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(dir.join("dropped.crt"))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let err = TrustStores::load(root.path(), [&store_ref()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("dropped.crt: is a FIFO"), "{err}");
     }
 }

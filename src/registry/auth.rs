@@ -89,8 +89,9 @@ impl AzureWorkloadIdentity {
             host: host.to_string(),
             reason: format!("Azure workload identity: {reason}"),
         };
-        let assertion = std::fs::read_to_string(&self.token_file)
-            .map_err(|e| fail(format!("{}: {e}", self.token_file.display())))?;
+        // A projected service-account token is a few KiB.
+        let assertion = crate::files::read_to_string(&self.token_file, 64 * 1024)
+            .map_err(|e| fail(e.to_string()))?;
         let authority = if self.authority.ends_with('/') {
             self.authority.clone()
         } else {
@@ -205,16 +206,8 @@ impl CredentialSource {
                 reason,
             }
         };
-        let meta = std::fs::metadata(&path)
-            .map_err(|e| auth_err(format!("docker config {}: {e}", path.display())))?;
-        if meta.len() > 1024 * 1024 {
-            return Err(auth_err(format!(
-                "docker config {} is too large",
-                path.display()
-            )));
-        }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| auth_err(format!("docker config {}: {e}", path.display())))?;
+        let bytes = crate::files::read(&path, 1024 * 1024)
+            .map_err(|e| auth_err(format!("docker config {e}")))?;
         let candidates = server_keys(&registry);
         // Credential helpers are processes; keep them off the async threads.
         let found = tokio::task::spawn_blocking(move || {

@@ -752,66 +752,46 @@ fn op_name(op: Operation) -> &'static str {
 }
 
 /// Re-read the trust policy and stores when their files change; keep the old ones when the new
-/// ones are invalid.
+/// ones are invalid. Looks and reloads run on blocking threads ([`watch::on_change`]).
 async fn watch_trust(app: Arc<App>) {
-    let paths = || {
-        let mut p = vec![app.engine.trust_policy.clone()];
-        p.push(app.engine.trust_store.clone());
-        p
-    };
-    let current = |ps: &[PathBuf]| {
-        let refs: Vec<&std::path::Path> = ps.iter().map(PathBuf::as_path).collect();
-        watch::fingerprint(&refs)
-    };
-    let mut last = current(&paths());
-    let mut interval = tokio::time::interval(app.settings.reload_interval);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let now = current(&paths());
-        if now == last {
-            continue;
+    let paths = vec![
+        app.engine.trust_policy.clone(),
+        app.engine.trust_store.clone(),
+    ];
+    let every = app.settings.reload_interval;
+    watch::on_change(paths, every, move || reload_trust(&app)).await
+}
+
+fn reload_trust(app: &App) {
+    let cache = app.gate.load().cache().clone();
+    match app.engine.gate_with_cache(
+        app.registry.clone(),
+        app.settings.deadline,
+        Some(app.metrics.clone()),
+        cache,
+    ) {
+        Ok(gate) => {
+            app.gate.store(Arc::new(gate));
+            Metrics::inc(&app.metrics.policy_reloads, "applied");
+            tracing::info!(policy = %app.engine.trust_policy.display(), "trust policy and trust stores reloaded");
         }
-        last = now;
-        let cache = app.gate.load().cache().clone();
-        match app.engine.gate_with_cache(
-            app.registry.clone(),
-            app.settings.deadline,
-            Some(app.metrics.clone()),
-            cache,
-        ) {
-            Ok(gate) => {
-                app.gate.store(Arc::new(gate));
-                Metrics::inc(&app.metrics.policy_reloads, "applied");
-                tracing::info!(policy = %app.engine.trust_policy.display(), "trust policy and trust stores reloaded");
-            }
-            Err(e) => {
-                Metrics::inc(&app.metrics.policy_reloads, "rejected");
-                tracing::error!(error = %e, "new trust policy or trust store refused; the previous one stays in force");
-            }
+        Err(e) => {
+            Metrics::inc(&app.metrics.policy_reloads, "rejected");
+            tracing::error!(error = %e, "new trust policy or trust store refused; the previous one stays in force");
         }
     }
 }
 
 /// Re-read the serving certificate when its files change.
 async fn watch_tls(cert: Arc<ReloadingCert>, every: Duration) {
-    let mut last = watch::fingerprint(&cert.paths());
-    let mut interval = tokio::time::interval(every);
-    interval.tick().await;
-    loop {
-        interval.tick().await;
-        let now = watch::fingerprint(&cert.paths());
-        if now == last {
-            continue;
+    let paths = cert.paths().map(std::path::Path::to_path_buf).to_vec();
+    watch::on_change(paths, every, move || match cert.reload() {
+        Ok(()) => tracing::info!("serving certificate reloaded"),
+        Err(e) => {
+            tracing::error!(error = %e, "new serving certificate refused; the previous one stays in use")
         }
-        last = now;
-        match cert.reload() {
-            Ok(()) => tracing::info!("serving certificate reloaded"),
-            Err(e) => {
-                tracing::error!(error = %e, "new serving certificate refused; the previous one stays in use")
-            }
-        }
-    }
+    })
+    .await
 }
 
 #[cfg(test)]

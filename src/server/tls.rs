@@ -12,6 +12,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+/// Largest certificate chain or key file read.
+const MAX_PEM_FILE_BYTES: u64 = 1024 * 1024;
+
 /// A TLS certificate problem.
 #[derive(Debug, thiserror::Error)]
 #[error("TLS {what} {path}: {reason}")]
@@ -36,14 +39,18 @@ pub fn load_certified_key(cert: &Path, key: &Path) -> Result<CertifiedKey, TlsEr
         path: key.display().to_string(),
         reason,
     };
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| cert_err(e.to_string()))?
+    let read = |path: &Path| {
+        crate::files::read(path, MAX_PEM_FILE_BYTES).map_err(|e| e.problem.to_string())
+    };
+    let cert_pem = read(cert).map_err(cert_err)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<_, _>>()
         .map_err(|e| cert_err(e.to_string()))?;
     if chain.is_empty() {
         return Err(cert_err("no CERTIFICATE block found".into()));
     }
-    let der = PrivateKeyDer::from_pem_file(key).map_err(|e| key_err(e.to_string()))?;
+    let key_pem = read(key).map_err(key_err)?;
+    let der = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| key_err(e.to_string()))?;
     let provider = rustls::crypto::aws_lc_rs::default_provider();
     let ck = CertifiedKey::from_der(chain, der, &provider).map_err(|e| {
         key_err(format!(
