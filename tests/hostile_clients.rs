@@ -7,11 +7,9 @@
 mod common;
 
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, SanType};
 use serde_json::{json, Value};
 
 use common::fake_registry::{FakeRegistry, State};
@@ -43,28 +41,12 @@ impl Drop for Webhook {
     }
 }
 
-fn write_tls(dir: &Path) -> (String, PathBuf, PathBuf) {
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, "hostile clients CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let issuer = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let cert = p.signed_by(&key, &issuer).unwrap();
-    let (c, k) = (dir.join("tls.crt"), dir.join("tls.key"));
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
-    (issuer.pem(), c, k)
-}
-
 /// Start `vouch serve` with `serve:` settings (YAML lines), registries reached over HTTP, and
 /// at most `nofile` file descriptors when given.
 async fn start(serve: &str, insecure: &[&str], stalled: &str, nofile: Option<u64>) -> Webhook {
     let dir = tempfile::tempdir().unwrap();
-    let (ca_pem, cert, key) = write_tls(dir.path());
+    let tls = common::TestTls::in_dir(dir.path());
+    let (ca_pem, cert, key) = (tls.ca_pem(), tls.cert, tls.key);
     common::e2e_trust_store(&dir.path().join("store"));
     let policy = dir.path().join("trustpolicy.json");
     std::fs::write(&policy, POLICY.replace("STALLED", stalled)).unwrap();

@@ -53,19 +53,26 @@ impl Run {
     }
 }
 
+/// The attack: a hostile HTTPS registry made with `knobs` (which may point at `other`, a
+/// collector on another origin — HTTPS when `other_tls`, else plain HTTP) is verified with
+/// alice's credentials. Returns the registry, the other host, the exit status and all output.
+fn attack(
+    other_tls: bool,
+    knobs: impl FnOnce(&hostile::Server) -> Knobs,
+) -> (hostile::Server, hostile::Server, i32, String) {
+    let tls = TestTls::new();
+    let other = hostile::collector(other_tls.then_some(&tls));
+    let reg = hostile::registry(knobs(&other), Some(&tls));
+    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
+    (reg, other, code, format!("{out}{err}"))
+}
+
 #[test]
 fn basic_credentials_never_follow_a_referrers_link_to_another_host() {
-    let tls = TestTls::new();
-    let elsewhere = hostile::collector(Some(&tls));
-    let reg = hostile::registry(
-        Knobs {
-            referrers_link: Some(format!("{}/v2/app/referrers/x?page=2", elsewhere.base)),
-            ..Knobs::basic()
-        },
-        Some(&tls),
-    );
-    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
-    let err = format!("{out}{err}");
+    let (reg, elsewhere, code, err) = attack(true, |other| Knobs {
+        referrers_link: Some(format!("{}/v2/app/referrers/x?page=2", other.base)),
+        ..Knobs::basic()
+    });
     // The registry itself was asked with credentials (the test's premise) …
     assert!(any_credentials(&reg.requests()), "{:?}", reg.requests());
     // … the other host got nothing at all, and the run says why it stopped.
@@ -74,7 +81,7 @@ fn basic_credentials_never_follow_a_referrers_link_to_another_host() {
         "another host was contacted: {:?}",
         elsewhere.requests()
     );
-    assert_eq!(code, 3, "could not finish: {out}{err}");
+    assert_eq!(code, 3, "could not finish: {err}");
     assert!(
         err.contains("another host") && err.contains("refused"),
         "{err}"
@@ -83,44 +90,30 @@ fn basic_credentials_never_follow_a_referrers_link_to_another_host() {
 
 #[test]
 fn credentials_never_go_in_clear_text_to_an_http_link() {
-    let tls = TestTls::new();
-    let plain = hostile::collector(None);
-    let reg = hostile::registry(
-        Knobs {
-            referrers_link: Some(format!("{}/v2/app/referrers/x?page=2", plain.base)),
-            ..Knobs::basic()
-        },
-        Some(&tls),
-    );
-    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
-    let err = format!("{out}{err}");
+    let (_, plain, code, err) = attack(false, |other| Knobs {
+        referrers_link: Some(format!("{}/v2/app/referrers/x?page=2", other.base)),
+        ..Knobs::basic()
+    });
     assert!(plain.requests().is_empty(), "{:?}", plain.requests());
-    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("plain HTTP"), "{err}");
 }
 
 #[test]
 fn a_plain_http_token_realm_for_an_https_registry_is_refused() {
-    let tls = TestTls::new();
-    let plain = hostile::collector(None);
-    let reg = hostile::registry(
-        Knobs {
-            auth: Auth::Bearer {
-                realm: format!("{}/token", plain.base),
-                user: ("alice".into(), "s3cret".into()),
-            },
-            ..Knobs::basic()
+    let (_, plain, code, err) = attack(false, |other| Knobs {
+        auth: Auth::Bearer {
+            realm: format!("{}/token", other.base),
+            user: ("alice".into(), "s3cret".into()),
         },
-        Some(&tls),
-    );
-    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
-    let err = format!("{out}{err}");
+        ..Knobs::basic()
+    });
     assert!(
         plain.requests().is_empty(),
         "credentials went to a plain-HTTP realm: {:?}",
         plain.requests()
     );
-    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(code, 3, "{err}");
     assert!(
         err.contains("token realm") && err.contains("plain HTTP"),
         "{err}"
@@ -129,17 +122,10 @@ fn a_plain_http_token_realm_for_an_https_registry_is_refused() {
 
 #[test]
 fn a_redirect_to_another_host_that_asks_for_credentials_gets_none() {
-    let tls = TestTls::new();
-    let elsewhere = hostile::collector(Some(&tls));
-    let reg = hostile::registry(
-        Knobs {
-            redirect_manifests: Some(format!("{}/v2/app/manifests/v1", elsewhere.base)),
-            ..Knobs::basic()
-        },
-        Some(&tls),
-    );
-    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
-    let err = format!("{out}{err}");
+    let (_, elsewhere, code, err) = attack(true, |other| Knobs {
+        redirect_manifests: Some(format!("{}/v2/app/manifests/v1", other.base)),
+        ..Knobs::basic()
+    });
     // The redirect is followed (registries send blobs to CDNs) but carries no credentials, and
     // the other host's challenge (a token realm of its own) is not answered.
     let seen = elsewhere.requests();
@@ -152,40 +138,27 @@ fn a_redirect_to_another_host_that_asks_for_credentials_gets_none() {
         !seen.iter().any(|s| s.request.contains("/token")),
         "a token was asked of another host: {seen:?}"
     );
-    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(code, 3, "{err}");
 }
 
 #[test]
 fn an_https_registry_cannot_redirect_to_plain_http() {
-    let tls = TestTls::new();
-    let plain = hostile::collector(None);
-    let reg = hostile::registry(
-        Knobs {
-            redirect_manifests: Some(format!("{}/v2/app/manifests/v1", plain.base)),
-            ..Knobs::basic()
-        },
-        Some(&tls),
-    );
-    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
-    let err = format!("{out}{err}");
+    let (_, plain, code, err) = attack(false, |other| Knobs {
+        redirect_manifests: Some(format!("{}/v2/app/manifests/v1", other.base)),
+        ..Knobs::basic()
+    });
     assert!(plain.requests().is_empty(), "{:?}", plain.requests());
-    assert_eq!(code, 3, "{out}{err}");
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("HTTPS to plain HTTP"), "{err}");
 }
 
 #[test]
 fn a_docker_content_digest_that_is_not_a_digest_is_refused() {
-    let tls = TestTls::new();
-    let reg = hostile::registry(
-        Knobs {
-            digest_header: Some("sha256:../../../../evil?x=#".into()),
-            ..Knobs::basic()
-        },
-        Some(&tls),
-    );
-    let (code, out, err) = Run::new().verify(&format!("{}/app:v1", reg.host), &reg.host, &tls);
-    let err = format!("{out}{err}");
-    assert_eq!(code, 3, "{out}{err}");
+    let (reg, _, code, err) = attack(false, |_| Knobs {
+        digest_header: Some("sha256:../../../../evil?x=#".into()),
+        ..Knobs::basic()
+    });
+    assert_eq!(code, 3, "{err}");
     assert!(err.contains("is not a valid digest"), "{err}");
     assert!(
         !err.contains("app@sha256:.."),

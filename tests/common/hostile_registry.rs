@@ -9,6 +9,8 @@
 //! rest), then answers with an empty image index. Every server runs on a thread of its
 //! own and handles at most a bounded number of requests' bodies (none are read).
 
+pub use super::TestTls;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -94,29 +96,6 @@ impl Server {
     /// Requests received so far.
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-}
-
-/// A CA and a serving certificate for `localhost`, shared by the test's HTTPS servers.
-pub struct TestTls {
-    _dir: tempfile::TempDir,
-    /// The CA certificate: give it to vouch as `SSL_CERT_FILE`.
-    pub ca: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-impl TestTls {
-    /// Generate with vouch's own certificate generator.
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let g = vouch::certs::generate(&["localhost".into()], 1, dir.path()).expect("certs");
-        TestTls {
-            ca: g.ca_cert,
-            cert: g.tls_cert,
-            key: g.tls_key,
-            _dir: dir,
-        }
     }
 }
 

@@ -444,6 +444,45 @@ pub fn e2e_trust_store(root: &Path) {
     .expect("copy the e2e certificate");
 }
 
+/// A CA and a serving certificate for `localhost` and `127.0.0.1`, made by vouch's own
+/// certificate generator, for the tests' HTTPS servers.
+pub struct TestTls {
+    _dir: Option<tempfile::TempDir>,
+    /// The CA certificate (give it to vouch as `SSL_CERT_FILE`, or to a client).
+    pub ca: PathBuf,
+    /// The serving certificate.
+    pub cert: PathBuf,
+    /// Its key.
+    pub key: PathBuf,
+}
+
+impl TestTls {
+    /// In a temporary directory of its own.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut tls = Self::in_dir(dir.path());
+        tls._dir = Some(dir);
+        tls
+    }
+
+    /// Written into `dir`.
+    pub fn in_dir(dir: &Path) -> Self {
+        let g = vouch::certs::generate(&["localhost".into(), "127.0.0.1".into()], 1, dir)
+            .expect("certs");
+        TestTls {
+            _dir: None,
+            ca: g.ca_cert,
+            cert: g.tls_cert,
+            key: g.tls_key,
+        }
+    }
+
+    /// The CA certificate as PEM text.
+    pub fn ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.ca).expect("read CA")
+    }
+}
+
 /// Write a trust policy (text) to a temp file.
 pub fn policy_file(dir: &Path, text: &str) -> PathBuf {
     let p = dir.join(format!("policy-{}.json", free_port()));
