@@ -386,21 +386,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, String> {
-    let config = match kubeconfig {
-        Some(path) => {
-            // kube reads the path itself (resolving the relative paths inside); refuse a FIFO,
-            // a device or an oversized file before it does.
-            vouch::files::read(path, 16 * 1024 * 1024).map_err(|e| e.to_string())?;
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| format!("no cluster configuration: {e}"))?,
-    };
+    // The kubeconfig and the files it names are read once, through `files::read`
+    // (`audit::kubeconfig`); kube never opens them itself.
+    let config = vouch::audit::kubeconfig::config(kubeconfig.map(PathBuf::as_path))
+        .await
+        .map_err(|e| e.to_string())?;
     kube::Client::try_from(config).map_err(|e| e.to_string())
 }
 

@@ -52,10 +52,22 @@ impl Run {
 
 /// Run vouch with `args`, feeding `stdin`, killing it (and failing) after [`BOUND`].
 fn run(args: &[&str], stdin: Option<Box<dyn FnOnce(std::process::ChildStdin) + Send>>) -> Run {
+    run_env(args, &[], stdin)
+}
+
+/// [`run`] with environment variables set (after the defaults, so `HOME` may be replaced).
+fn run_env(
+    args: &[&str],
+    envs: &[(&str, &str)],
+    stdin: Option<Box<dyn FnOnce(std::process::ChildStdin) + Send>>,
+) -> Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_vouch"))
         .args(args)
         .env_remove("DOCKER_CONFIG")
+        .env_remove("KUBECONFIG")
+        .env_remove("KUBERNETES_SERVICE_HOST")
         .env("HOME", std::env::temp_dir())
+        .envs(envs.iter().copied())
         .stdin(if stdin.is_some() {
             Stdio::piped()
         } else {
@@ -254,6 +266,50 @@ fn a_fifo_as_docker_config_is_refused_at_once() {
     // The image cannot be judged: exit 3, with the reason.
     let why = format!("docker config {fifo}: is a FIFO");
     refused_at_once(&[&verify[..], &flags].concat(), 3, &why);
+}
+
+/// Issue 11 defect 11 (review): `vouch audit` on the live cluster found its kubeconfig through
+/// `kube::Config::infer`, which reads `$KUBECONFIG` or `~/.kube/config` itself: a FIFO there
+/// hung `audit` forever (and `--kubeconfig` was read twice). Now every kubeconfig, and every
+/// file one names, is read once through the bounded reader and refused at once.
+#[test]
+fn a_fifo_as_kubeconfig_or_named_by_one_is_refused_at_once() {
+    let env = Env::new();
+    let (policy, store) = (env.p("policy.json"), env.p("store"));
+    let audit = ["audit", "--trust-policy", &policy, "--trust-store", &store];
+    let fifo = env.fifo("kubeconfig.fifo");
+    let home = env.dir.path().to_str().unwrap();
+    let why = format!("{fifo}: is a FIFO (named pipe), not a regular file");
+    // As $KUBECONFIG, alone or first of a list (kube merges them all).
+    let list = format!("{fifo}:{}", env.p("missing"));
+    for value in [fifo.as_str(), list.as_str()] {
+        let r = run_env(&audit, &[("KUBECONFIG", value), ("HOME", home)], None);
+        assert_eq!(r.code(), 2, "KUBECONFIG={value}: {}", r.output());
+        assert!(r.output().contains(&why), "{}", r.output());
+    }
+    // As ~/.kube/config.
+    std::fs::create_dir(env.path(".kube")).unwrap();
+    mkfifo(&env.path(".kube/config"));
+    let r = run_env(&audit, &[("HOME", home)], None);
+    assert_eq!(r.code(), 2, "{}", r.output());
+    assert!(
+        r.output().contains(".kube/config: is a FIFO"),
+        "{}",
+        r.output()
+    );
+    // As --kubeconfig.
+    refused_at_once(&[&audit[..], &["--kubeconfig", &fifo]].concat(), 2, &why);
+    // As the certificate authority a kubeconfig names (relative to it).
+    mkfifo(&env.path("ca.crt"));
+    std::fs::write(
+        env.path("kubeconfig"),
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:9\n    certificate-authority: ca.crt\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    token: t\n",
+    )
+    .unwrap();
+    let kubeconfig = env.p("kubeconfig");
+    let r = run_env(&audit, &[("KUBECONFIG", &kubeconfig), ("HOME", home)], None);
+    assert_eq!(r.code(), 2, "{}", r.output());
+    assert!(r.output().contains("ca.crt: is a FIFO"), "{}", r.output());
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! gets a row naming the image as written.
 
 pub mod cluster;
+pub mod kubeconfig;
 pub mod manifests;
 
 use std::collections::HashMap;
