@@ -14,9 +14,9 @@
 //!   tlsKey: /etc/vouch/tls/tls.key
 //!   deadline: 8s
 //!   enforcement: enforce      # or dryrun
-//!   maxConcurrency: 512     # requests reading their bodies at once
+//!   maxConcurrency: 512     # requests reading their bodies at once (1/8, at most 8, per connection)
 //!   maxPending: 4096        # requests waiting for verdicts; more are shed (fail-closed answer)
-//!   maxConnections: 1000    # at the cap the oldest idle connection is closed for a new one
+//!   maxConnections: 1000    # at the cap an idle or never-answered connection is closed for a new one
 //!   readTimeout: 5s         # TLS handshake + first request headers; each HTTP/1.1 header; body
 //!   idleTimeout: 60s        # HTTP/2 connection without a request
 //!   logFormat: json

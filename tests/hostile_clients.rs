@@ -1,6 +1,6 @@
 //! Issue 11, defects 2 and 3: hostile clients of `vouch serve` (connections that finish TLS and
-//! send nothing, headers a byte at a time, idle HTTP/2, more connections than the cap or the
-//! file-descriptor limit) and floods of admissions on a stalled registry. The webhook must close
+//! send nothing, headers a byte at a time, idle HTTP/2, HTTP/2 streams sending bodies slowly,
+//! more connections than the cap or the file-descriptor limit) and floods of admissions on a stalled registry. The webhook must close
 //! what is useless within its timeouts, keep answering real admissions, and answer every review
 //! before its deadline.
 
@@ -295,6 +295,96 @@ async fn a_real_admission_is_answered_past_the_connection_cap() {
     }
 }
 
+/// A client with a connection of its own, as the API server opens one.
+fn fresh_client(w: &Webhook) -> reqwest::Client {
+    reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(w.ca_pem.as_bytes()).unwrap()])
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// Defect 2 (review): a few HTTP/2 connections, each with many streams sending their review
+/// bodies slowly. Before this fix they held every reading slot (100 streams per connection,
+/// one FIFO queue for the server's slots), and a real review on another connection queued
+/// behind them until its deadline (503, or 408 when `readTimeout` ran out first); now one connection reads at most its share of the
+/// slots (2 of 16 here) and the review is answered at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_http2_bodies_on_a_few_connections_do_not_starve_a_review() {
+    let w = start(
+        // readTimeout past the deadline: a slow body holds its slot until its deadline.
+        "  maxConcurrency: 16\n  readTimeout: 10s\n",
+        &[],
+        "127.0.0.1:9",
+        None,
+    )
+    .await;
+    let handles = w
+        .target()
+        .hold_many(Hostile::SlowBodyH2, 3, Duration::from_secs(25));
+    // Long enough for the flood to be under way: streams keep arriving for 5 s, and each
+    // answered one is replaced.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fresh = fresh_client(&w);
+    for i in 0..4 {
+        let (r, took) = w
+            .review_with(
+                &fresh,
+                &format!("beside-slow-bodies-{i}"),
+                &[&skipped_image()],
+            )
+            .await;
+        assert_eq!(r["allowed"], true, "{r}");
+        // Well before the 8 s deadline (behind the flood it took the whole deadline: 503).
+        assert!(took < Duration::from_secs(4), "answered in {took:?}");
+    }
+    // The attack was still on: its connections were open, not closed by a flood guard.
+    let metrics = w.metrics().await;
+    assert!(
+        metrics.contains("vouch_connections_open 5")
+            || metrics.contains("vouch_connections_open 4"),
+        "{metrics}"
+    );
+    for h in handles {
+        h.abort();
+    }
+}
+
+/// Defect 2 (review): at the connection cap, connections that have never completed a request
+/// make room even with requests in flight. Before this fix only a connection with no request
+/// in flight could be closed, so slow-body connections filling the cap got a new connection
+/// closed at once; now the oldest of them is closed and the review is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_http2_bodies_at_the_connection_cap_make_room() {
+    let w = start(
+        "  maxConnections: 4\n  readTimeout: 5s\n",
+        &[],
+        "127.0.0.1:9",
+        None,
+    )
+    .await;
+    let handles = w
+        .target()
+        .hold_many(Hostile::SlowBodyH2, 4, Duration::from_secs(25));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let fresh = fresh_client(&w);
+    for i in 0..2 {
+        let (r, took) = w
+            .review_with(&fresh, &format!("at-the-cap-{i}"), &[&skipped_image()])
+            .await;
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(took < Duration::from_secs(8), "answered in {took:?}");
+    }
+    let metrics = w.metrics().await;
+    assert!(
+        metrics.contains("vouch_connections_closed_total{kind=\"evicted\"}"),
+        "{metrics}"
+    );
+    for h in handles {
+        h.abort();
+    }
+}
+
 fn signed_registry() -> FakeRegistry {
     let mut st = State {
         referrers_api: true,
@@ -323,12 +413,16 @@ async fn a_flood_on_a_stalled_registry_is_answered_before_the_deadline() {
     let deadline = Duration::from_secs(2);
     let slack = Duration::from_millis(1500);
     let mut tasks = Vec::new();
+    // Four connections, as the API server opens more when one has its 32 HTTP/2 streams busy
+    // (one reqwest client would queue the rest behind them instead).
+    let clients: Vec<reqwest::Client> = (0..4).map(|_| fresh_client(&w)).collect();
     let w = std::sync::Arc::new(w);
     for i in 0..60 {
-        let w = w.clone();
+        let (w, client) = (w.clone(), clients[i % clients.len()].clone());
         let image = format!("{}/app:v{i}", stalled.host);
         tasks.push(tokio::spawn(async move {
-            w.review(&format!("stalled-{i}"), &[&image]).await
+            w.review_with(&client, &format!("stalled-{i}"), &[&image])
+                .await
         }));
     }
     let normal = format!("{}/signed@{SIGNED_DIGEST}", good.host);

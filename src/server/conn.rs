@@ -9,13 +9,22 @@
 //!   server keeps one open between reviews and reconnects when it needs one); keep-alive pings
 //!   close connections whose peer stopped answering. Streams per connection and header sizes
 //!   are capped, and flow-control windows are small, so one connection cannot buffer much.
+//!   An HTTP/2 connection has at most [`H2_MAX_STREAMS`] (32) streams open: the API server
+//!   sends one review per stream and opens another connection when it needs more.
+//! - One connection reads at most `reading_per_connection` request bodies at once (a
+//!   connection-scoped semaphore handed to the handler as [`ReadingSlots`]; the server sets it
+//!   to a small share of its reading slots). A stream waiting for it holds none of the
+//!   server's reading slots, so one client sending many bodies a byte at a time on a few
+//!   connections cannot queue the API server's reviews behind its own.
 //! - At most `max_connections` connections are open, handshakes included. When a new one
-//!   arrives at the cap, the oldest connection with no request in flight is closed to make
-//!   room; only when every open connection has a request in flight is the new one closed at
-//!   once. Refusing new connections at the cap would let anyone who holds the cap with idle
-//!   connections lock the API server out until those time out; dropping an idle one costs its
-//!   owner a reconnect at most, and a connection can only keep its place by having a request
-//!   in flight, which the request deadline bounds.
+//!   arrives at the cap, one is closed to make room, in this order: the oldest that has never
+//!   completed a request and has none in flight (silent or stalled), the oldest idle one, the
+//!   oldest that has never completed a request but has requests in flight (bodies sent a byte
+//!   at a time, say). A connection that has completed a request (2xx) and has one in flight
+//!   is never closed for room; only when every open connection is such is the new one closed
+//!   at once. Refusing new connections at the cap would let anyone who holds the cap lock the
+//!   API server out until those time out; dropping an idle one costs its owner a reconnect at
+//!   most, and the API server's connections complete reviews.
 //!
 //! Every closure is counted in `vouch_connections_closed_total` by reason.
 
@@ -35,8 +44,9 @@ use tower::ServiceExt;
 
 use crate::metrics::Metrics;
 
-/// Streams one HTTP/2 connection may have open at once.
-const H2_MAX_STREAMS: u32 = 100;
+/// Streams one HTTP/2 connection may have open at once: the API server sends one review per
+/// stream and opens more connections as it needs them.
+pub const H2_MAX_STREAMS: u32 = 32;
 /// Largest request header block (HTTP/2 header list; HTTP/1.1 read buffer).
 const MAX_HEADER_BYTES: u32 = 16 * 1024;
 /// HTTP/1.1 read buffer: headers must fit in it.
@@ -63,7 +73,15 @@ pub struct ConnLimits {
     pub read_timeout: Duration,
     /// HTTP/2 connection without a stream open.
     pub idle_timeout: Duration,
+    /// Request bodies one connection reads at once ([`ReadingSlots`]).
+    pub reading_per_connection: usize,
 }
+
+/// The reading slots of the connection a request came on (a request extension): a handler
+/// takes one before reading the body, so that one connection reads at most
+/// `reading_per_connection` bodies at once.
+#[derive(Debug, Clone)]
+pub struct ReadingSlots(pub Arc<tokio::sync::Semaphore>);
 
 /// One open connection, as the cap and the idle watchdog see it.
 struct Tracked {
@@ -71,6 +89,8 @@ struct Tracked {
     in_flight: AtomicUsize,
     /// Whether it has had a request yet.
     served: AtomicBool,
+    /// Whether a request on it was answered with a 2xx status.
+    completed: AtomicBool,
     /// When it last had no request in flight (milliseconds since the table's epoch).
     idle_since_ms: AtomicU64,
     /// Asks the connection to close (evicted to make room).
@@ -95,15 +115,27 @@ impl Table {
         Metrics::inc(&self.metrics.connections_closed, reason);
     }
 
-    /// A place for a new connection, evicting the oldest idle one at the cap; `None` when every
-    /// open connection has a request in flight.
+    /// A place for a new connection, closing one at the cap in the order the module
+    /// documentation gives; `None` when every open connection has completed a request and has
+    /// one in flight.
     fn admit(&self) -> Option<(u64, Arc<Tracked>)> {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if open.len() >= self.max {
+            let rank = |c: &Tracked| {
+                let idle = c.in_flight.load(Ordering::SeqCst) == 0;
+                match (c.completed.load(Ordering::SeqCst), idle) {
+                    (false, true) => Some(0),
+                    (true, true) => Some(1),
+                    (false, false) => Some(2),
+                    (true, false) => None,
+                }
+            };
+            // Oldest first within a rank: the map is ordered by id.
             let victim = open
                 .iter()
-                .find(|(_, c)| c.in_flight.load(Ordering::SeqCst) == 0)
-                .map(|(id, _)| *id)?;
+                .filter_map(|(id, c)| rank(c).map(|r| (r, *id)))
+                .min()
+                .map(|(_, id)| id)?;
             if let Some(c) = open.remove(&victim) {
                 c.evict.notify_one();
                 self.closed("evicted");
@@ -113,6 +145,7 @@ impl Table {
         let tracked = Arc::new(Tracked {
             in_flight: AtomicUsize::new(0),
             served: AtomicBool::new(false),
+            completed: AtomicBool::new(false),
             idle_since_ms: AtomicU64::new(self.now_ms()),
             evict: Notify::new(),
         });
@@ -315,11 +348,18 @@ async fn serve(
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let router = shared.router.clone();
     let (t, tb) = (tracked.clone(), table.clone());
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let reading = ReadingSlots(Arc::new(tokio::sync::Semaphore::new(
+        shared.limits.reading_per_connection.max(1),
+    )));
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let busy = Busy::begin(&t, &tb);
         let router = router.clone();
+        req.extensions_mut().insert(reading.clone());
         async move {
             let response = router.oneshot(req).await;
+            if response.as_ref().is_ok_and(|r| r.status().is_success()) {
+                busy.tracked.completed.store(true, Ordering::SeqCst);
+            }
             drop(busy);
             response
         }

@@ -8,8 +8,12 @@
 //! waiting is never given again:
 //!
 //! 1. Reading: at most `max_concurrency` requests read and decode their bodies at once (each may
-//!    hold up to 3 MiB). A request waits for a reading slot until its deadline; the body must
-//!    arrive within `read_timeout`. Both failures are answered at once (503 / 408: without a
+//!    hold up to 3 MiB), and at most [`reading_per_connection`] of them from one connection
+//!    (one eighth of `max_concurrency`, at least 1 and at most 8): a request first waits for its
+//!    connection's slot ([`conn::ReadingSlots`]), then for one of the server's, both until its
+//!    deadline, so a client that sends bodies a byte at a time on a few connections holds only
+//!    a small share of the slots and a review on another connection still gets one. The body
+//!    must arrive within `read_timeout`. Failures are answered at once (503 / 408: without a
 //!    body there is no AdmissionReview to answer).
 //! 2. Judging: the images are collected ([`crate::admission`]) and the body and slot released.
 //!    At most `max_pending` requests wait for verdicts at once; a request past that is shed at
@@ -59,6 +63,15 @@ use tls::{ReloadingCert, TlsError};
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
 /// Most recent would-be denials kept for `GET /report`.
 const REPORT_CAPACITY: usize = 500;
+/// Most request bodies one connection reads at once.
+const MAX_READING_PER_CONNECTION: usize = 8;
+
+/// Request bodies one connection may read at once: an eighth of `max_concurrency`, at least 1
+/// and at most 8, so that it takes several connections to hold every reading slot.
+pub fn reading_per_connection(max_concurrency: usize) -> usize {
+    (max_concurrency / 8).clamp(1, MAX_READING_PER_CONNECTION)
+}
+
 /// Time kept back from the deadline to encode and send the answer.
 const ANSWER_MARGIN: Duration = Duration::from_millis(100);
 
@@ -75,12 +88,14 @@ pub struct ServeSettings {
     pub deadline: Duration,
     /// Enforce or only record.
     pub enforcement: Enforcement,
-    /// Admission requests reading and decoding their bodies at once.
+    /// Admission requests reading and decoding their bodies at once (from one connection at
+    /// most [`reading_per_connection`] of them).
     pub max_concurrency: usize,
     /// Admission requests waiting for verdicts at once; more are shed with the fail-closed
     /// answer.
     pub max_pending: usize,
-    /// Open connections at most (the oldest idle one is closed to make room for a new one).
+    /// Open connections at most (at the cap one is closed to make room for a new one, see
+    /// [`conn`]).
     pub max_connections: usize,
     /// Time for a new connection's TLS handshake and first request headers, for each later
     /// HTTP/1.1 request's headers, and for a request body.
@@ -286,6 +301,7 @@ pub async fn start(
             max_connections: settings.max_connections,
             read_timeout: settings.read_timeout,
             idle_timeout: settings.idle_timeout,
+            reading_per_connection: reading_per_connection(settings.max_concurrency),
         },
         app.metrics.clone(),
     );
@@ -539,14 +555,23 @@ async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) 
     let deadline = app.settings.deadline;
     let answer_by = arrived + deadline.saturating_sub(ANSWER_MARGIN.min(deadline / 10));
     let answer = async {
-        // 1. Reading, under a slot.
-        let slot = match tokio::time::timeout_at(answer_by.into(), app.reading.acquire()).await {
+        // 1. Reading, under a slot of the connection's, then one of the server's.
+        let connection = request.extensions().get::<conn::ReadingSlots>().cloned();
+        let slots = async {
+            let mine = match &connection {
+                Some(c) => Some(c.0.acquire().await?),
+                None => None,
+            };
+            Ok::<_, tokio::sync::AcquireError>((mine, app.reading.acquire().await?))
+        };
+        let slot = match tokio::time::timeout_at(answer_by.into(), slots).await {
             Ok(Ok(slot)) => slot,
             _ => {
                 Metrics::inc(&app.metrics.admission_shed, "queue_timeout");
                 let message = format!(
-                    "vouch is overloaded: all {} reading slots stayed busy until the {}s deadline",
+                    "vouch is overloaded: no reading slot (of {} in all, {} per connection) came free before the {}s deadline",
                     app.settings.max_concurrency,
+                    reading_per_connection(app.settings.max_concurrency),
                     deadline.as_secs_f32()
                 );
                 return plain(StatusCode::SERVICE_UNAVAILABLE, message);

@@ -1,5 +1,6 @@
 //! Hostile clients of the webhook port, on loopback: connections that finish TLS and then send
-//! nothing, send request headers a byte at a time, or go idle on HTTP/2 after one request. Each
+//! nothing, send request headers a byte at a time, go idle on HTTP/2 after one request, or open
+//! many HTTP/2 streams that each send a review body a byte at a time. Each
 //! is held until the server closes it and reports how long that took, giving up after a limit
 //! of its own, so a test holds exactly the connections it asked for and never hangs. Also a
 //! listener that accepts and never answers: a stalled registry.
@@ -26,7 +27,24 @@ pub enum Hostile {
     SlowHeaders,
     /// HTTP/2: one `GET /healthz`, then an open connection with no stream (pings answered).
     IdleH2,
+    /// HTTP/2: [`SLOW_BODY_STREAMS`] `POST /validate` streams at once, each sending its headers
+    /// and then a body of [`SLOW_BODY_CHUNK`] bytes every [`SLOW_BODY_EVERY`], never finished;
+    /// an answered stream is replaced.
+    SlowBodyH2,
 }
+
+/// What a [`Hostile::SlowBodyH2`] stream sends at a time: DATA frames this small or larger are
+/// not counted by h2's flood budget (smaller ones buffered unread get the connection closed
+/// with `ENHANCE_YOUR_CALM`, which would end the attack rather than test the limits).
+pub const SLOW_BODY_CHUNK: usize = 256;
+/// Between the starts of one connection's [`Hostile::SlowBodyH2`] streams.
+pub const SLOW_BODY_STAGGER: Duration = Duration::from_millis(50);
+/// How often a [`Hostile::SlowBodyH2`] stream sends a chunk.
+pub const SLOW_BODY_EVERY: Duration = Duration::from_millis(250);
+
+/// Streams a [`Hostile::SlowBodyH2`] connection keeps asking for (the server's stream limit
+/// decides how many are open; the rest wait in the client).
+pub const SLOW_BODY_STREAMS: usize = 100;
 
 /// How a hostile connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,9 +108,13 @@ impl Target {
                 Ok(tcp) => silent(tcp, until).await,
                 Err(_) => return Held::Refused,
             },
-            Hostile::SilentH1 | Hostile::SilentH2 | Hostile::SlowHeaders | Hostile::IdleH2 => {
+            Hostile::SilentH1
+            | Hostile::SilentH2
+            | Hostile::SlowHeaders
+            | Hostile::IdleH2
+            | Hostile::SlowBodyH2 => {
                 let alpn: &[u8] = match kind {
-                    Hostile::SilentH2 | Hostile::IdleH2 => b"h2",
+                    Hostile::SilentH2 | Hostile::IdleH2 | Hostile::SlowBodyH2 => b"h2",
                     _ => b"http/1.1",
                 };
                 let Some(tls) = self.tls(alpn).await else {
@@ -101,6 +123,7 @@ impl Target {
                 match kind {
                     Hostile::SlowHeaders => slow_headers(tls, until).await,
                     Hostile::IdleH2 => idle_h2(tls, until).await,
+                    Hostile::SlowBodyH2 => slow_bodies_h2(tls, until).await,
                     _ => silent(tls, until).await,
                 }
             }
@@ -189,6 +212,62 @@ async fn idle_h2(tls: TlsStream<TcpStream>, until: Instant) -> bool {
         .await
         .is_ok();
     conn.abort();
+    closed
+}
+
+async fn slow_bodies_h2(tls: TlsStream<TcpStream>, until: Instant) -> bool {
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let Ok((sender, conn)) =
+        hyper::client::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .handshake::<_, axum::body::Body>(io)
+            .await
+    else {
+        return true;
+    };
+    let mut conn = tokio::spawn(conn);
+    let mut streams = tokio::task::JoinSet::new();
+    for i in 0..SLOW_BODY_STREAMS {
+        let mut sender = sender.clone();
+        streams.spawn(async move {
+            // Staggered, so that requests keep arriving (as a flood does) rather than in one
+            // batch that times out at once.
+            tokio::time::sleep(SLOW_BODY_STAGGER * i as u32).await;
+            // Until the connection fails: each answer (408 when readTimeout passes) is followed
+            // by a new slow stream.
+            loop {
+                let body = futures::stream::unfold(true, |first| async move {
+                    if !first {
+                        tokio::time::sleep(SLOW_BODY_EVERY).await;
+                    }
+                    let mut chunk = vec![b' '; SLOW_BODY_CHUNK];
+                    if first {
+                        chunk[0] = b'{';
+                    }
+                    Some((Ok::<_, std::convert::Infallible>(chunk), false))
+                });
+                let req = hyper::Request::post("https://localhost/validate")
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from_stream(body))
+                    .expect("request");
+                if sender.ready().await.is_err() {
+                    return;
+                }
+                match sender.send_request(req).await {
+                    Ok(r) => drop(r),
+                    Err(_) => return,
+                }
+                // Never a busy loop, whatever the server answers.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+    drop(sender);
+    let closed = tokio::time::timeout_at(until.into(), &mut conn)
+        .await
+        .is_ok();
+    conn.abort();
+    streams.abort_all();
     closed
 }
 
