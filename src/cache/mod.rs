@@ -273,14 +273,25 @@ impl VerdictCache {
         self.last_digests.get(key).await
     }
 
+    /// How long a judgement stays fresh: by outcome, and never past the earliest `nextUpdate`
+    /// of the revocation data it rests on (a verdict cannot outlive its evidence).
     fn ttl_for(&self, j: &Judgement) -> Option<Duration> {
-        if j.pending {
-            return Some(self.settings.pending_ttl);
-        }
-        match j.outcome {
-            Outcome::Verified | Outcome::Skipped => Some(self.settings.allow_ttl),
-            Outcome::Failed => Some(self.settings.deny_ttl),
-            Outcome::Error => None,
+        let by_outcome = if j.pending {
+            self.settings.pending_ttl
+        } else {
+            match j.outcome {
+                Outcome::Verified | Outcome::Skipped => self.settings.allow_ttl,
+                Outcome::Failed => self.settings.deny_ttl,
+                Outcome::Error => return None,
+            }
+        };
+        match j.evidence_valid_until() {
+            Some(until) => {
+                let left = Duration::try_from(until - time::OffsetDateTime::now_utc())
+                    .unwrap_or(Duration::ZERO);
+                (!left.is_zero()).then(|| by_outcome.min(left))
+            }
+            None => Some(by_outcome),
         }
     }
 

@@ -25,7 +25,7 @@ mod push;
 mod transport;
 
 pub use digest::Digest;
-pub(crate) use error::error_codes;
+pub(crate) use error::{error_chain, error_codes};
 pub use error::RegistryError;
 pub(crate) use transport::read_limited;
 

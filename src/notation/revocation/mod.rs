@@ -17,8 +17,11 @@
 //! size-limited, single-flighted, cached until `nextUpdate`) is the job of the checker that
 //! calls them.
 
+mod checker;
 pub mod crl;
 pub mod ocsp;
+
+pub use checker::{Checker, RevocationSettings};
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
