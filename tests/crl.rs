@@ -819,3 +819,86 @@ fn openssl_delta_crls() {
     );
     assert_eq!(d.status, Status::Ok, "{d:?}");
 }
+
+fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = content.len();
+    if len < 128 {
+        out.push(len as u8);
+    } else {
+        let bytes: Vec<u8> = len
+            .to_be_bytes()
+            .into_iter()
+            .skip_while(|&b| b == 0)
+            .collect();
+        out.push(0x80 | bytes.len() as u8);
+        out.extend(bytes);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+#[test]
+fn a_critical_entry_extension_makes_the_check_unknown() {
+    // openssl cannot put arbitrary entry extensions in a CRL: build the TBS by hand and sign it
+    // with the root's key (`openssl dgst -sign`, PKCS#1 v1.5 SHA-256).
+    let pki = Pki::new();
+    let now = OffsetDateTime::now_utc();
+    let seq = |parts: &[Vec<u8>]| tlv(0x30, &parts.concat());
+    let alg = seq(&[
+        vec![
+            0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+        ],
+        vec![0x05, 0x00],
+    ]);
+    let critical_unknown = seq(&[
+        vec![0x06, 0x03, 0x2a, 0x03, 0x04],
+        vec![0x01, 0x01, 0xff],
+        tlv(0x04, &[0x05, 0x00]),
+    ]);
+    let entry = seq(&[
+        tlv(0x02, &[0x10, 0x00]),
+        tlv(0x17, b"250101000000Z"),
+        seq(&[critical_unknown]),
+    ]);
+    let next_update = (now + Duration::days(1))
+        .format(time::macros::format_description!(
+            "[year repr:last_two][month][day][hour][minute][second]Z"
+        ))
+        .unwrap();
+    let tbs = seq(&[
+        vec![0x02, 0x01, 0x01],
+        alg.clone(),
+        pki.root.subject_der().to_vec(),
+        tlv(0x17, b"250101000000Z"),
+        tlv(0x17, next_update.as_bytes()),
+        seq(&[entry]),
+    ]);
+    fs::write(pki.path("tbs.der"), &tbs).unwrap();
+    pki.openssl(&[
+        "dgst",
+        "-sha256",
+        "-sign",
+        "ca/root.key",
+        "-out",
+        "sig.bin",
+        "tbs.der",
+    ]);
+    let mut bits = vec![0x00];
+    bits.extend(fs::read(pki.path("sig.bin")).unwrap());
+    let crl = crl::parse(seq(&[tbs, alg, tlv(0x03, &bits)])).unwrap();
+    assert_eq!(crl::validate(&crl, &pki.root, now, false), Ok(()));
+    let d = crl::decide_url(URL, &pki.leaves[0], &pki.root, Ok((&crl, None)), now, None);
+    assert_eq!(d.status, Status::Unknown);
+    assert_eq!(
+        d.error.as_deref(),
+        Some(
+            "failed to check revocation status from http://127.0.0.1:9/leaf.crl: unsupported \
+             critical extension found in CRL: 1.2.3.4"
+        )
+    );
+    assert_eq!(d.next_update, crl.next_update());
+    // The entry is the leaf's only: the next leaf is not concerned.
+    let d = crl::decide_url(URL, &pki.leaves[1], &pki.root, Ok((&crl, None)), now, None);
+    assert_eq!(d.status, Status::Ok);
+}

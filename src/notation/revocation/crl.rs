@@ -456,13 +456,22 @@ pub fn check(
     delta: Option<&Crl>,
     signing_time: Option<OffsetDateTime>,
 ) -> Decision {
+    check_serial(cert.serial(), base, delta, signing_time)
+}
+
+fn check_serial(
+    serial: &[u8],
+    base: &Crl,
+    delta: Option<&Crl>,
+    signing_time: Option<OffsetDateTime>,
+) -> Decision {
     let next_update = earliest(base.next_update, delta.and_then(|d| d.next_update));
     let decide = |status, error: Option<String>| Decision {
         status,
         error,
         next_update,
     };
-    let serial = minimal_serial(cert.serial());
+    let serial = minimal_serial(serial);
     let signing_time = signing_time.map(|t| t.unix_timestamp_nanos());
     let mut latest_temporary: Option<&Entry> = None;
     for crl in std::iter::once(base).chain(delta) {
@@ -712,4 +721,259 @@ fn parse_generalized_time(input: &[u8]) -> Result<(OffsetDateTime, &[u8]), Strin
         PrimitiveDateTime::new(date, clock).assume_offset(offset),
         rest,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        if len < 128 {
+            out.push(len as u8);
+        } else {
+            let bytes: Vec<u8> = len
+                .to_be_bytes()
+                .into_iter()
+                .skip_while(|&b| b == 0)
+                .collect();
+            out.push(0x80 | bytes.len() as u8);
+            out.extend(bytes);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn seq(parts: &[Vec<u8>]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+
+    const SHA256_RSA: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b,
+    ];
+    const SHA1_RSA: &[u8] = &[
+        0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x05,
+    ];
+    const REASON: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x15];
+    const INVALIDITY: &[u8] = &[0x06, 0x03, 0x55, 0x1d, 0x18];
+    const UNKNOWN: &[u8] = &[0x06, 0x03, 0x2a, 0x03, 0x04];
+
+    fn ext(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+        let mut parts = vec![oid.to_vec()];
+        if critical {
+            parts.push(vec![0x01, 0x01, 0xff]);
+        }
+        parts.push(tlv(0x04, value));
+        seq(&parts)
+    }
+
+    fn reason(code: u8) -> Vec<u8> {
+        ext(REASON, false, &[0x0a, 0x01, code])
+    }
+
+    fn utc(t: &str) -> Vec<u8> {
+        tlv(0x17, t.as_bytes())
+    }
+
+    fn entry(serial: &[u8], time: &str, exts: &[Vec<u8>]) -> Vec<u8> {
+        let mut parts = vec![tlv(0x02, serial), utc(time)];
+        if !exts.is_empty() {
+            parts.push(seq(exts));
+        }
+        seq(&parts)
+    }
+
+    /// An unsigned CRL (the signature is not looked at by `parse` or `check`).
+    fn build(version: Option<u8>, inner_alg: &[u8], entries: &[Vec<u8>]) -> Vec<u8> {
+        let alg = seq(&[SHA256_RSA.to_vec(), vec![0x05, 0x00]]);
+        let inner = seq(&[inner_alg.to_vec(), vec![0x05, 0x00]]);
+        let mut tbs = Vec::new();
+        if let Some(v) = version {
+            tbs.push(vec![0x02, 0x01, v]);
+        }
+        tbs.extend([inner, seq(&[]), utc("250101000000Z"), utc("350101000000Z")]);
+        if !entries.is_empty() {
+            tbs.push(seq(entries));
+        }
+        seq(&[seq(&tbs), alg, tlv(0x03, &[0x00, 0x01, 0x02])])
+    }
+
+    fn crl(entries: &[Vec<u8>]) -> Crl {
+        parse(build(Some(1), SHA256_RSA, entries)).unwrap()
+    }
+
+    #[test]
+    fn parse_refuses_what_go_refuses() {
+        let e = |der| parse(der).unwrap_err().0;
+        assert_eq!(
+            e(build(None, SHA256_RSA, &[])),
+            "x509: unsupported crl version"
+        );
+        assert_eq!(
+            e(build(Some(0), SHA256_RSA, &[])),
+            "x509: unsupported crl version: 0"
+        );
+        assert_eq!(
+            e(build(Some(1), SHA1_RSA, &[])),
+            "x509: inner and outer signature algorithm identifiers don't match"
+        );
+        let non_minimal = entry(&[0x00, 0x10], "250101000000Z", &[]);
+        assert_eq!(
+            e(build(Some(1), SHA256_RSA, &[non_minimal])),
+            "x509: malformed serial number"
+        );
+        let bad_reason = entry(
+            &[0x10],
+            "250101000000Z",
+            &[ext(REASON, false, &[0x02, 0x01, 0x01])],
+        );
+        assert_eq!(
+            e(build(Some(1), SHA256_RSA, &[bad_reason])),
+            "x509: malformed reasonCode extension"
+        );
+        assert_eq!(e(b"invalid crl".to_vec()), "x509: malformed crl");
+        // Trailing bytes after the CRL are ignored, as Go ignores them.
+        let mut der = build(Some(1), SHA256_RSA, &[]);
+        der.extend([0x00, 0x00]);
+        assert!(parse(der).is_ok());
+    }
+
+    #[test]
+    fn entries_of_one_serial_are_weighed_in_crl_order() {
+        let serial = [0x10];
+        let none = None;
+        // Hold then a later remove: OK; a later hold again: revoked.
+        let c = crl(&[
+            entry(&[0x7f], "250101000000Z", &[]),
+            entry(&serial, "250101000000Z", &[reason(6)]),
+            entry(&serial, "250102000000Z", &[reason(8)]),
+        ]);
+        assert_eq!(check_serial(&serial, &c, None, none).status, Status::Ok);
+        let c = crl(&[
+            entry(&serial, "250101000000Z", &[reason(6)]),
+            entry(&serial, "250102000000Z", &[reason(8)]),
+            entry(&serial, "250103000000Z", &[reason(6)]),
+        ]);
+        assert_eq!(
+            check_serial(&serial, &c, None, none).status,
+            Status::Revoked
+        );
+        // Ties keep the first seen, whichever it is.
+        let c = crl(&[
+            entry(&serial, "250101000000Z", &[reason(8)]),
+            entry(&serial, "250101000000Z", &[reason(6)]),
+        ]);
+        assert_eq!(check_serial(&serial, &c, None, none).status, Status::Ok);
+        // Reasons beyond RFC 5280's (x509-parser refuses > 10, Go does not) revoke.
+        let c = crl(&[entry(&serial, "250101000000Z", &[reason(42)])]);
+        assert_eq!(
+            check_serial(&serial, &c, None, none).status,
+            Status::Revoked
+        );
+        // A certificate serial with a redundant leading zero still matches.
+        let c = crl(&[entry(&[0x10], "250101000000Z", &[])]);
+        assert_eq!(
+            check_serial(&[0x00, 0x10], &c, None, none).status,
+            Status::Revoked
+        );
+        assert_eq!(check_serial(&[0x11], &c, None, none).status, Status::Ok);
+        // A permanent revocation before a matching invalidity-date entry wins.
+        let signed = Some(datetime!(2024-01-01 00:00:00 UTC));
+        let invalid = ext(INVALIDITY, false, &tlv(0x18, b"20250101000000Z"));
+        let c = crl(&[
+            entry(&serial, "250101000000Z", &[]),
+            entry(&serial, "250101000000Z", std::slice::from_ref(&invalid)),
+        ]);
+        assert_eq!(
+            check_serial(&serial, &c, None, signed).status,
+            Status::Revoked
+        );
+        let c = crl(&[
+            entry(&serial, "250101000000Z", &[invalid]),
+            entry(&serial, "250101000000Z", &[]),
+        ]);
+        assert_eq!(check_serial(&serial, &c, None, signed).status, Status::Ok);
+    }
+
+    #[test]
+    fn entry_extensions_that_make_the_status_unknown() {
+        let serial = [0x10];
+        let unknown = |exts: &[Vec<u8>]| {
+            let c = crl(&[entry(&serial, "250101000000Z", exts)]);
+            let d = check_serial(&serial, &c, None, None);
+            assert_eq!(d.status, Status::Unknown);
+            // Another serial never sees the entry's problem.
+            assert_eq!(check_serial(&[0x11], &c, None, None).status, Status::Ok);
+            d.error.unwrap()
+        };
+        assert_eq!(
+            unknown(&[ext(UNKNOWN, true, &[0x05, 0x00])]),
+            "unsupported critical extension found in CRL: 1.2.3.4"
+        );
+        // Go keeps the reason code among the entry's extensions: critical, it is refused too.
+        assert_eq!(
+            unknown(&[ext(REASON, true, &[0x0a, 0x01, 0x01])]),
+            "unsupported critical extension found in CRL: 2.5.29.21"
+        );
+        assert!(unknown(&[ext(INVALIDITY, false, &utc("250101000000Z"))])
+            .starts_with("failed to parse invalidity date: asn1: structure error"));
+        assert!(
+            unknown(&[ext(INVALIDITY, false, &tlv(0x18, b"20250101000000.5Z"))])
+                .starts_with("failed to parse invalidity date: ")
+        );
+        let mut trailing = tlv(0x18, b"20250101000000Z");
+        trailing.push(0x00);
+        assert_eq!(
+            unknown(&[ext(INVALIDITY, false, &trailing)]),
+            "invalid invalidity date extension: trailing data"
+        );
+        // A non-critical unknown extension is ignored.
+        let c = crl(&[entry(
+            &serial,
+            "250101000000Z",
+            &[ext(UNKNOWN, false, &[0x05, 0x00])],
+        )]);
+        assert_eq!(
+            check_serial(&serial, &c, None, None).status,
+            Status::Revoked
+        );
+    }
+
+    #[test]
+    fn generalized_times_as_go_reads_them() {
+        let t = |s: &str| parse_generalized_time(&tlv(0x18, s.as_bytes())).map(|(t, _)| t);
+        assert_eq!(t("20250101000000Z"), Ok(datetime!(2025-01-01 00:00:00 UTC)));
+        assert_eq!(
+            t("20250101010000+0100"),
+            Ok(datetime!(2025-01-01 00:00:00 UTC))
+        );
+        for bad in [
+            "20250101000000+0000",
+            "20250101000000",
+            "2025010100000Z",
+            "20251301000000Z",
+        ] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn go_time_and_der_reading() {
+        assert_eq!(
+            go_time(datetime!(2024-11-25 07:36:40 UTC)),
+            "2024-11-25 07:36:40 +0000 UTC"
+        );
+        assert_eq!(
+            go_time(datetime!(2024-11-25 07:36:40.1205 +02:00)),
+            "2024-11-25 05:36:40.1205 +0000 UTC"
+        );
+        // Non-minimal long-form lengths are refused, as cryptobyte refuses them.
+        assert!(read_tlv(&[0x30, 0x81, 0x01, 0x00], 0x30).is_none());
+        assert!(read_tlv(&[0x30, 0x82, 0x00, 0x80], 0x30).is_none());
+        assert!(read_tlv(&[0x30, 0x03, 0x00], 0x30).is_none());
+        assert_eq!(read_enum(&[0x0a, 0x01, 0xff]), Some(-1));
+        assert_eq!(read_integer(&[0x02, 0x02, 0x00, 0x01]), None);
+    }
 }
