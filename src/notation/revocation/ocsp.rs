@@ -784,3 +784,590 @@ fn go_signature_error(alg_oid: &str, e: &X509SignatureError) -> String {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DistinguishedName, DnType,
+        ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose, SerialNumber, SigningKey as _,
+    };
+    use time::macros::datetime;
+
+    // A DER TLV with a definite length (tests craft responses field by field, so that each
+    // rule can be broken on its own).
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let n = content.len();
+        if n < 0x80 {
+            out.push(n as u8);
+        } else {
+            let len = n.to_be_bytes();
+            let len: Vec<u8> = len.iter().copied().skip_while(|b| *b == 0).collect();
+            out.push(0x80 | len.len() as u8);
+            out.extend(len);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+
+    fn seq(parts: &[&[u8]]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+
+    fn oid(s: &str) -> Vec<u8> {
+        ObjectIdentifier::new_unwrap(s).to_der().unwrap()
+    }
+
+    fn gtime(s: &str) -> Vec<u8> {
+        tlv(0x18, s.as_bytes())
+    }
+
+    const LEAF_SERIAL: [u8; 3] = [0x8a, 0x01, 0x02];
+    const NEXT: &str = "20300101000000Z";
+    const NOW: OffsetDateTime = datetime!(2029-06-01 00:00 UTC);
+
+    struct Pki {
+        ca: Certificate,
+        ca_key: KeyPair,
+        leaf: Certificate,
+        responder: Certificate,
+        responder_key: KeyPair,
+        stranger: Certificate,
+        stranger_key: KeyPair,
+    }
+
+    fn name(cn: &str) -> DistinguishedName {
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, cn);
+        dn
+    }
+
+    fn pki() -> Pki {
+        let key = |()| KeyPair::generate().unwrap();
+        let again = |k: &KeyPair| KeyPair::from_pem(&k.serialize_pem()).unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.distinguished_name = name("Test CA");
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca_key = key(());
+        let issuer = CertifiedIssuer::self_signed(ca, again(&ca_key)).unwrap();
+        let mut leaf = CertificateParams::new(Vec::<String>::new()).unwrap();
+        leaf.distinguished_name = name("Leaf");
+        leaf.serial_number = Some(SerialNumber::from_slice(&LEAF_SERIAL));
+        let leaf = leaf.signed_by(&key(()), &issuer).unwrap();
+        let mut responder = CertificateParams::new(Vec::<String>::new()).unwrap();
+        responder.distinguished_name = name("Responder");
+        responder.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        let responder_key = key(());
+        let responder = responder.signed_by(&responder_key, &issuer).unwrap();
+        let mut stranger = CertificateParams::new(Vec::<String>::new()).unwrap();
+        stranger.distinguished_name = name("Test CA");
+        let stranger_key = key(());
+        let stranger = stranger.self_signed(&stranger_key).unwrap();
+        let parse = |der: &[u8]| Certificate::from_der(der).unwrap();
+        Pki {
+            ca: parse(issuer.der()),
+            ca_key,
+            leaf: parse(leaf.der()),
+            responder: parse(responder.der()),
+            responder_key,
+            stranger: parse(stranger.der()),
+            stranger_key,
+        }
+    }
+
+    // certStatus encodings.
+    fn good() -> Vec<u8> {
+        vec![0x80, 0x00]
+    }
+    fn unknown() -> Vec<u8> {
+        vec![0x82, 0x00]
+    }
+    fn revoked() -> Vec<u8> {
+        tlv(0xa1, &gtime("20250214013720Z"))
+    }
+
+    struct Single<'a> {
+        hash: &'a str,
+        serial: &'a [u8],
+        status: Vec<u8>,
+        next_update: Option<&'a str>,
+        extensions: Vec<Vec<u8>>,
+    }
+
+    impl Default for Single<'_> {
+        fn default() -> Self {
+            Self {
+                hash: "1.3.14.3.2.26",
+                serial: &[0x00, 0x8a, 0x01, 0x02],
+                status: good(),
+                next_update: Some(NEXT),
+                extensions: Vec::new(),
+            }
+        }
+    }
+
+    impl Single<'_> {
+        fn der(&self) -> Vec<u8> {
+            let cert_id = seq(&[
+                &seq(&[&oid(self.hash), &[0x05, 0x00]]),
+                &tlv(0x04, &[0; 20]),
+                &tlv(0x04, &[0; 20]),
+                &tlv(0x02, self.serial),
+            ]);
+            let mut parts = vec![cert_id, self.status.clone(), gtime("20290101000000Z")];
+            if let Some(next) = self.next_update {
+                parts.push(tlv(0xa0, &gtime(next)));
+            }
+            if !self.extensions.is_empty() {
+                parts.push(tlv(0xa1, &tlv(0x30, &self.extensions.concat())));
+            }
+            tlv(0x30, &parts.concat())
+        }
+    }
+
+    fn extension(id: &str, critical: Option<bool>, value: &[u8]) -> Vec<u8> {
+        let mut parts = vec![oid(id)];
+        if let Some(c) = critical {
+            parts.push(vec![0x01, 0x01, if c { 0xff } else { 0x00 }]);
+        }
+        parts.push(tlv(0x04, value));
+        tlv(0x30, &parts.concat())
+    }
+
+    const ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
+
+    // A successful OCSPResponse: `singles` signed by `key` with `alg`, `certs` embedded.
+    fn response_with(
+        tbs_extra: &[u8],
+        singles: &[Vec<u8>],
+        alg: &str,
+        key: &KeyPair,
+        certs: &[&Certificate],
+    ) -> Vec<u8> {
+        let tbs = seq(&[
+            &tlv(0xa2, &tlv(0x04, &[7; 20])),
+            &gtime("20290101000000Z"),
+            &tlv(0x30, &singles.concat()),
+            tbs_extra,
+        ]);
+        let signature = key.sign(&tbs).unwrap();
+        let mut basic = vec![
+            tbs,
+            seq(&[&oid(alg)]),
+            tlv(0x03, &[&[0u8][..], &signature].concat()),
+        ];
+        if !certs.is_empty() {
+            let list: Vec<u8> = certs.iter().flat_map(|c| c.der().to_vec()).collect();
+            basic.push(tlv(0xa0, &tlv(0x30, &list)));
+        }
+        let basic = tlv(0x30, &basic.concat());
+        seq(&[
+            &[0x0a, 0x01, 0x00],
+            &tlv(
+                0xa0,
+                &seq(&[&oid("1.3.6.1.5.5.7.48.1.1"), &tlv(0x04, &basic)]),
+            ),
+        ])
+    }
+
+    fn response(singles: &[Vec<u8>], key: &KeyPair, certs: &[&Certificate]) -> Vec<u8> {
+        response_with(&[], singles, ECDSA_SHA256, key, certs)
+    }
+
+    fn check(p: &Pki, der: &[u8]) -> Decision {
+        check_response(der, &p.leaf, &p.ca, NOW, None)
+    }
+
+    fn error(d: &Decision) -> &str {
+        d.error.as_deref().unwrap_or("")
+    }
+
+    fn ok_until(d: &Decision) -> OffsetDateTime {
+        assert_eq!(d.status, Status::Ok, "{d:?}");
+        d.next_update.expect("next update")
+    }
+
+    #[test]
+    fn the_request_is_one_sha1_cert_id_for_the_certificate_without_nonce() {
+        let p = pki();
+        let der = request(&p.leaf, &p.ca).unwrap();
+        use aws_lc_rs::digest::{digest, SHA1_FOR_LEGACY_USE_ONLY as SHA1};
+        let expected = seq(&[&seq(&[&seq(&[&seq(&[&seq(&[
+            &seq(&[&oid("1.3.14.3.2.26"), &[0x05, 0x00]]),
+            &tlv(0x04, digest(&SHA1, p.ca.subject_der()).as_ref()),
+            &tlv(0x04, digest(&SHA1, p.ca.public_key_bits()).as_ref()),
+            &tlv(0x02, &[0x00, 0x8a, 0x01, 0x02]),
+        ])])])])]);
+        assert_eq!(der, expected);
+    }
+
+    #[test]
+    fn short_requests_are_got_with_the_escaped_base64_as_one_path_segment() {
+        let req = [0xfb, 0xff, 0xbf, 0x00];
+        // base64 "+/+/AA==" → "%2B%2F%2B%2FAA%3D%3D"
+        assert_eq!(
+            request_url("http://localhost:10087", &req).as_deref(),
+            Some("http://localhost:10087/%2B%2F%2B%2FAA%3D%3D")
+        );
+        assert_eq!(
+            request_url("http://ocsp.example/a//b/", &req).as_deref(),
+            Some("http://ocsp.example/a/b/%2B%2F%2B%2FAA%3D%3D")
+        );
+        assert_eq!(
+            request_url("http://ocsp.example/x?k=v", &req).as_deref(),
+            Some("http://ocsp.example/x/%2B%2F%2B%2FAA%3D%3D?k=v")
+        );
+        // 189 bytes: 252 base64 characters, GET; escaping pushes them past 254: POST.
+        assert!(request_url("http://h", &[0u8; 189]).is_some());
+        assert!(request_url("http://h", &[0xffu8; 189]).is_none());
+        // 190 bytes: 256 base64 characters, POST.
+        assert!(request_url("http://h", &[0u8; 190]).is_none());
+    }
+
+    #[test]
+    fn only_http_servers_are_asked() {
+        assert!(check_server("http://localhost:10087").is_ok());
+        assert!(check_server("HTTP://localhost:10087").is_ok());
+        let refused = |s| check_server(s).unwrap_err();
+        assert_eq!(
+            refused("https://ocsp.example"),
+            "error checking revocation status via OCSP: OCSPServer protocol https is not supported"
+        );
+        assert_eq!(
+            refused("LDAP://x"),
+            "error checking revocation status via OCSP: OCSPServer protocol ldap is not supported"
+        );
+        assert_eq!(
+            refused("/relative"),
+            "error checking revocation status via OCSP: OCSPServer protocol  is not supported"
+        );
+    }
+
+    #[test]
+    fn transport_messages_are_notations() {
+        assert_eq!(
+            timeout_error(Duration::from_secs(2)),
+            "exceeded timeout threshold of 2.00 seconds for OCSP check"
+        );
+        assert_eq!(
+            timeout_error(Duration::from_millis(1500)),
+            "exceeded timeout threshold of 1.50 seconds for OCSP check"
+        );
+        assert_eq!(
+            status_code_error(503),
+            "failed to retrieve OCSP: response had status code 503"
+        );
+        assert_eq!(
+            transport_error(&"connection refused"),
+            "error checking revocation status via OCSP: connection refused"
+        );
+    }
+
+    #[test]
+    fn unsuccessful_response_statuses_have_notations_words() {
+        let p = pki();
+        let cases: &[(&[u8], &str)] = &[
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x01],
+                "error checking revocation status via OCSP: OCSP malformed",
+            ),
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x02],
+                "error checking revocation status via OCSP: OCSP internal error",
+            ),
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x03],
+                "error checking revocation status via OCSP: OCSP try later",
+            ),
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x05],
+                "error checking revocation status via OCSP: OCSP signature required",
+            ),
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x06],
+                "error checking revocation status via OCSP: OCSP unauthorized",
+            ),
+            // Not one of the canned byte strings: x/crypto's words.
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x04],
+                "ocsp: error from server: unknown OCSP status: 4",
+            ),
+            (
+                &[0x30, 0x05, 0x0a, 0x01, 0x03, 0x05, 0x00],
+                "ocsp: error from server: try later",
+            ),
+            (&[0x30, 0x03, 0x0a, 0x01, 0x00], "bad OCSP response type"),
+            (
+                &[0x30, 0x03, 0x0a, 0x01, 0x06, 0x00],
+                "trailing data in OCSP response",
+            ),
+        ];
+        for (der, message) in cases {
+            let d = check(&p, der);
+            assert_eq!(
+                (d.status, error(&d)),
+                (Status::Unknown, *message),
+                "{der:02x?}"
+            );
+            assert!(!decides(&d));
+        }
+        for garbage in [&b""[..], b"\x30", b"not der", b"\x30\x03\x02\x01\x00"] {
+            let d = check(&p, garbage);
+            assert_eq!(d.status, Status::Unknown);
+            assert!(error(&d).starts_with("malformed OCSP response: "), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn good_revoked_and_unknown_from_a_response_signed_by_the_issuer() {
+        let p = pki();
+        let der = response(&[Single::default().der()], &p.ca_key, &[]);
+        assert_eq!(ok_until(&check(&p, &der)), datetime!(2030-01-01 00:00 UTC));
+        assert!(decides(&check(&p, &der)));
+
+        let der = response(
+            &[Single {
+                status: revoked(),
+                ..Default::default()
+            }
+            .der()],
+            &p.ca_key,
+            &[],
+        );
+        let d = check(&p, &der);
+        assert_eq!((d.status, error(&d)), (Status::Revoked, REVOKED));
+        assert_eq!(d.next_update, Some(datetime!(2030-01-01 00:00 UTC)));
+        assert!(decides(&d));
+
+        let der = response(
+            &[Single {
+                status: unknown(),
+                ..Default::default()
+            }
+            .der()],
+            &p.ca_key,
+            &[],
+        );
+        let d = check(&p, &der);
+        assert_eq!((d.status, error(&d)), (Status::Unknown, UNKNOWN_STATUS));
+        assert!(
+            decides(&d),
+            "a valid unknown answer ends the loop over servers"
+        );
+    }
+
+    #[test]
+    fn the_signer_is_the_first_embedded_certificate_which_the_issuer_must_have_signed() {
+        let p = pki();
+        let single = [Single::default().der()];
+        // Delegated responder, issued by the CA: good (its EKU is not looked at).
+        let der = response(&single, &p.responder_key, &[&p.responder, &p.stranger]);
+        ok_until(&check(&p, &der));
+        // A self-signed stranger with the CA's name: the issuer did not sign it.
+        let der = response(&single, &p.stranger_key, &[&p.stranger]);
+        let d = check(&p, &der);
+        assert_eq!(
+            (d.status, error(&d)),
+            (
+                Status::Unknown,
+                "bad OCSP signature: x509: ECDSA verification failure"
+            )
+        );
+        assert!(!decides(&d));
+        // The responder's certificate, but another key signed the response.
+        let der = response(&single, &p.stranger_key, &[&p.responder]);
+        assert_eq!(
+            error(&check(&p, &der)),
+            "bad signature on embedded certificate: x509: ECDSA verification failure"
+        );
+        // No certificate: the issuer must have signed it, a delegated key is not enough.
+        let der = response(&single, &p.responder_key, &[]);
+        assert_eq!(
+            error(&check(&p, &der)),
+            "bad OCSP signature: x509: ECDSA verification failure"
+        );
+        // Only the first embedded certificate counts.
+        let der = response(&single, &p.responder_key, &[&p.stranger, &p.responder]);
+        assert_eq!(
+            error(&check(&p, &der)),
+            "bad signature on embedded certificate: x509: ECDSA verification failure"
+        );
+        // x/crypto knows no RSASSA-PSS for the response itself.
+        let der = response_with(&[], &single, OID_RSASSA_PSS, &p.ca_key, &[]);
+        assert_eq!(
+            error(&check(&p, &der)),
+            "bad OCSP signature: x509: cannot verify signature: algorithm unimplemented"
+        );
+        // A tampered response no longer verifies: the signed bytes are the received ones.
+        let mut der = response(&single, &p.ca_key, &[]);
+        let at = der.windows(4).position(|w| w == b"2030").unwrap();
+        der[at + 3] = b'1';
+        assert_eq!(
+            error(&check(&p, &der)),
+            "bad OCSP signature: x509: ECDSA verification failure"
+        );
+    }
+
+    #[test]
+    fn the_single_response_is_picked_by_serial_alone() {
+        let p = pki();
+        let other = Single {
+            serial: &[0x01],
+            status: revoked(),
+            ..Default::default()
+        };
+        let mine = Single {
+            hash: "2.16.840.1.101.3.4.2.1",
+            ..Default::default()
+        };
+        let der = response(&[other.der(), mine.der()], &p.ca_key, &[]);
+        ok_until(&check(&p, &der));
+        let der = response(&[other.der()], &p.ca_key, &[]);
+        assert_eq!(
+            error(&check(&p, &der)),
+            "no response matching the supplied certificate"
+        );
+        let der = response(&[], &p.ca_key, &[]);
+        assert_eq!(
+            error(&check(&p, &der)),
+            "OCSP response contains bad number of responses"
+        );
+        let md5 = Single {
+            hash: "1.2.840.113549.2.5",
+            ..Default::default()
+        };
+        let der = response(&[md5.der()], &p.ca_key, &[]);
+        assert_eq!(error(&check(&p, &der)), "unsupported issuer hash algorithm");
+    }
+
+    #[test]
+    fn critical_single_extensions_are_refused_others_ignored() {
+        let p = pki();
+        let with = |critical| Single {
+            extensions: vec![extension("1.2.3.4", critical, b"\x05\x00")],
+            ..Default::default()
+        };
+        for critical in [None, Some(false)] {
+            let der = response(&[with(critical).der()], &p.ca_key, &[]);
+            ok_until(&check(&p, &der));
+        }
+        let der = response(&[with(Some(true)).der()], &p.ca_key, &[]);
+        assert_eq!(error(&check(&p, &der)), "unsupported critical extension");
+        // responseExtensions (after the responses) are skipped, as Go skips them.
+        let nonce = tlv(
+            0xa1,
+            &seq(&[&extension("1.3.6.1.5.5.7.48.1.2", None, &tlv(0x04, b"n"))]),
+        );
+        let der = response_with(
+            &nonce,
+            &[Single::default().der()],
+            ECDSA_SHA256,
+            &p.ca_key,
+            &[],
+        );
+        ok_until(&check(&p, &der));
+    }
+
+    #[test]
+    fn a_response_past_or_without_next_update_is_expired() {
+        let p = pki();
+        let expired = "error checking revocation status via OCSP: expired OCSP response";
+        let der = response(&[Single::default().der()], &p.ca_key, &[]);
+        let at = |now| check_response(&der, &p.leaf, &p.ca, now, None);
+        ok_until(&at(datetime!(2030-01-01 00:00 UTC)));
+        let d = at(datetime!(2030-01-01 00:00:00.001 UTC));
+        assert_eq!(
+            (d.status, error(&d), d.next_update),
+            (Status::Unknown, expired, None)
+        );
+        // A revoked answer that has expired is no answer either.
+        let der = response(
+            &[Single {
+                status: revoked(),
+                next_update: None,
+                ..Default::default()
+            }
+            .der()],
+            &p.ca_key,
+            &[],
+        );
+        assert_eq!(error(&check(&p, &der)), expired);
+    }
+
+    #[test]
+    fn an_invalidity_date_after_the_signing_time_makes_a_revocation_not_count() {
+        let p = pki();
+        let single = |value: &[u8]| Single {
+            status: revoked(),
+            extensions: vec![extension("2.5.29.24", None, value)],
+            ..Default::default()
+        };
+        let der = response(&[single(&gtime("20250201000000Z")).der()], &p.ca_key, &[]);
+        let at = |signed| check_response(&der, &p.leaf, &p.ca, NOW, signed);
+        ok_until(&at(Some(datetime!(2025-01-31 23:59:59 UTC))));
+        assert_eq!(
+            at(Some(datetime!(2025-02-01 00:00 UTC))).status,
+            Status::Revoked
+        );
+        assert_eq!(at(None).status, Status::Revoked);
+        // An invalidity date that does not parse is ignored: revoked.
+        let der = response(&[single(b"\x18\x0220").der()], &p.ca_key, &[]);
+        let d = check_response(
+            &der,
+            &p.leaf,
+            &p.ca,
+            NOW,
+            Some(datetime!(2000-01-01 0:00 UTC)),
+        );
+        assert_eq!(d.status, Status::Revoked);
+    }
+
+    #[test]
+    fn a_single_response_without_status_is_revoked_as_in_go() {
+        let p = pki();
+        let der = response(
+            &[Single {
+                status: vec![],
+                ..Default::default()
+            }
+            .der()],
+            &p.ca_key,
+            &[],
+        );
+        assert_eq!(check(&p, &der).status, Status::Revoked);
+    }
+
+    #[test]
+    fn generalized_times_are_read_as_go_reads_them() {
+        let t = |s: &str| parse_go_generalized(s.as_bytes());
+        assert_eq!(t("20300101000000Z"), Some(datetime!(2030-01-01 00:00 UTC)));
+        assert_eq!(
+            t("20300101000000.5Z"),
+            Some(datetime!(2030-01-01 00:00:00.5 UTC))
+        );
+        assert_eq!(
+            t("20300101010000+0100"),
+            Some(datetime!(2030-01-01 00:00 UTC))
+        );
+        assert_eq!(
+            t("20300101000000-0130"),
+            Some(datetime!(2030-01-01 01:30 UTC))
+        );
+        for bad in [
+            "20300101000000",
+            "20300101000000.50Z",
+            "20300101000000.Z",
+            "20300101000000+0000",
+            "20301301000000Z",
+            "20300230000000Z",
+            "20300101240000Z",
+            "20300101000060Z",
+            "2030010100000Z",
+            "20300101000000z",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+}
