@@ -445,16 +445,30 @@ impl Certificate {
         }
     }
 
+    /// The OID of the algorithm this certificate is signed with.
+    pub fn signature_algorithm_oid(&self) -> &str {
+        &self.signature_oid
+    }
+
+    /// Verify that `issuer`'s key signed this certificate, with SHA-1 accepted or not (Go's
+    /// `CheckSignature` accepts it for an OCSP responder's certificate).
+    pub fn verify_issued_by(
+        &self,
+        issuer: &Certificate,
+        sha1: Sha1,
+    ) -> Result<(), X509SignatureError> {
+        issuer.verify_x509_signature(
+            &self.signature_oid,
+            self.pss_hash_oid.as_deref(),
+            &self.tbs,
+            &self.signature,
+            sha1,
+        )
+    }
+
     /// Verify that `issuer`'s key signed this certificate. SHA-1 is refused.
     pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), String> {
-        issuer
-            .verify_x509_signature(
-                &self.signature_oid,
-                self.pss_hash_oid.as_deref(),
-                &self.tbs,
-                &self.signature,
-                Sha1::Refused,
-            )
+        self.verify_issued_by(issuer, Sha1::Refused)
             .map_err(|e| match e {
                 X509SignatureError::Invalid => {
                     format!("signature of certificate {:?} is invalid", self.subject)
