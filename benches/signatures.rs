@@ -9,12 +9,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use futures::executor::block_on;
 use time::OffsetDateTime;
 use vouch::notation::envelope::{TargetArtifact, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
+use vouch::notation::revocation::{Checker, RevocationSettings};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
-use futures::executor::block_on;
-use vouch::notation::revocation::{Checker, RevocationSettings};
 use vouch::notation::verifier::{verify_signature, VerificationContext};
 
 fn vectors() -> PathBuf {

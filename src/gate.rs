@@ -21,9 +21,9 @@ use crate::cache::{CacheSettings, DigestKey, VerdictCache, VerdictKey};
 use crate::metrics::Metrics;
 use crate::notation::envelope::TargetArtifact;
 use crate::notation::level::LevelName;
+use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
 use crate::notation::trust_store::TrustStores;
-use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::verifier::{verify_signature, SignatureOutcome, VerificationContext};
 use crate::notation::ARTIFACT_TYPE_SIGNATURE;
 use crate::quarantine::{
@@ -330,6 +330,11 @@ impl Gate {
     /// The trust policy this gate judges by.
     pub fn policy(&self) -> &TrustPolicy {
         &self.policy
+    }
+
+    /// The revocation checker (shared across policy reloads, like the cache).
+    pub fn revocation(&self) -> &Checker {
+        &self.options.revocation
     }
 
     /// The verdict cache.
@@ -916,6 +921,7 @@ mod tests {
             checks: Vec::new().into(),
             error: Some("e".into()),
             warnings: Vec::new(),
+            revocation: None,
         });
         let back: Judgement = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
         assert_eq!(back.signatures.len(), 1);

@@ -181,8 +181,7 @@ pub async fn verify_signature(
         out: SignatureOutcome::new(signature_digest, envelope_media_type),
         checks: Vec::with_capacity(5),
     };
-    verify_into(&mut run, ctx, envelope_media_type, envelope_bytes)
-        .await;
+    verify_into(&mut run, ctx, envelope_media_type, envelope_bytes).await;
     run.finish()
 }
 
@@ -402,8 +401,8 @@ async fn revocation(
     if !revocable {
         return (Ok(()), None);
     }
-    let signing_time = (env.signing_scheme == SigningScheme::X509SigningAuthority)
-        .then_some(env.signing_time);
+    let signing_time =
+        (env.signing_scheme == SigningScheme::X509SigningAuthority).then_some(env.signing_time);
     let certificates = ctx
         .revocation
         .check_chain(&env.chain, signing_time, ctx.now, ctx.deadline)

@@ -25,8 +25,8 @@ mod push;
 mod transport;
 
 pub use digest::Digest;
-pub(crate) use error::{error_chain, error_codes};
 pub use error::RegistryError;
+pub(crate) use error::{error_chain, error_codes};
 pub(crate) use transport::read_limited;
 
 use std::collections::HashSet;

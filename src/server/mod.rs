@@ -249,6 +249,7 @@ pub async fn start(
         settings.deadline,
         Some(metrics.clone()),
         cache.clone(),
+        engine.revocation_checker(Some(metrics.clone())),
     )?;
     let cert = ReloadingCert::load(&settings.tls_cert, &settings.tls_key)?;
     let tls_config = cert.server_config().map_err(|e| TlsError {
@@ -763,12 +764,16 @@ async fn watch_trust(app: Arc<App>) {
 }
 
 fn reload_trust(app: &App) {
-    let cache = app.gate.load().cache().clone();
+    let (cache, revocation) = {
+        let gate = app.gate.load();
+        (gate.cache().clone(), gate.revocation().clone())
+    };
     match app.engine.gate_with_cache(
         app.registry.clone(),
         app.settings.deadline,
         Some(app.metrics.clone()),
         cache,
+        revocation,
     ) {
         Ok(gate) => {
             app.gate.store(Arc::new(gate));

@@ -37,11 +37,14 @@ use crate::metrics::Metrics;
 use crate::notation::x509::Certificate;
 
 /// Revocation settings (the `revocation:` section of the config file).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct RevocationSettings {
     /// Longest wait for one OCSP responder.
+    #[serde(with = "humantime_serde")]
     pub ocsp_timeout: Duration,
     /// Longest wait for one CRL (with its delta).
+    #[serde(with = "humantime_serde")]
     pub crl_timeout: Duration,
     /// Most bytes of CRLs kept in memory.
     pub crl_cache_bytes: u64,
@@ -184,9 +187,9 @@ impl Checker {
         now: OffsetDateTime,
         deadline: Instant,
     ) -> Vec<CertResult> {
-        let checks = chain.windows(2).map(|pair| {
-            self.check_certificate(&pair[0], &pair[1], signing_time, now, deadline)
-        });
+        let checks = chain
+            .windows(2)
+            .map(|pair| self.check_certificate(&pair[0], &pair[1], signing_time, now, deadline));
         let mut results = join_all(checks).await;
         if let Some(root) = chain.last() {
             results.push(non_revocable(root));
@@ -304,13 +307,27 @@ impl Checker {
         let timeout = self.settings.ocsp_timeout;
         let fetched = match ocsp::request_url(url, &request) {
             Some(get) => {
-                self.fetch(&get, None, ocsp::MAX_RESPONSE_SIZE, timeout, deadline, "ocsp")
-                    .await
+                self.fetch(
+                    &get,
+                    None,
+                    ocsp::MAX_RESPONSE_SIZE,
+                    timeout,
+                    deadline,
+                    "ocsp",
+                )
+                .await
             }
             None => {
                 let body = Some((ocsp::CONTENT_TYPE_REQUEST, request));
-                self.fetch(url, body, ocsp::MAX_RESPONSE_SIZE, timeout, deadline, "ocsp")
-                    .await
+                self.fetch(
+                    url,
+                    body,
+                    ocsp::MAX_RESPONSE_SIZE,
+                    timeout,
+                    deadline,
+                    "ocsp",
+                )
+                .await
             }
         };
         let body = match fetched {
@@ -467,7 +484,10 @@ impl Checker {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')))
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
             .take(MAX_OFFLINE_CRLS)
             .collect();
         entries.sort();

@@ -50,6 +50,7 @@ pub struct CrlParseError(pub String);
 /// A parsed CRL: its DER, the facts validation needs and its revoked serials, indexed.
 pub struct Crl {
     der: Vec<u8>,
+    issuer: Vec<u8>,
     tbs: (usize, usize),
     signature: Vec<u8>,
     signature_oid: String,
@@ -217,11 +218,13 @@ pub fn parse(der: Vec<u8>) -> Result<Crl, CrlParseError> {
     );
     let signature = crl.signature_value.data.to_vec();
     let signature_oid = crl.signature_algorithm.algorithm.to_id_string();
+    let issuer = tbs.issuer.as_raw().to_vec();
     let next_update = crl.next_update().map(|t| t.to_datetime());
     drop(crl);
     entries.sort_by(|a, b| serial_of(&der, a).cmp(serial_of(&der, b)));
     Ok(Crl {
         der,
+        issuer,
         tbs: tbs_range,
         signature,
         signature_oid,
@@ -242,6 +245,11 @@ impl Crl {
     /// The DER this CRL was parsed from (what a disk cache stores).
     pub fn der(&self) -> &[u8] {
         &self.der
+    }
+
+    /// The issuer name as DER (what an offline CRL directory is searched by).
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.issuer
     }
 
     /// nextUpdate, when set.
