@@ -11,7 +11,9 @@
 //! order, fetch the base CRL (and the delta its Freshest CRL extension names, [`delta_urls`]) and
 //! call [`decide_url`]; an `Ok` decision moves on to the next URL, a `Revoked` or `Unknown` one
 //! ends the loop and is the certificate's status (notation then keeps only that URL's server
-//! result). [`download_failed`] and the `*_error` helpers word the fetch failures as notation does.
+//! result); the certificate is OK when every URL was. [`download_failed`] and the `*_error`
+//! helpers word the fetch failures as notation does. A cached CRL is re-validated on every use
+//! (as notation re-validates cache hits): [`decide_url`] does it, cheaply.
 //!
 //! A parsed [`Crl`] keeps its DER and indexes the revoked serials once (sorted, binary-searched),
 //! so a cached 32 MiB CRL answers each certificate without re-parsing.
@@ -115,7 +117,6 @@ pub fn parse(der: Vec<u8>) -> Result<Crl, CrlParseError> {
     if u32::try_from(der.len()).is_err() {
         return Err(bad("x509: malformed crl: larger than 4 GiB"));
     }
-    let base = der.as_ptr() as usize;
     // Go's word for any structural failure; x509-parser's detail (`NomError(Eof)`) says no more.
     let (_, crl) =
         CertificateRevocationList::from_der(&der).map_err(|_| bad("x509: malformed crl"))?;
@@ -203,8 +204,9 @@ pub fn parse(der: Vec<u8>) -> Result<Crl, CrlParseError> {
                 ext_done = true;
             }
         }
+        let serial_at = offset_in(&der, serial).ok_or_else(|| bad("x509: malformed crl"))?;
         entries.push(Entry {
-            serial_at: (serial.as_ptr() as usize - base) as u32,
+            serial_at: serial_at as u32,
             serial_len: serial.len() as u32,
             revoked_at: revoked.revocation_date.timestamp(),
             reason,
@@ -212,10 +214,8 @@ pub fn parse(der: Vec<u8>) -> Result<Crl, CrlParseError> {
         });
     }
     let tbs_raw = tbs.as_ref();
-    let tbs_range = (
-        tbs_raw.as_ptr() as usize - base,
-        tbs_raw.as_ptr() as usize - base + tbs_raw.len(),
-    );
+    let tbs_at = offset_in(&der, tbs_raw).ok_or_else(|| bad("x509: malformed tbs crl"))?;
+    let tbs_range = (tbs_at, tbs_at + tbs_raw.len());
     let signature = crl.signature_value.data.to_vec();
     let signature_oid = crl.signature_algorithm.algorithm.to_id_string();
     let issuer = tbs.issuer.as_raw().to_vec();
@@ -235,6 +235,13 @@ pub fn parse(der: Vec<u8>) -> Result<Crl, CrlParseError> {
         entries,
         entry_errors,
     })
+}
+
+/// Where `part`, a slice x509-parser borrowed from `whole`, starts in it (checked, so a copy
+/// could never make an offset out of range).
+fn offset_in(whole: &[u8], part: &[u8]) -> Option<usize> {
+    let start = (part.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (start.checked_add(part.len())? <= whole.len()).then_some(start)
 }
 
 fn serial_of<'a>(der: &'a [u8], e: &Entry) -> &'a [u8] {
