@@ -59,7 +59,7 @@ pub const CONTENT_TYPE_REQUEST: &str = "application/ocsp-request";
 /// The fetcher should do the same: read at most this many bytes and pass them on.
 pub const MAX_RESPONSE_SIZE: usize = 20480;
 
-/// notation's default OCSP timeout (the CLI's `--timeout`-independent client setting).
+/// notation CLI's default OCSP request timeout; a request that overruns it is [`timeout_error`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The error of a valid response saying the certificate is revoked (notation `RevokedError`).
