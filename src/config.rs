@@ -295,6 +295,17 @@ impl EngineSettings {
                 docker_config: self.docker_config.clone(),
                 explicit,
                 azure: crate::registry::auth::AzureWorkloadIdentity::from_env(),
+                // ACR's own hosts, and any registry a quarantine rule reads as ACR.
+                azure_registries: crate::registry::auth::ACR_HOSTS
+                    .iter()
+                    .map(|h| h.to_string())
+                    .chain(
+                        self.quarantine
+                            .iter()
+                            .filter(|r| r.source == crate::quarantine::SourceKind::Acr)
+                            .flat_map(|r| r.registries.iter().cloned()),
+                    )
+                    .collect(),
             },
             metrics,
             ..Default::default()

@@ -37,11 +37,22 @@ pub struct RegistryHost {
 /// host per pod must not grow `/metrics` (or memory) without end.
 pub const MAX_REGISTRY_LABELS: usize = 64;
 
+/// Which registry hosts have a label of their own.
+#[derive(Default)]
+struct RegistryLabels {
+    /// Hosts the configuration names (trust-policy scopes, quarantine rules, insecure
+    /// registries): always labelled, so images naming new hosts cannot push them out.
+    reserved: std::collections::HashSet<String>,
+    /// Other hosts, first come, at most [`MAX_REGISTRY_LABELS`].
+    seen: std::collections::HashSet<String>,
+}
+
 /// Every metric vouch exports.
 pub struct Metrics {
     registry: Mutex<Registry>,
-    /// The hosts that have a `registry` label (at most [`MAX_REGISTRY_LABELS`]).
-    registry_labels: Mutex<std::collections::HashSet<String>>,
+    /// The hosts that have a `registry` label: the reserved ones, and at most
+    /// [`MAX_REGISTRY_LABELS`] others.
+    registry_labels: Mutex<RegistryLabels>,
     /// Admission requests by decision (`allow`, `deny`, `would_deny`, `invalid`).
     pub admission_requests: Family<Kind, Counter>,
     /// Would-be denials under dry-run enforcement.
@@ -231,26 +242,34 @@ impl Metrics {
         }
     }
 
-    /// The `registry` label for a host: the host itself while fewer than
-    /// [`MAX_REGISTRY_LABELS`] hosts have one, else `other`.
+    /// Give these hosts (as image references canonicalise them) a `registry` label of their
+    /// own whatever else is seen: the registries the configuration names.
+    pub fn reserve_registry_labels<'a>(&self, hosts: impl IntoIterator<Item = &'a str>) {
+        let mut labels = self
+            .registry_labels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        labels
+            .reserved
+            .extend(hosts.into_iter().map(str::to_string));
+    }
+
+    /// The `registry` label for a host: the host itself when it is reserved or while fewer than
+    /// [`MAX_REGISTRY_LABELS`] other hosts have one, else `other`.
     pub fn registry_host(&self, host: &str) -> RegistryHost {
         let mut labels = self
             .registry_labels
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if labels.contains(host) {
-            return RegistryHost {
-                registry: host.to_string(),
-            };
-        }
-        if labels.len() < MAX_REGISTRY_LABELS {
-            labels.insert(host.to_string());
-            return RegistryHost {
-                registry: host.to_string(),
-            };
-        }
+        let own = labels.reserved.contains(host)
+            || labels.seen.contains(host)
+            || (labels.seen.len() < MAX_REGISTRY_LABELS && labels.seen.insert(host.to_string()));
         RegistryHost {
-            registry: "other".into(),
+            registry: if own {
+                host.to_string()
+            } else {
+                "other".into()
+            },
         }
     }
 
@@ -266,5 +285,25 @@ impl Metrics {
             let _ = prometheus_client::encoding::text::encode(&mut out, &reg);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn configured_registries_keep_their_labels_however_many_hosts_images_name() {
+        let m = Metrics::new();
+        m.reserve_registry_labels(["registry.example"]);
+        for i in 0..MAX_REGISTRY_LABELS * 2 {
+            let _ = m.registry_host(&format!("h{i}.example"));
+        }
+        assert_eq!(
+            m.registry_host("registry.example").registry,
+            "registry.example"
+        );
+        assert_eq!(m.registry_host("h0.example").registry, "h0.example");
+        assert_eq!(m.registry_host("new.example").registry, "other");
     }
 }

@@ -59,7 +59,7 @@ impl ImageReference {
         if inner.repository().chars().any(|c| c.is_ascii_uppercase()) {
             return Err(fail("repository name must be lowercase".into()));
         }
-        let registry = canonical_host(inner.registry()).map_err(fail)?;
+        let registry = canonical_registry(inner.registry()).map_err(fail)?;
         let inner = if registry == inner.registry() {
             inner
         } else {
@@ -131,28 +131,38 @@ impl ImageReference {
 /// The canonical spelling of a registry host `host[:port]`, as the WHATWG URL host parser (the
 /// `url` crate) reads it, which agrees with what the C resolver connects to: the name in lower
 /// case, an IPv4 address in any of its spellings (`127.1`, `2130706433`, `0x7f.0.0.1`) as
-/// dotted decimal, and the port without leading zeros. A port is kept when one was written (even
-/// 443), since credentials and scopes name the port as written. Refused: a port past 65535, a
-/// name that ends in a number but is no IPv4 address.
+/// dotted decimal, the port without leading zeros and without the HTTPS default (`:443` is the
+/// same registry as none: registries are HTTPS unless listed insecure, and an insecure registry
+/// on port 443 is not supported). Refused: anything but letters, digits, `.`, `-` and one
+/// `:port`; a trailing dot; a port past 65535; a name that ends in a number but is no IPv4
+/// address.
 pub fn canonical_host(host: &str) -> Result<String, String> {
+    let bad = || format!("registry host {host:?} is not a valid host name");
+    if host.is_empty()
+        || host.ends_with('.')
+        || !host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'))
+        || host.bytes().filter(|b| *b == b':').count() > 1
+    {
+        return Err(bad());
+    }
     let url = url::Url::parse(&format!("https://{host}/"))
         .map_err(|e| format!("registry host {host:?} is not a valid host name: {e}"))?;
-    if url.path() != "/"
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-    {
-        return Err(format!("registry host {host:?} is not a valid host name"));
-    }
-    let name = url
-        .host_str()
-        .ok_or_else(|| format!("registry host {host:?} has no host name"))?;
-    let written_port = host
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()));
-    Ok(match url.port_or_known_default() {
-        Some(port) if written_port => format!("{name}:{port}"),
-        _ => name.to_string(),
+    let name = url.host_str().ok_or_else(bad)?;
+    Ok(match url.port() {
+        Some(port) => format!("{name}:{port}"),
+        None => name.to_string(),
+    })
+}
+
+/// The registry a canonical host names, with Docker Hub's aliases (`index.docker.io`,
+/// `registry-1.docker.io`) as `docker.io`, the name trust-policy scopes use.
+pub fn canonical_registry(host: &str) -> Result<String, String> {
+    let host = canonical_host(host)?;
+    Ok(match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".into(),
+        _ => host,
     })
 }
 
@@ -389,8 +399,15 @@ mod tests {
             ("0x7f.0.0.1:46000/app", "127.0.0.1:46000/app"),
             ("127.0.0.01:46000/app", "127.0.0.1:46000/app"),
             ("Registry.Example/team/app", "registry.example/team/app"),
-            ("registry.example:443/app", "registry.example:443/app"),
-            ("registry.example:0443/app", "registry.example:443/app"),
+            ("registry.example:443/app", "registry.example/app"),
+            ("registry.example:0443/app", "registry.example/app"),
+            ("myacr.azurecr.io:443/app", "myacr.azurecr.io/app"),
+            (
+                "registry-1.docker.io/library/nginx",
+                "docker.io/library/nginx",
+            ),
+            ("registry-1.docker.io/nginx", "docker.io/library/nginx"),
+            ("Registry-1.Docker.io:443/nginx", "docker.io/library/nginx"),
             ("localhost:5000/app", "localhost:5000/app"),
             ("Index.Docker.io/redis", "docker.io/library/redis"),
         ] {
@@ -400,6 +417,9 @@ mod tests {
         }
         for bad in ["localhost:99999/app", "registry.123/app"] {
             assert!(ImageReference::parse(bad).is_err(), "{bad}");
+        }
+        for bad in ["reg%2eexample", "registry.example.", "a:1:2", "", "[::1]"] {
+            assert!(canonical_host(bad).is_err(), "{bad}");
         }
     }
 

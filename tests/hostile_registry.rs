@@ -173,6 +173,68 @@ fn a_docker_content_digest_that_is_not_a_digest_is_refused() {
     );
 }
 
+/// The Azure workload identity's Entra ID token is good for every registry of the tenant: it
+/// is exchanged only with Azure Container Registry, never with any registry that asks for a
+/// token.
+#[test]
+fn the_azure_workload_identity_goes_only_to_azure_container_registry() {
+    let tls = TestTls::new();
+    let entra = hostile::collector(None);
+    let tokens = hostile::collector(Some(&tls));
+    let reg = hostile::registry(
+        Knobs {
+            auth: Auth::Bearer {
+                realm: format!("{}/token", tokens.base),
+                user: ("alice".into(), "s3cret".into()),
+            },
+            ..Knobs::basic()
+        },
+        Some(&tls),
+    );
+    let run = Run::new();
+    let d = run.dir.path();
+    let token = d.join("federated-token");
+    std::fs::write(&token, "federated").unwrap();
+    let no_credentials = d.join("empty-docker-config.json");
+    std::fs::write(&no_credentials, "{}").unwrap();
+    let (code, out, err) = outcome(&vouch_env(
+        &[
+            "verify",
+            &format!("{}/app:v1", reg.host),
+            "--trust-policy",
+            &d.join("policy.json").display().to_string(),
+            "--trust-store",
+            &d.join("store").display().to_string(),
+            "--docker-config",
+            &no_credentials.display().to_string(),
+        ],
+        &[
+            ("SSL_CERT_FILE", &tls.ca.display().to_string()),
+            ("AZURE_FEDERATED_TOKEN_FILE", &token.display().to_string()),
+            ("AZURE_CLIENT_ID", "client-1"),
+            ("AZURE_TENANT_ID", "tenant-1"),
+            ("AZURE_AUTHORITY_HOST", &format!("{}/", entra.base)),
+        ],
+    ));
+    let asked: Vec<_> = reg
+        .requests()
+        .into_iter()
+        .chain(tokens.requests())
+        .map(|s| s.request)
+        .collect();
+    assert!(
+        !asked.iter().any(|r| r.contains("/oauth2/exchange")),
+        "an Entra ID token was offered to a registry that is not ACR: {asked:?}"
+    );
+    assert!(
+        entra.requests().is_empty(),
+        "Entra ID was asked for a token for a registry that is not ACR: {:?}",
+        entra.requests()
+    );
+    // Anonymous, the registry refuses: the run could not finish, and says so.
+    assert_eq!(code, 3, "{out}{err}");
+}
+
 /// A trust policy with a strict statement for the registry's canonical names and an audit `*`
 /// statement: every spelling of the host must get the strict one.
 #[test]

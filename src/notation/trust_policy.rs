@@ -439,15 +439,14 @@ fn validate_scopes(name: &str, scopes: &[String]) -> Result<(Vec<String>, bool),
 }
 
 /// A scope with its registry host spelled as image references are normalised
-/// ([`crate::reference::canonical_host`]; `index.docker.io` is `docker.io`), so that every
+/// ([`crate::reference::canonical_registry`]: Docker Hub's aliases are `docker.io`), so that every
 /// spelling of a host selects the same statement. A scope whose host cannot be canonicalised
 /// is kept as written (no image can then match it).
 fn canonical_scope(scope: &str) -> String {
     let Some((domain, repository)) = scope.split_once('/') else {
         return scope.to_string();
     };
-    match crate::reference::canonical_host(domain) {
-        Ok(d) if d == "index.docker.io" => format!("docker.io/{repository}"),
+    match crate::reference::canonical_registry(domain) {
         Ok(d) => format!("{d}/{repository}"),
         Err(_) => scope.to_string(),
     }
@@ -493,6 +492,21 @@ mod tests {
         let p = TrustPolicy::from_json(doc(&format!("{OK},{}", b("127.1:5000/app"))).as_bytes())
             .unwrap();
         assert_eq!(p.statement_for("127.0.0.1:5000/app").unwrap().name, "b");
+        for alias in [
+            "registry-1.docker.io/library/nginx",
+            "index.docker.io/library/nginx",
+        ] {
+            let p = TrustPolicy::from_json(doc(&format!("{OK},{}", b(alias))).as_bytes()).unwrap();
+            assert_eq!(
+                p.statement_for("docker.io/library/nginx").unwrap().name,
+                "b"
+            );
+        }
+        let p = TrustPolicy::from_json(
+            doc(&format!("{OK},{}", b("registry.example:443/app"))).as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(p.statement_for("registry.example/app").unwrap().name, "b");
         let twice = doc(&format!(
             r#"{},{{"name":"c","registryScopes":["localhost:5000/app","LOCALHOST:5000/app"],"signatureVerification":{{"level":"audit"}},"trustStores":["ca:x"],"trustedIdentities":["*"]}}"#,
             OK

@@ -218,6 +218,12 @@ mod tests {
                 crate::reference::ImageReference::parse(&format!("{spelling}/app:v1")).unwrap();
             assert!(c.rule_for(image.registry()).is_some(), "{spelling}");
         }
+        // The default ACR rule holds whether the HTTPS port is written or not.
+        let image = crate::reference::ImageReference::parse("myacr.azurecr.io:443/app:v1").unwrap();
+        assert_eq!(
+            c.rule_for(image.registry()).map(|r| r.source),
+            Some(SourceKind::Acr)
+        );
     }
 
     #[test]

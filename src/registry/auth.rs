@@ -166,9 +166,27 @@ pub struct CredentialSource {
     /// Explicit credentials per registry host, taking precedence over the config file
     /// (used for Kubernetes pull secrets and tests).
     pub explicit: HashMap<String, Credential>,
+    /// The registries (host patterns, `*` matching any run, as quarantine rules write them)
+    /// the Azure workload identity is exchanged for: Azure Container Registry only. The Entra
+    /// ID token is good for every registry of the tenant, so it must never reach a registry
+    /// that merely asks for a token.
+    pub azure_registries: Vec<String>,
 }
 
+/// The registry hosts of Azure Container Registry in Azure's public and sovereign clouds.
+pub const ACR_HOSTS: [&str; 3] = ["*.azurecr.io", "*.azurecr.cn", "*.azurecr.us"];
+
 impl CredentialSource {
+    /// The Azure workload identity, when there is one and `registry` is an ACR
+    /// ([`Self::azure_registries`]).
+    pub fn azure_for(&self, registry: &str) -> Option<&AzureWorkloadIdentity> {
+        self.azure.as_ref().filter(|_| {
+            self.azure_registries
+                .iter()
+                .any(|p| crate::quarantine::glob(p, registry))
+        })
+    }
+
     fn config_path(&self) -> Option<PathBuf> {
         if let Some(p) = &self.docker_config {
             return Some(p.clone());
@@ -208,7 +226,8 @@ impl CredentialSource {
         };
         let bytes = crate::files::read(&path, 1024 * 1024)
             .map_err(|e| auth_err(format!("docker config {e}")))?;
-        let candidates = server_keys(&registry);
+        let mut candidates = server_keys(&registry);
+        candidates.extend(keys_naming(&bytes, &registry));
         // Credential helpers are processes; keep them off the async threads.
         let found = tokio::task::spawn_blocking(move || {
             for key in candidates {
@@ -231,6 +250,30 @@ impl CredentialSource {
             Some(DockerCredential::IdentityToken(t)) => Credential::IdentityToken(t),
         })
     }
+}
+
+/// The `auths` and `credHelpers` keys of a docker config that name `registry` once their host
+/// is canonicalised (`Registry.Example:05000`, `https://127.1:5000/v1/`), in file order: images
+/// are canonical, and the config must match every spelling of a host as its canonical one.
+fn keys_naming(config: &[u8], registry: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Object(doc)) = serde_json::from_slice(config) else {
+        return Vec::new();
+    };
+    ["auths", "credHelpers"]
+        .iter()
+        .filter_map(|section| doc.get(*section)?.as_object())
+        .flat_map(|m| m.keys())
+        .filter(|key| {
+            let host = key
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or_default();
+            crate::reference::canonical_registry(host).is_ok_and(|h| h == registry)
+        })
+        .cloned()
+        .collect()
 }
 
 /// The keys the Docker CLI files a registry's credentials under.
@@ -472,5 +515,31 @@ mod tests {
             matches!(src.lookup("docker.io").await.unwrap(), Credential::Basic { username, .. } if username == "bob")
         );
         assert_eq!(src.lookup("other:1").await.unwrap(), Credential::Anonymous);
+    }
+
+    #[tokio::test]
+    async fn docker_config_keys_match_every_spelling_of_their_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"auths":{{"https://LOCALHOST:05000/v1/":{{"auth":"{}"}}}}}}"#,
+                STANDARD.encode("alice:s3cret")
+            ),
+        )
+        .unwrap();
+        let src = CredentialSource {
+            docker_config: Some(path),
+            ..Default::default()
+        };
+        assert!(matches!(
+            src.lookup("localhost:5000").await.unwrap(),
+            Credential::Basic { username, .. } if username == "alice"
+        ));
+        assert_eq!(
+            src.lookup("localhost:5001").await.unwrap(),
+            Credential::Anonymous
+        );
     }
 }

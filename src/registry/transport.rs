@@ -289,7 +289,7 @@ impl RegistryClient {
             Challenge::Bearer(b) => {
                 let realm = token_realm(&origin, host, &b.realm)?;
                 let wanted = b.scope.clone().unwrap_or(scope);
-                let credential = match (&credential, &self.credentials.azure) {
+                let credential = match (&credential, self.credentials.azure_for(image.registry())) {
                     (Credential::Anonymous, Some(azure))
                         if self.tokens.get(token_key, &wanted).await.is_none() =>
                     {
@@ -337,7 +337,7 @@ impl RegistryClient {
     /// said it is overloaded, so nothing more is sent to it until then. Callers bound the whole
     /// exchange by their deadline, so no retry outlives it.
     async fn execute(&self, host: &str, rb: RequestBuilder) -> Result<Response, RegistryError> {
-        let label = || self.metrics.as_ref().map(|m| (m, m.registry_host(host)));
+        let label = self.metrics.as_ref().map(|m| (m, m.registry_host(host)));
         let limit = self.per_host.of(host);
         let mut attempt = 0u32;
         loop {
@@ -347,12 +347,12 @@ impl RegistryClient {
                 reason: "request body cannot be replayed".into(),
             })?;
             let permit = limit.acquire().await;
-            if let Some((m, l)) = label() {
-                m.registry_requests.get_or_create(&l).inc();
+            if let Some((m, l)) = &label {
+                m.registry_requests.get_or_create(l).inc();
             }
             let resp = this_try.send().await.map_err(|e| {
-                if let Some((m, l)) = label() {
-                    m.registry_errors.get_or_create(&l).inc();
+                if let Some((m, l)) = &label {
+                    m.registry_errors.get_or_create(l).inc();
                 }
                 RegistryError::Unreachable {
                     host: host.to_string(),
@@ -366,8 +366,8 @@ impl RegistryClient {
             if !throttled || attempt >= MAX_THROTTLE_RETRIES {
                 return Ok(resp);
             }
-            if let Some((m, l)) = label() {
-                m.registry_throttled.get_or_create(&l).inc();
+            if let Some((m, l)) = &label {
+                m.registry_throttled.get_or_create(l).inc();
             }
             let wait = retry_after(resp.headers())
                 .unwrap_or(Duration::from_millis(200 * u64::from(attempt)))

@@ -251,6 +251,7 @@ pub async fn start(
         cache.clone(),
         engine.revocation_checker(Some(metrics.clone())),
     )?;
+    reserve_registry_labels(&metrics, &gate, &engine);
     let cert = ReloadingCert::load(&settings.tls_cert, &settings.tls_key)?;
     let tls_config = cert.server_config().map_err(|e| TlsError {
         what: "configuration",
@@ -300,6 +301,38 @@ pub async fn start(
         app,
         watchers,
     })
+}
+
+/// The registries the configuration names keep metric labels of their own, however many other
+/// hosts images name (see [`Metrics::registry_host`]).
+fn reserve_registry_labels(metrics: &Metrics, gate: &Gate, engine: &EngineSettings) {
+    let canonical = |h: &str| crate::reference::canonical_host(h).ok();
+    let mut hosts: Vec<String> = gate
+        .policy()
+        .statements()
+        .iter()
+        .flat_map(|s| s.registry_scopes.iter())
+        .filter_map(|scope| scope.split_once('/').map(|(host, _)| host.to_string()))
+        .chain(
+            engine
+                .insecure_registries
+                .iter()
+                .filter_map(|h| canonical(h)),
+        )
+        .chain(
+            engine
+                .quarantine
+                .iter()
+                .flat_map(|r| r.registries.iter())
+                .filter(|p| !p.contains('*'))
+                .filter_map(|h| canonical(h)),
+        )
+        .collect();
+    // Docker Hub is asked at its API endpoint.
+    if hosts.iter().any(|h| h == "docker.io") {
+        hosts.push("index.docker.io".into());
+    }
+    metrics.reserve_registry_labels(hosts.iter().map(String::as_str));
 }
 
 /// The routes and their layers.

@@ -4,8 +4,8 @@
 //! The registry serves one image, `app:v1`, behind Basic or Bearer authentication, and can be
 //! told to misbehave: a referrers `Link` to anywhere, a token realm anywhere, redirects, a
 //! `Docker-Content-Digest` that is not a digest. The collector stands for "another host": it
-//! records every request it gets (with its `Authorization` header) and asks for credentials the
-//! way a registry would (a Bearer challenge with a realm of its own for manifests, Basic for the
+//! records every request it gets (with its `Authorization` header), hands out an Entra ID token
+//! when asked as an Azure authority, and asks for credentials the way a registry would (a Bearer challenge with a realm of its own for manifests, Basic for the
 //! rest), then answers with an empty image index. Every server runs on a thread of its
 //! own and handles at most a bounded number of requests' bodies (none are read).
 
@@ -222,6 +222,14 @@ async fn handle(State(ctx): State<Ctx>, req: Request) -> Response {
         });
     let index = r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#;
     let Some(knobs) = ctx.knobs else {
+        // As Entra ID, it hands out a token to whoever asks: what matters is where it goes.
+        if path.ends_with("/oauth2/v2.0/token") {
+            return answer(
+                StatusCode::OK,
+                &[],
+                r#"{"access_token":"ENTRA-SECRET-TOKEN","expires_in":3600}"#,
+            );
+        }
         // The collector: a challenge of its own for token requests it could bait, an empty
         // index for anything else.
         if path.starts_with("/v2/app/manifests/") && authorization.is_none() {
