@@ -452,6 +452,40 @@ mod tests {
         .expect("judgement")
     }
 
+    /// An allow whose signature's revocation data is good until `until`.
+    fn allow_until(until: time::OffsetDateTime) -> Judgement {
+        let until = until
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("rfc3339");
+        serde_json::from_value(serde_json::json!({
+            "outcome": "verified", "reasons": [], "warnings": [],
+            "signatures": [{"digest": "sha256:00", "envelope": "application/cose", "verified": true,
+                "checks": [], "revocation": {"certificates": [], "validUntil": until}}]
+        }))
+        .expect("judgement")
+    }
+
+    #[test]
+    fn a_verdict_never_outlives_the_revocation_data_it_rests_on() {
+        let cache = VerdictCache::new(CacheSettings::default(), None);
+        let now = time::OffsetDateTime::now_utc();
+        let ttl = cache
+            .ttl_for(&allow_until(now + time::Duration::seconds(5)))
+            .expect("cached");
+        assert!(ttl <= Duration::from_secs(5), "{ttl:?}");
+        assert!(ttl > Duration::from_secs(3), "{ttl:?}");
+        // Data already past its nextUpdate: not cached at all.
+        assert!(cache
+            .ttl_for(&allow_until(now - time::Duration::seconds(1)))
+            .is_none());
+        // Data good for longer than allowTtl: allowTtl.
+        assert_eq!(
+            cache.ttl_for(&allow_until(now + time::Duration::days(7))),
+            Some(CacheSettings::default().allow_ttl)
+        );
+        assert_eq!(cache.ttl_for(&allow()), Some(CacheSettings::default().allow_ttl));
+    }
+
     fn key(i: usize) -> VerdictKey {
         VerdictKey::new(
             "registry.example",
