@@ -316,10 +316,13 @@ fn a_silent_ocsp_responder_times_out_as_unknown_within_the_deadline() {
 // ---------------------------------------------------------------------------------------------
 // CRL: the notation e2e CRLs on port 10086.
 
+/// The files a [`CrlServer`] serves, by name.
+type Served = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
 /// A loopback HTTP server on a fixed port serving files by name, counting requests; `silent`
 /// makes it accept and never answer.
 struct CrlServer {
-    served: Arc<Mutex<Vec<(String, Vec<u8>)>>>,
+    served: Served,
     requests: Arc<Mutex<Vec<String>>>,
     silent: Arc<std::sync::atomic::AtomicBool>,
     _stop: Stop,
@@ -327,7 +330,7 @@ struct CrlServer {
 
 impl CrlServer {
     fn start() -> Self {
-        let served: Arc<Mutex<Vec<(String, Vec<u8>)>>> = Arc::default();
+        let served: Served = Arc::default();
         let requests: Arc<Mutex<Vec<String>>> = Arc::default();
         let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let listener = std::net::TcpListener::bind("127.0.0.1:10086").expect("port 10086");
