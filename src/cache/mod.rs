@@ -483,7 +483,10 @@ mod tests {
             cache.ttl_for(&allow_until(now + time::Duration::days(7))),
             Some(CacheSettings::default().allow_ttl)
         );
-        assert_eq!(cache.ttl_for(&allow()), Some(CacheSettings::default().allow_ttl));
+        assert_eq!(
+            cache.ttl_for(&allow()),
+            Some(CacheSettings::default().allow_ttl)
+        );
     }
 
     fn key(i: usize) -> VerdictKey {
