@@ -35,6 +35,10 @@ use super::ocsp;
 use super::{CertResult, Decision, Method, ServerResult, Status};
 use crate::metrics::Metrics;
 use crate::notation::x509::Certificate;
+use crate::registry::HostLimits;
+
+/// Requests in flight to one revocation host at most.
+const PER_HOST_CONCURRENCY: usize = 8;
 
 /// Revocation settings (the `revocation:` section of the config file).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -69,8 +73,8 @@ impl Default for RevocationSettings {
 
 /// A base CRL and its delta, as fetched from one distribution point.
 struct Fetched {
-    base: Crl,
-    delta: Option<Crl>,
+    base: Arc<Crl>,
+    delta: Option<Arc<Crl>>,
 }
 
 impl Fetched {
@@ -85,9 +89,23 @@ impl Fetched {
     }
 }
 
-/// What an OCSP responder said about one certificate, by (responder URL, certificate DER
+/// An OCSP responder's answer about one certificate, by (responder URL, certificate DER
 /// SHA-256).
 type OcspKey = (String, String);
+
+/// A valid, current OCSP response as received. It is decided again on every use (with that
+/// use's time and signing time), so one cached answer serves every signature of the certificate.
+struct OcspAnswer {
+    body: Vec<u8>,
+    next_update: Option<OffsetDateTime>,
+}
+
+/// An offline CRL as read from its file: reread when the file changes.
+struct OfflineCrl {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    crl: Arc<Crl>,
+}
 
 /// The revocation checker. Cheap to clone; clones share caches and connections.
 #[derive(Clone)]
@@ -95,7 +113,9 @@ pub struct Checker {
     http: reqwest::Client,
     settings: RevocationSettings,
     crls: Cache<String, Arc<Fetched>>,
-    ocsp: Cache<OcspKey, Arc<Decision>>,
+    ocsp: Cache<OcspKey, Arc<OcspAnswer>>,
+    offline: Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, OfflineCrl>>>,
+    per_host: Arc<HostLimits>,
     metrics: Option<Arc<Metrics>>,
 }
 
@@ -121,11 +141,11 @@ impl moka::Expiry<String, Arc<Fetched>> for UntilNextUpdate {
     }
 }
 
-impl moka::Expiry<OcspKey, Arc<Decision>> for UntilNextUpdate {
+impl moka::Expiry<OcspKey, Arc<OcspAnswer>> for UntilNextUpdate {
     fn expire_after_create(
         &self,
         _: &OcspKey,
-        v: &Arc<Decision>,
+        v: &Arc<OcspAnswer>,
         _: std::time::Instant,
     ) -> Option<Duration> {
         Some(until(v.next_update))
@@ -167,6 +187,8 @@ impl Checker {
             settings,
             crls,
             ocsp,
+            offline: Arc::default(),
+            per_host: Arc::new(HostLimits::new(PER_HOST_CONCURRENCY)),
             metrics,
         }
     }
@@ -279,7 +301,8 @@ impl Checker {
         (last, servers)
     }
 
-    /// One responder's answer about `cert`: cached until its `nextUpdate`.
+    /// One responder's answer about `cert`: a valid, current response is kept until its
+    /// `nextUpdate` and asked for once however many admissions need it at the same time.
     async fn ocsp_answer(
         &self,
         url: &str,
@@ -294,62 +317,68 @@ impl Checker {
         }
         let key = (url.to_string(), cert.sha256());
         if let Some(hit) = self.ocsp.get(&key).await {
-            // A cached answer is only as good as its nextUpdate, checked against this `now`.
+            // Only as good as its nextUpdate, checked (again) against this use's time.
             if hit.next_update.is_some_and(|n| now <= n) {
                 self.cache_hit("ocsp");
-                return (*hit).clone();
+                return ocsp::check_response(&hit.body, cert, issuer, now, signing_time);
             }
         }
-        let request = match ocsp::request(cert, issuer) {
-            Ok(r) => r,
-            Err(e) => return Decision::unknown(e),
-        };
+        let fetched = self
+            .ocsp
+            .try_get_with(key, async {
+                let body = self.ocsp_fetch(url, cert, issuer, deadline).await?;
+                // Whether it is worth keeping does not depend on the signing time.
+                let decision = ocsp::check_response(&body, cert, issuer, now, None);
+                if decision.next_update.is_some() && ocsp::decides(&decision) {
+                    Ok(Arc::new(OcspAnswer {
+                        body,
+                        next_update: decision.next_update,
+                    }))
+                } else {
+                    Err(OcspFailure::Uncached(body))
+                }
+            })
+            .await;
+        match fetched {
+            Ok(answer) => ocsp::check_response(&answer.body, cert, issuer, now, signing_time),
+            Err(e) => match &*e {
+                OcspFailure::Uncached(body) => {
+                    ocsp::check_response(body, cert, issuer, now, signing_time)
+                }
+                OcspFailure::Failed(reason) => Decision::unknown(reason.clone()),
+            },
+        }
+    }
+
+    /// The responder's answer body for `cert`, or notation's message for why there is none.
+    async fn ocsp_fetch(
+        &self,
+        url: &str,
+        cert: &Certificate,
+        issuer: &Certificate,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, OcspFailure> {
+        let request = ocsp::request(cert, issuer).map_err(OcspFailure::Failed)?;
         let timeout = self.settings.ocsp_timeout;
+        let max = ocsp::MAX_RESPONSE_SIZE;
         let fetched = match ocsp::request_url(url, &request) {
-            Some(get) => {
-                self.fetch(
-                    &get,
-                    None,
-                    ocsp::MAX_RESPONSE_SIZE,
-                    timeout,
-                    deadline,
-                    "ocsp",
-                )
-                .await
-            }
+            Some(get) => self.fetch(&get, None, max, timeout, deadline, "ocsp").await,
             None => {
                 let body = Some((ocsp::CONTENT_TYPE_REQUEST, request));
-                self.fetch(
-                    url,
-                    body,
-                    ocsp::MAX_RESPONSE_SIZE,
-                    timeout,
-                    deadline,
-                    "ocsp",
-                )
-                .await
+                self.fetch(url, body, max, timeout, deadline, "ocsp").await
             }
         };
-        let body = match fetched {
-            Ok(b) => b,
-            Err(FetchError::Timeout) => return Decision::unknown(ocsp::timeout_error(timeout)),
-            Err(FetchError::Status(code)) => {
-                return Decision::unknown(ocsp::status_code_error(code))
-            }
-            // notation reads at most 20 KiB and parses that: a longer body fails to parse.
-            Err(FetchError::TooLarge) => {
-                return Decision::unknown(ocsp::transport_error(&format_args!(
-                    "OCSP response is larger than {} bytes",
-                    ocsp::MAX_RESPONSE_SIZE
-                )))
-            }
-            Err(FetchError::Transport(e)) => return Decision::unknown(ocsp::transport_error(&e)),
-        };
-        let decision = ocsp::check_response(&body, cert, issuer, now, signing_time);
-        if decision.next_update.is_some() && ocsp::decides(&decision) {
-            self.ocsp.insert(key, Arc::new(decision.clone())).await;
-        }
-        decision
+        fetched.map_err(|e| {
+            OcspFailure::Failed(match e {
+                FetchError::Timeout => ocsp::timeout_error(timeout),
+                FetchError::Status(code) => ocsp::status_code_error(code),
+                // notation reads at most 20 KiB and parses that: a longer body fails to parse.
+                FetchError::TooLarge => {
+                    ocsp::transport_error(&format_args!("OCSP response is larger than {max} bytes"))
+                }
+                FetchError::Transport(e) => ocsp::transport_error(&e),
+            })
+        })
     }
 
     /// notation's CRL loop: distribution points in order; a revoked or unknown decision ends
@@ -372,7 +401,7 @@ impl Checker {
                 issuer,
                 fetched
                     .as_ref()
-                    .map(|f| (&f.base, f.delta.as_ref()))
+                    .map(|f| (&*f.base, f.delta.as_deref()))
                     .map_err(|e| e.as_str()),
                 now,
                 signing_time,
@@ -437,14 +466,14 @@ impl Checker {
 
     /// Fetch and parse a base CRL and, when it names one, its delta.
     async fn download_bundle(&self, url: &str, deadline: Instant) -> Result<Fetched, FetchFailure> {
-        let base = self.download_crl(url, deadline).await?;
+        let base = Arc::new(self.download_crl(url, deadline).await?);
         let delta_urls = crl::delta_urls(&base).map_err(FetchFailure::Failed)?;
         let mut delta = None;
         let mut last_error = None;
         for delta_url in &delta_urls {
             match self.download_crl(delta_url, deadline).await {
                 Ok(d) => {
-                    delta = Some(d);
+                    delta = Some(Arc::new(d));
                     break;
                 }
                 Err(e) => last_error = Some(e),
@@ -479,28 +508,58 @@ impl Checker {
     }
 
     /// The CRL of `issuer` from the offline directory, if one is configured and holds one.
+    /// Files are parsed once and again when they change (a ConfigMap update).
     fn offline_crl(&self, issuer: &Certificate) -> Option<Arc<Fetched>> {
         let dir = self.settings.offline_crls.as_ref()?;
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path()))
+            // ConfigMap volumes keep their versions in `..`-prefixed entries.
             .filter(|p| {
                 !p.file_name()
                     .is_some_and(|n| n.to_string_lossy().starts_with('.'))
             })
             .take(MAX_OFFLINE_CRLS)
             .collect();
-        entries.sort();
-        let found = entries.into_iter().find_map(|path| {
-            let der = crate::files::read(&path, crl::MAX_CRL_SIZE as u64).ok()?;
-            let parsed = crl::parse(der).ok()?;
-            (parsed.issuer_der() == issuer.subject_der()).then_some(parsed)
-        })?;
-        self.cache_hit("offline_crl");
-        Some(Arc::new(Fetched {
-            base: found,
-            delta: None,
-        }))
+        paths.sort();
+        let mut parsed = self.offline.lock().unwrap_or_else(|e| e.into_inner());
+        parsed.retain(|p, _| paths.contains(p));
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let (modified, len) = (meta.modified().ok(), meta.len());
+            let fresh = parsed
+                .get(&path)
+                .is_some_and(|o| o.modified == modified && o.len == len);
+            if !fresh {
+                let Some(crl) = crate::files::read(&path, crl::MAX_CRL_SIZE as u64)
+                    .ok()
+                    .and_then(|der| crl::parse(der).ok())
+                else {
+                    parsed.remove(&path);
+                    continue;
+                };
+                parsed.insert(
+                    path.clone(),
+                    OfflineCrl {
+                        modified,
+                        len,
+                        crl: Arc::new(crl),
+                    },
+                );
+            }
+            if let Some(o) = parsed.get(&path) {
+                if o.crl.issuer_der() == issuer.subject_der() {
+                    self.cache_hit("offline_crl");
+                    return Some(Arc::new(Fetched {
+                        base: o.crl.clone(),
+                        delta: None,
+                    }));
+                }
+            }
+        }
+        None
     }
 
     fn cache_hit(&self, kind: &'static str) {
@@ -527,6 +586,11 @@ impl Checker {
         }
         let started = Instant::now();
         let end = deadline.min(started + timeout);
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let limit = self.per_host.of(&host);
         let request = match body {
             Some((content_type, bytes)) => self
                 .http
@@ -536,6 +600,7 @@ impl Checker {
             None => self.http.get(url),
         };
         let result = tokio::time::timeout_at(end, async {
+            let _permit = limit.acquire().await;
             let resp = request
                 .send()
                 .await
@@ -582,6 +647,14 @@ enum FetchError {
     TooLarge,
     /// Connection, protocol or read failure.
     Transport(String),
+}
+
+/// An OCSP fetch that is not kept in the cache: failed (with notation's message), or an answer
+/// that is not a valid, current one (decided again by the caller).
+#[derive(Debug)]
+enum OcspFailure {
+    Failed(String),
+    Uncached(Vec<u8>),
 }
 
 /// A CRL download that is not kept in the cache: failed (with notation's reason), or has no
