@@ -9,8 +9,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use futures::executor::block_on;
 use time::OffsetDateTime;
 use vouch::notation::envelope::{TargetArtifact, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
+use vouch::notation::revocation::{Checker, RevocationSettings};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
 use vouch::notation::verifier::{verify_signature, VerificationContext};
@@ -101,6 +103,8 @@ fn bench(c: &mut Criterion) {
         TrustPolicy::from_json(br#"{"version":"1.0","trustPolicies":[{"name":"b","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:bench"],"trustedIdentities":["*"]}]}"#)
             .unwrap(),
     );
+    // The bench chains name no revocation endpoint: nothing is fetched, nothing awaited.
+    let revocation = Checker::new(RevocationSettings::default(), None);
     let mut group = c.benchmark_group("verify_signature");
     group
         .sample_size(60)
@@ -113,17 +117,24 @@ fn bench(c: &mut Criterion) {
             stores: &stores,
             target: &case.target,
             now: OffsetDateTime::now_utc(),
+            revocation: &revocation,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(3600),
         };
-        let check = verify_signature(&ctx, "sha256:00", case.media_type, &case.envelope);
+        let check = block_on(verify_signature(
+            &ctx,
+            "sha256:00",
+            case.media_type,
+            &case.envelope,
+        ));
         assert!(check.verified, "{}: {:?}", case.name, check.error);
         group.bench_function(case.name, |b| {
             b.iter(|| {
-                verify_signature(
+                block_on(verify_signature(
                     &ctx,
                     "sha256:00",
                     case.media_type,
                     std::hint::black_box(&case.envelope),
-                )
+                ))
             })
         });
     }

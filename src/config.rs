@@ -24,6 +24,12 @@
 //!   - registries: ["*.azurecr.io"]
 //!     source: acr            # acr | referrer | none
 //!     enforcement: enforce   # enforce | audit | off
+//! revocation:                # OCSP and CRL checks of signing chains
+//!   ocspTimeout: 2s          # one responder (notation's default)
+//!   crlTimeout: 5s           # one CRL with its delta (notation's default)
+//!   crlCacheBytes: 268435456 # CRLs kept in memory, each until its nextUpdate
+//!   offlineCrls: /etc/vouch/crls   # DER CRLs used when a distribution point cannot be fetched
+//!   fetch: true              # false: no network, only offlineCrls (air-gapped clusters)
 //! cache:
 //!   allowTtl: 10m
 //!   denyTtl: 30s
@@ -44,6 +50,7 @@ use crate::admission::Enforcement;
 use crate::cache::{CacheSettings, VerdictCache};
 use crate::gate::{Gate, GateOptions};
 use crate::metrics::Metrics;
+use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::trust_policy::TrustPolicy;
 use crate::notation::trust_store::TrustStores;
 use crate::quarantine::{QuarantineConfig, QuarantineRule};
@@ -97,6 +104,9 @@ pub struct Config {
     /// Quarantine sources per registry.
     #[serde(default)]
     pub quarantine: Vec<QuarantineRule>,
+    /// OCSP and CRL checks.
+    #[serde(default)]
+    pub revocation: RevocationSettings,
 }
 
 /// The `serve:` section.
@@ -183,6 +193,8 @@ pub struct EngineSettings {
     pub cache: CacheSettings,
     /// Quarantine rules (defaults appended by [`QuarantineConfig::new`]).
     pub quarantine: Vec<QuarantineRule>,
+    /// OCSP and CRL settings.
+    pub revocation: RevocationSettings,
 }
 
 /// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
@@ -250,6 +262,7 @@ impl EngineSettings {
             max_signatures,
             cache: config.cache.clone(),
             quarantine: config.quarantine.clone(),
+            revocation: config.revocation.clone(),
         })
     }
 
@@ -300,7 +313,13 @@ impl EngineSettings {
         .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
-    /// A gate over freshly loaded trust material, with a new cache.
+    /// The revocation checker these settings describe (its caches live as long as it does:
+    /// make one per process and share it across policy reloads).
+    pub fn revocation_checker(&self, metrics: Option<Arc<Metrics>>) -> Checker {
+        Checker::new(self.revocation.clone(), metrics)
+    }
+
+    /// A gate over freshly loaded trust material, with a new cache and revocation checker.
     pub fn gate(
         &self,
         registry: RegistryClient,
@@ -308,16 +327,19 @@ impl EngineSettings {
         metrics: Option<Arc<Metrics>>,
     ) -> Result<Gate, ConfigError> {
         let cache = Arc::new(VerdictCache::new(self.cache.clone(), metrics.clone()));
-        self.gate_with_cache(registry, deadline, metrics, cache)
+        let revocation = self.revocation_checker(metrics.clone());
+        self.gate_with_cache(registry, deadline, metrics, cache, revocation)
     }
 
-    /// A gate over freshly loaded trust material that shares `cache` (policy reloads).
+    /// A gate over freshly loaded trust material that shares `cache` and `revocation` (policy
+    /// reloads).
     pub fn gate_with_cache(
         &self,
         registry: RegistryClient,
         deadline: Duration,
         metrics: Option<Arc<Metrics>>,
         cache: Arc<VerdictCache>,
+        revocation: Checker,
     ) -> Result<Gate, ConfigError> {
         let (policy, stores) = self.load_trust()?;
         Ok(Gate::with_cache(
@@ -329,6 +351,7 @@ impl EngineSettings {
                 deadline,
                 metrics,
                 quarantine: QuarantineConfig::new(self.quarantine.clone()),
+                revocation,
             },
             cache,
         ))

@@ -21,6 +21,7 @@ use crate::cache::{CacheSettings, DigestKey, VerdictCache, VerdictKey};
 use crate::metrics::Metrics;
 use crate::notation::envelope::TargetArtifact;
 use crate::notation::level::LevelName;
+use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
 use crate::notation::trust_store::TrustStores;
 use crate::notation::verifier::{verify_signature, SignatureOutcome, VerificationContext};
@@ -160,6 +161,8 @@ pub struct GateOptions {
     pub metrics: Option<Arc<Metrics>>,
     /// Quarantine sources per registry.
     pub quarantine: QuarantineConfig,
+    /// OCSP and CRL checks of signing chains.
+    pub revocation: Checker,
 }
 
 impl Default for GateOptions {
@@ -169,6 +172,7 @@ impl Default for GateOptions {
             deadline: Duration::from_secs(60),
             metrics: None,
             quarantine: QuarantineConfig::new(Vec::new()),
+            revocation: Checker::new(RevocationSettings::default(), None),
         }
     }
 }
@@ -218,6 +222,15 @@ impl Judgement {
         let mut j = Self::new(Outcome::Failed);
         j.reasons.push(reason.into());
         j
+    }
+
+    /// The earliest `nextUpdate` of the revocation data (OCSP responses, CRLs) any of its
+    /// signatures' verdicts rests on.
+    pub fn evidence_valid_until(&self) -> Option<OffsetDateTime> {
+        self.signatures
+            .iter()
+            .filter_map(|s| s.revocation.as_ref()?.valid_until)
+            .min()
     }
 
     fn set_quarantine(&mut self, rule: &QuarantineRule, state: &QuarantineState, image: &str) {
@@ -317,6 +330,11 @@ impl Gate {
     /// The trust policy this gate judges by.
     pub fn policy(&self) -> &TrustPolicy {
         &self.policy
+    }
+
+    /// The revocation checker (shared across policy reloads, like the cache).
+    pub fn revocation(&self) -> &Checker {
+        &self.options.revocation
     }
 
     /// The verdict cache.
@@ -516,11 +534,13 @@ impl Gate {
                     let mut judgement = if statement.level.is_skip() {
                         skipped(statement)
                     } else {
-                        gate.verify_signatures(&r, statement, &target).await
+                        gate.verify_signatures(&r, statement, &target, due).await
                     };
                     if let Some(rule) = &rule {
                         if judgement.outcome != Outcome::Error {
-                            let state = gate.quarantine_state(&r, statement, rule, &target).await;
+                            let state = gate
+                                .quarantine_state(&r, statement, rule, &target, due)
+                                .await;
                             judgement.pending = state.pending();
                             judgement.set_quarantine(rule, &state, &r.with_digest(&d));
                         }
@@ -540,6 +560,7 @@ impl Gate {
         statement: &TrustPolicyStatement,
         rule: &QuarantineRule,
         target: &Descriptor,
+        due: std::time::Instant,
     ) -> QuarantineState {
         match rule.source {
             SourceKind::None => QuarantineState::Passed,
@@ -568,7 +589,7 @@ impl Gate {
                             ..statement.clone()
                         };
                         let checked = self
-                            .verify_signatures(reference, &strict, &status.manifest)
+                            .verify_signatures(reference, &strict, &status.manifest, due)
                             .await;
                         if checked.outcome != Outcome::Verified {
                             continue;
@@ -603,12 +624,13 @@ impl Gate {
         }
     }
 
-    /// List, fetch and verify the signatures of a resolved image.
+    /// List, fetch and verify the signatures of a resolved image, finishing by `due`.
     async fn verify_signatures(
         &self,
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
         target: &Descriptor,
+        due: std::time::Instant,
     ) -> Judgement {
         let shown = reference.with_digest(&target.digest);
         let max = self.options.max_signatures.max(1);
@@ -638,6 +660,11 @@ impl Gate {
             stores: &self.stores,
             target: &target_artifact,
             now: OffsetDateTime::now_utc(),
+            revocation: &self.options.revocation,
+            // Revocation fetches end before the gate must answer (with a stale verdict or why).
+            deadline: tokio::time::Instant::from_std(due)
+                .checked_sub(Duration::from_millis(250))
+                .unwrap_or_else(tokio::time::Instant::now),
         };
         let mut judgement = Judgement::new(Outcome::Failed);
         let mut tried = 0usize;
@@ -657,7 +684,7 @@ impl Gate {
                     return j;
                 }
             };
-            let outcome = verify_signature(&ctx, &desc.digest, &media_type, &envelope);
+            let outcome = verify_signature(&ctx, &desc.digest, &media_type, &envelope).await;
             let passed = outcome.verified;
             let warnings = outcome.warnings.clone();
             judgement.signatures.push(outcome);
@@ -894,6 +921,7 @@ mod tests {
             checks: Vec::new().into(),
             error: Some("e".into()),
             warnings: Vec::new(),
+            revocation: None,
         });
         let back: Judgement = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
         assert_eq!(back.signatures.len(), 1);

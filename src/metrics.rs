@@ -16,6 +16,15 @@ pub struct Kind {
     pub kind: &'static str,
 }
 
+/// Labels: a revocation fetch's kind (`ocsp`, `crl`) and outcome (`ok`, `error`, `timeout`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Fetch {
+    /// `ocsp` or `crl`.
+    pub kind: &'static str,
+    /// `ok`, `error` or `timeout`.
+    pub outcome: &'static str,
+}
+
 /// Label: registry host.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RegistryHost {
@@ -66,6 +75,14 @@ pub struct Metrics {
     pub cache_requests: Family<Kind, Counter>,
     /// Shared (Redis) cache events (`write`, `error`).
     pub shared_cache: Family<Kind, Counter>,
+    /// OCSP and CRL fetches by kind and outcome.
+    pub revocation_fetches: Family<Fetch, Counter>,
+    /// Time of one OCSP or CRL fetch.
+    pub revocation_fetch_seconds: Histogram,
+    /// Revocation answers taken from a cache (`ocsp`, `crl`, `offline_crl`).
+    pub revocation_cache_hits: Family<Kind, Counter>,
+    /// Certificates checked, by status (`ok`, `revoked`, `unknown`, `non_revocable`).
+    pub revocation_results: Family<Kind, Counter>,
     /// Admission requests answered without being judged, by reason (`overloaded`: too many
     /// waiting for verdicts; `queue_timeout`: no reading slot before the deadline;
     /// `body_timeout`: the body did not arrive in time).
@@ -172,6 +189,30 @@ impl Metrics {
             "Registry requests that could not complete",
             registry_errors.clone(),
         );
+        let revocation_fetches = Family::<Fetch, Counter>::default();
+        let revocation_fetch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
+        let revocation_cache_hits = Family::<Kind, Counter>::default();
+        let revocation_results = Family::<Kind, Counter>::default();
+        registry.register(
+            "revocation_fetches",
+            "OCSP and CRL fetches by kind and outcome",
+            revocation_fetches.clone(),
+        );
+        registry.register(
+            "revocation_fetch_duration_seconds",
+            "Time of one OCSP or CRL fetch",
+            revocation_fetch_seconds.clone(),
+        );
+        registry.register(
+            "revocation_cache_hits",
+            "Revocation answers taken from a cache",
+            revocation_cache_hits.clone(),
+        );
+        registry.register(
+            "revocation_results",
+            "Certificates checked for revocation, by status",
+            revocation_results.clone(),
+        );
         registry.register(
             "policy_reloads",
             "Trust policy and trust store reloads by result",
@@ -194,6 +235,10 @@ impl Metrics {
             admission_shed,
             connections_closed,
             connections_open,
+            revocation_fetches,
+            revocation_fetch_seconds,
+            revocation_cache_hits,
+            revocation_results,
         }
     }
 

@@ -273,14 +273,25 @@ impl VerdictCache {
         self.last_digests.get(key).await
     }
 
+    /// How long a judgement stays fresh: by outcome, and never past the earliest `nextUpdate`
+    /// of the revocation data it rests on (a verdict cannot outlive its evidence).
     fn ttl_for(&self, j: &Judgement) -> Option<Duration> {
-        if j.pending {
-            return Some(self.settings.pending_ttl);
-        }
-        match j.outcome {
-            Outcome::Verified | Outcome::Skipped => Some(self.settings.allow_ttl),
-            Outcome::Failed => Some(self.settings.deny_ttl),
-            Outcome::Error => None,
+        let by_outcome = if j.pending {
+            self.settings.pending_ttl
+        } else {
+            match j.outcome {
+                Outcome::Verified | Outcome::Skipped => self.settings.allow_ttl,
+                Outcome::Failed => self.settings.deny_ttl,
+                Outcome::Error => return None,
+            }
+        };
+        match j.evidence_valid_until() {
+            Some(until) => {
+                let left = Duration::try_from(until - time::OffsetDateTime::now_utc())
+                    .unwrap_or(Duration::ZERO);
+                (!left.is_zero()).then(|| by_outcome.min(left))
+            }
+            None => Some(by_outcome),
         }
     }
 
@@ -439,6 +450,43 @@ mod tests {
             "outcome": "verified", "reasons": [], "warnings": [], "signatures": []
         }))
         .expect("judgement")
+    }
+
+    /// An allow whose signature's revocation data is good until `until`.
+    fn allow_until(until: time::OffsetDateTime) -> Judgement {
+        let until = until
+            .format(&time::format_description::well_known::Rfc3339)
+            .expect("rfc3339");
+        serde_json::from_value(serde_json::json!({
+            "outcome": "verified", "reasons": [], "warnings": [],
+            "signatures": [{"digest": "sha256:00", "envelope": "application/cose", "verified": true,
+                "checks": [], "revocation": {"certificates": [], "validUntil": until}}]
+        }))
+        .expect("judgement")
+    }
+
+    #[test]
+    fn a_verdict_never_outlives_the_revocation_data_it_rests_on() {
+        let cache = VerdictCache::new(CacheSettings::default(), None);
+        let now = time::OffsetDateTime::now_utc();
+        let ttl = cache
+            .ttl_for(&allow_until(now + time::Duration::seconds(5)))
+            .expect("cached");
+        assert!(ttl <= Duration::from_secs(5), "{ttl:?}");
+        assert!(ttl > Duration::from_secs(3), "{ttl:?}");
+        // Data already past its nextUpdate: not cached at all.
+        assert!(cache
+            .ttl_for(&allow_until(now - time::Duration::seconds(1)))
+            .is_none());
+        // Data good for longer than allowTtl: allowTtl.
+        assert_eq!(
+            cache.ttl_for(&allow_until(now + time::Duration::days(7))),
+            Some(CacheSettings::default().allow_ttl)
+        );
+        assert_eq!(
+            cache.ttl_for(&allow()),
+            Some(CacheSettings::default().allow_ttl)
+        );
     }
 
     fn key(i: usize) -> VerdictKey {

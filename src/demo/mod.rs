@@ -168,6 +168,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         docker_config: None,
         max_signatures: 100,
         cache: Default::default(),
+        revocation: Default::default(),
         quarantine: Vec::new(),
     };
     let running = server::start(

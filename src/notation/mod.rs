@@ -7,6 +7,7 @@
 pub mod dn;
 pub mod envelope;
 pub mod level;
+pub mod revocation;
 pub mod signer;
 pub mod trust_policy;
 pub mod trust_store;

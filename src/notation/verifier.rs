@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 
 use super::envelope::{self, Envelope, SigningScheme, TargetArtifact};
 use super::level::{Action, Check};
+use super::revocation::{chain_result, CertResult, Checker, Purpose};
 use super::trust_policy::{TrustPolicyStatement, TrustedIdentities, VerifyTimestamp};
 use super::trust_store::{StoreType, TrustStores};
 use super::x509::rfc1123z;
@@ -58,6 +59,25 @@ pub struct SignatureOutcome {
     /// Logged (non-enforced) failures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+    /// The signing chain's revocation status, when it was checked and a certificate of it
+    /// names OCSP responders or CRL distribution points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Box<ChainRevocation>>,
+}
+
+/// The revocation status of a signing chain, certificate by certificate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainRevocation {
+    /// Each certificate, leaf first (the root is always non-revocable).
+    pub certificates: Vec<CertResult>,
+    /// The earliest `nextUpdate` of the OCSP responses and CRLs the status rests on.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub valid_until: Option<OffsetDateTime>,
 }
 
 impl SignatureOutcome {
@@ -76,6 +96,7 @@ impl SignatureOutcome {
             checks: Arc::new([]),
             error: None,
             warnings: Vec::new(),
+            revocation: None,
         }
     }
 }
@@ -141,15 +162,16 @@ pub struct VerificationContext<'a> {
     pub stores: &'a TrustStores,
     /// The descriptor the registry resolved for the image.
     pub target: &'a TargetArtifact,
-    /// The time "now" for expiry and certificate validity.
+    /// The time "now" for expiry, certificate validity and revocation data.
     pub now: OffsetDateTime,
+    /// Where revocation status comes from.
+    pub revocation: &'a Checker,
+    /// When every network wait of the verification (OCSP, CRL) must be over.
+    pub deadline: tokio::time::Instant,
 }
 
-/// One level-governed check, run lazily so that a skipped check costs nothing.
-type CheckFn<'a> = dyn Fn() -> Result<(), String> + 'a;
-
 /// Verify one envelope (already fetched and digest-checked) under a statement.
-pub fn verify_signature(
+pub async fn verify_signature(
     ctx: &VerificationContext<'_>,
     signature_digest: &str,
     envelope_media_type: &str,
@@ -159,11 +181,11 @@ pub fn verify_signature(
         out: SignatureOutcome::new(signature_digest, envelope_media_type),
         checks: Vec::with_capacity(5),
     };
-    verify_into(&mut run, ctx, envelope_media_type, envelope_bytes);
+    verify_into(&mut run, ctx, envelope_media_type, envelope_bytes).await;
     run.finish()
 }
 
-fn verify_into(
+async fn verify_into(
     run: &mut Run,
     ctx: &VerificationContext<'_>,
     envelope_media_type: &str,
@@ -193,21 +215,29 @@ fn verify_into(
         }
     };
 
-    // 2–5: the checks whose meaning the level decides.
-    let checks: [(Check, &CheckFn); 4] = [
-        (Check::Authenticity, &|| authenticity(ctx, &env)),
-        (Check::Expiry, &|| expiry(ctx, &env)),
-        (Check::AuthenticTimestamp, &|| {
-            authentic_timestamp(ctx, &env)
-        }),
-        (Check::Revocation, &|| revocation(&env)),
-    ];
-    for (check, check_fn) in checks {
+    // 2–5: the checks whose meaning the level decides; a skipped check costs nothing.
+    for check in [
+        Check::Authenticity,
+        Check::Expiry,
+        Check::AuthenticTimestamp,
+        Check::Revocation,
+    ] {
         let action = level.action(check);
         if action == Action::Skip {
             continue;
         }
-        if !run.record(check, action, check_fn()) {
+        let result = match check {
+            Check::Authenticity => authenticity(ctx, &env),
+            Check::Expiry => expiry(ctx, &env),
+            Check::AuthenticTimestamp => authentic_timestamp(ctx, &env),
+            Check::Revocation => {
+                let (result, report) = revocation(ctx, &env).await;
+                run.out.revocation = report;
+                result
+            }
+            Check::Integrity => Ok(()),
+        };
+        if !run.record(check, action, result) {
             return;
         }
     }
@@ -349,19 +379,43 @@ fn authentic_timestamp(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<
     }
 }
 
-fn revocation(env: &Envelope) -> Result<(), String> {
-    // The root is never checked (notation: non-revokable); a chain without endpoints is not
-    // revocable and passes. Anything else we cannot check yet, so it is "not checked".
+/// The signing chain's revocation (notation-go `verifyRevocation`): every certificate but the
+/// root, by OCSP or CRL ([`super::revocation`]). Under `notary.x509.signingAuthority` a
+/// revocation whose invalidity date is after the authentic signing time does not count. A
+/// chain none of whose certificates names an endpoint is not revocable: OK, with no report and
+/// no request.
+async fn revocation(
+    ctx: &VerificationContext<'_>,
+    env: &Envelope,
+) -> (Result<(), String>, Option<Box<ChainRevocation>>) {
     let n = env.chain.len();
-    for cert in env.chain.iter().take(n.saturating_sub(1)) {
-        if let Some(kind) = cert.revocation_endpoints() {
-            return Err(format!(
-                "revocation status not checked: certificate {:?} names {kind} endpoints, and online revocation checking is not supported by this version of vouch",
-                cert.subject()
-            ));
-        }
+    if n == 0 {
+        return (
+            Err("unable to check revocation status, err: invalid chain: expected chain to be correct and complete: chain does not contain any certificates".into()),
+            None,
+        );
     }
-    Ok(())
+    let revocable = env.chain[..n - 1]
+        .iter()
+        .any(|c| c.revocation_endpoints().is_some());
+    if !revocable {
+        return (Ok(()), None);
+    }
+    let signing_time =
+        (env.signing_scheme == SigningScheme::X509SigningAuthority).then_some(env.signing_time);
+    let certificates = ctx
+        .revocation
+        .check_chain(&env.chain, signing_time, ctx.now, ctx.deadline)
+        .await;
+    let result = chain_result(Purpose::CodeSigning, &certificates);
+    let valid_until = certificates.iter().filter_map(|c| c.valid_until).min();
+    (
+        result,
+        Some(Box::new(ChainRevocation {
+            certificates,
+            valid_until,
+        })),
+    )
 }
 
 #[cfg(test)]

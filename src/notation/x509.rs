@@ -11,7 +11,7 @@ use std::fmt;
 use aws_lc_rs::signature::{self, UnparsedPublicKey, VerificationAlgorithm};
 use time::OffsetDateTime;
 use x509_parser::certificate::X509Certificate;
-use x509_parser::extensions::{GeneralName, ParsedExtension};
+use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::signature_algorithm::SignatureAlgorithm as X509SigAlg;
@@ -110,8 +110,10 @@ pub struct Certificate {
     signature_oid: String,
     pss_hash_oid: Option<String>,
     signature: Vec<u8>,
-    has_ocsp: bool,
-    has_crl: bool,
+    serial: Vec<u8>,
+    ocsp_urls: Vec<String>,
+    crl_urls: Vec<String>,
+    freshest_crl: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Default)]
@@ -152,6 +154,7 @@ pub struct CertificateParseError(pub String);
 const OID_KU_CRITICAL_EXT: &str = "2.5.29.15";
 const OID_BC_EXT: &str = "2.5.29.19";
 const OID_EKU_EXT: &str = "2.5.29.37";
+const OID_FRESHEST_CRL_EXT: &str = "2.5.29.46";
 
 impl Certificate {
     /// Parse one DER certificate (no trailing bytes allowed).
@@ -183,8 +186,9 @@ impl Certificate {
         let mut basic_constraints = None;
         let mut key_usage = None;
         let mut eku = None;
-        let mut has_ocsp = false;
-        let mut has_crl = false;
+        let mut ocsp_urls = Vec::new();
+        let mut crl_urls = Vec::new();
+        let mut freshest_crl = None;
         for ext in cert.extensions() {
             let oid = ext.oid.to_id_string();
             match ext.parsed_extension() {
@@ -204,13 +208,29 @@ impl Certificate {
                     });
                 }
                 ParsedExtension::AuthorityInfoAccess(aia) => {
-                    has_ocsp |= aia.accessdescs.iter().any(|d| {
-                        d.access_method.to_id_string() == "1.3.6.1.5.5.7.48.1"
-                            && matches!(d.access_location, GeneralName::URI(_))
-                    });
+                    ocsp_urls.extend(aia.accessdescs.iter().filter_map(|d| {
+                        match (&d.access_location, d.access_method.to_id_string().as_str()) {
+                            (GeneralName::URI(u), "1.3.6.1.5.5.7.48.1") => Some(u.to_string()),
+                            _ => None,
+                        }
+                    }));
                 }
+                // Only URI full names count, as in Go's `Certificate.CRLDistributionPoints`: a
+                // point with only a directory name is no CRL endpoint.
                 ParsedExtension::CRLDistributionPoints(dps) => {
-                    has_crl |= !dps.points.is_empty();
+                    for point in &dps.points {
+                        if let Some(DistributionPointName::FullName(names)) =
+                            &point.distribution_point
+                        {
+                            crl_urls.extend(names.iter().filter_map(|n| match n {
+                                GeneralName::URI(u) => Some(u.to_string()),
+                                _ => None,
+                            }));
+                        }
+                    }
+                }
+                _ if oid == OID_FRESHEST_CRL_EXT => {
+                    freshest_crl = Some(ext.value.to_vec());
                 }
                 ParsedExtension::ParseError { error } => {
                     return Err(bad(&format!("extension {oid}"), error));
@@ -260,8 +280,10 @@ impl Certificate {
             signature_oid: cert.signature_algorithm.algorithm.to_id_string(),
             pss_hash_oid,
             signature: cert.signature_value.data.to_vec(),
-            has_ocsp,
-            has_crl,
+            serial: cert.raw_serial().to_vec(),
+            ocsp_urls,
+            crl_urls,
+            freshest_crl,
         })
     }
 
@@ -308,9 +330,50 @@ impl Certificate {
         self.subject_raw == self.issuer_raw && self.verify_signed_by(self).is_ok()
     }
 
+    /// The serial number as its DER INTEGER content bytes.
+    pub fn serial(&self) -> &[u8] {
+        &self.serial
+    }
+
+    /// The subject name as DER (what OCSP's `issuerNameHash` hashes).
+    pub fn subject_der(&self) -> &[u8] {
+        &self.subject_raw
+    }
+
+    /// The issuer name as DER.
+    pub fn issuer_der(&self) -> &[u8] {
+        &self.issuer_raw
+    }
+
+    /// The subjectPublicKey BIT STRING contents (what OCSP's `issuerKeyHash` hashes).
+    pub fn public_key_bits(&self) -> &[u8] {
+        &self.key.bytes
+    }
+
+    /// OCSP responder URLs (authorityInfoAccess `id-ad-ocsp`, URI names), in order.
+    pub fn ocsp_urls(&self) -> &[String] {
+        &self.ocsp_urls
+    }
+
+    /// CRL distribution point URLs (URI full names), in order.
+    pub fn crl_urls(&self) -> &[String] {
+        &self.crl_urls
+    }
+
+    /// The raw value of the Freshest CRL extension (delta CRL locations), if present.
+    pub fn freshest_crl_extension(&self) -> Option<&[u8]> {
+        self.freshest_crl.as_deref()
+    }
+
+    /// Whether the key usage (if any) allows signing CRLs (`cRLSign`).
+    pub fn may_sign_crls(&self) -> bool {
+        self.key_usage
+            .is_none_or(|(_, flags)| flags & (1 << 6) != 0)
+    }
+
     /// Whether the certificate names OCSP responders or CRL distribution points.
     pub fn revocation_endpoints(&self) -> Option<&'static str> {
-        match (self.has_ocsp, self.has_crl) {
+        match (!self.ocsp_urls.is_empty(), !self.crl_urls.is_empty()) {
             (true, true) => Some("OCSP and CRL"),
             (true, false) => Some("OCSP"),
             (false, true) => Some("CRL"),
@@ -382,56 +445,139 @@ impl Certificate {
         }
     }
 
+    /// The OID of the algorithm this certificate is signed with.
+    pub fn signature_algorithm_oid(&self) -> &str {
+        &self.signature_oid
+    }
+
+    /// Verify that `issuer`'s key signed this certificate, with SHA-1 accepted or not (Go's
+    /// `CheckSignature` accepts it for an OCSP responder's certificate).
+    pub fn verify_issued_by(
+        &self,
+        issuer: &Certificate,
+        sha1: Sha1,
+    ) -> Result<(), X509SignatureError> {
+        issuer.verify_x509_signature(
+            &self.signature_oid,
+            self.pss_hash_oid.as_deref(),
+            &self.tbs,
+            &self.signature,
+            sha1,
+        )
+    }
+
     /// Verify that `issuer`'s key signed this certificate. SHA-1 is refused.
     pub fn verify_signed_by(&self, issuer: &Certificate) -> Result<(), String> {
-        let hash = match self.signature_oid.as_str() {
+        self.verify_issued_by(issuer, Sha1::Refused)
+            .map_err(|e| match e {
+                X509SignatureError::Invalid => {
+                    format!("signature of certificate {:?} is invalid", self.subject)
+                }
+                X509SignatureError::Sha1Refused => {
+                    "certificate is signed with SHA-1, which is not accepted".into()
+                }
+                X509SignatureError::UnsupportedPssHash => {
+                    "RSASSA-PSS certificate signature uses an unsupported hash".into()
+                }
+                X509SignatureError::Unsupported(oid) => {
+                    format!("certificate signature algorithm {oid} is not supported")
+                }
+                X509SignatureError::KeyMismatch(_) => format!(
+                    "issuer key of {:?} does not fit the certificate's signature algorithm",
+                    issuer.subject
+                ),
+            })
+    }
+
+    /// Verify that this certificate's key made `signature` over `signed` with the X.509
+    /// signature algorithm `alg_oid` (and, for RSASSA-PSS, the hash `pss_hash_oid`): the one
+    /// algorithm table for certificates, CRLs, OCSP responses and CMS signer infos.
+    pub fn verify_x509_signature(
+        &self,
+        alg_oid: &str,
+        pss_hash_oid: Option<&str>,
+        signed: &[u8],
+        signature: &[u8],
+        sha1: Sha1,
+    ) -> Result<(), X509SignatureError> {
+        let hash = match alg_oid {
             "1.2.840.113549.1.1.5" | "1.3.14.3.2.29" | "1.2.840.10045.4.1" => {
-                return Err("certificate is signed with SHA-1, which is not accepted".into())
+                if sha1 == Sha1::Refused {
+                    return Err(X509SignatureError::Sha1Refused);
+                }
+                1
             }
             "1.2.840.113549.1.1.11" | "1.2.840.10045.4.3.2" => 256,
             "1.2.840.113549.1.1.12" | "1.2.840.10045.4.3.3" => 384,
             "1.2.840.113549.1.1.13" | "1.2.840.10045.4.3.4" => 512,
-            "1.2.840.113549.1.1.10" => match self.pss_hash_oid.as_deref() {
+            "1.2.840.113549.1.1.10" => match pss_hash_oid {
                 Some("2.16.840.1.101.3.4.2.1") => 256,
                 Some("2.16.840.1.101.3.4.2.2") => 384,
                 Some("2.16.840.1.101.3.4.2.3") => 512,
-                _ => return Err("RSASSA-PSS certificate signature uses an unsupported hash".into()),
+                _ => return Err(X509SignatureError::UnsupportedPssHash),
             },
-            other => {
-                return Err(format!(
-                    "certificate signature algorithm {other} is not supported"
-                ))
-            }
+            other => return Err(X509SignatureError::Unsupported(other.to_string())),
         };
-        let pss = self.signature_oid == "1.2.840.113549.1.1.10";
-        let ecdsa = self.signature_oid.starts_with("1.2.840.10045.4.3");
-        let alg: &'static dyn VerificationAlgorithm = match (&issuer.key.kind, ecdsa, pss, hash) {
+        let pss = alg_oid == "1.2.840.113549.1.1.10";
+        let ecdsa = alg_oid.starts_with("1.2.840.10045.4");
+        let alg: &'static dyn VerificationAlgorithm = match (&self.key.kind, ecdsa, pss, hash) {
+            (KeyKind::Rsa(_), false, false, 1) => {
+                &signature::RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY
+            }
             (KeyKind::Rsa(_), false, false, 256) => &signature::RSA_PKCS1_2048_8192_SHA256,
             (KeyKind::Rsa(_), false, false, 384) => &signature::RSA_PKCS1_2048_8192_SHA384,
             (KeyKind::Rsa(_), false, false, 512) => &signature::RSA_PKCS1_2048_8192_SHA512,
             (KeyKind::Rsa(_), false, true, 256) => &signature::RSA_PSS_2048_8192_SHA256,
             (KeyKind::Rsa(_), false, true, 384) => &signature::RSA_PSS_2048_8192_SHA384,
             (KeyKind::Rsa(_), false, true, 512) => &signature::RSA_PSS_2048_8192_SHA512,
+            (KeyKind::Ec(Curve::P256), true, _, 1) => &signature::ECDSA_P256_SHA1_ASN1,
             (KeyKind::Ec(Curve::P256), true, _, 256) => &signature::ECDSA_P256_SHA256_ASN1,
             (KeyKind::Ec(Curve::P256), true, _, 384) => &signature::ECDSA_P256_SHA384_ASN1,
             (KeyKind::Ec(Curve::P256), true, _, 512) => &signature::ECDSA_P256_SHA512_ASN1,
             (KeyKind::Ec(Curve::P384), true, _, 256) => &signature::ECDSA_P384_SHA256_ASN1,
             (KeyKind::Ec(Curve::P384), true, _, 384) => &signature::ECDSA_P384_SHA384_ASN1,
             (KeyKind::Ec(Curve::P384), true, _, 512) => &signature::ECDSA_P384_SHA512_ASN1,
+            (KeyKind::Ec(Curve::P521), true, _, 1) => &signature::ECDSA_P521_SHA1_ASN1,
             (KeyKind::Ec(Curve::P521), true, _, 256) => &signature::ECDSA_P521_SHA256_ASN1,
             (KeyKind::Ec(Curve::P521), true, _, 384) => &signature::ECDSA_P521_SHA384_ASN1,
             (KeyKind::Ec(Curve::P521), true, _, 512) => &signature::ECDSA_P521_SHA512_ASN1,
-            _ => {
-                return Err(format!(
-                    "issuer key of {:?} does not fit the certificate's signature algorithm",
-                    issuer.subject
-                ))
-            }
+            _ => return Err(X509SignatureError::KeyMismatch(self.subject.clone())),
         };
-        UnparsedPublicKey::new(alg, &issuer.key.bytes)
-            .verify(&self.tbs, &self.signature)
-            .map_err(|_| format!("signature of certificate {:?} is invalid", self.subject))
+        UnparsedPublicKey::new(alg, &self.key.bytes)
+            .verify(signed, signature)
+            .map_err(|_| X509SignatureError::Invalid)
     }
+}
+
+/// Whether SHA-1 signatures are accepted: never for certificates, but for CRLs and OCSP
+/// responses, as notation (Go's `CheckSignature`) accepts them there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sha1 {
+    /// SHA-1 signatures fail.
+    Refused,
+    /// SHA-1 signatures are verified like any other.
+    Accepted,
+}
+
+/// Why an X.509-style signature does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum X509SignatureError {
+    /// SHA-1 where it is refused.
+    #[error("the signature uses SHA-1, which is not accepted")]
+    Sha1Refused,
+    /// RSASSA-PSS with a hash other than SHA-256/384/512.
+    #[error("the RSASSA-PSS signature uses an unsupported hash")]
+    UnsupportedPssHash,
+    /// An algorithm OID vouch does not know.
+    #[error("the signature algorithm {0} is not supported")]
+    Unsupported(String),
+    /// The signer's key does not fit the algorithm (an RSA algorithm with an EC key, a curve
+    /// with a hash aws-lc-rs has no verifier for).
+    #[error("the key of {0:?} does not fit the signature algorithm")]
+    KeyMismatch(String),
+    /// The signature does not verify.
+    #[error("crypto verification error: the signature is invalid")]
+    Invalid,
 }
 
 impl fmt::Debug for Certificate {

@@ -25,9 +25,9 @@ mod push;
 mod transport;
 
 pub use digest::Digest;
-pub(crate) use error::error_codes;
 pub use error::RegistryError;
-pub(crate) use transport::read_limited;
+pub(crate) use error::{error_chain, error_codes};
+pub(crate) use transport::{read_limited, HostLimits};
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ use crate::metrics::Metrics;
 use crate::reference::ImageReference;
 use auth::{CredentialSource, TokenCache};
 use error::status_error;
-use transport::{client_builder, header, HostLimits};
+use transport::{client_builder, header};
 
 /// Largest manifest or index read (oras-go's `defaultMaxMetadataBytes`).
 pub const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;

@@ -264,6 +264,7 @@ pub async fn start(
         settings.deadline,
         Some(metrics.clone()),
         cache.clone(),
+        engine.revocation_checker(Some(metrics.clone())),
     )?;
     reserve_registry_labels(&metrics, &gate, &engine);
     let cert = ReloadingCert::load(&settings.tls_cert, &settings.tls_key)?;
@@ -821,12 +822,16 @@ async fn watch_trust(app: Arc<App>) {
 }
 
 fn reload_trust(app: &App) {
-    let cache = app.gate.load().cache().clone();
+    let (cache, revocation) = {
+        let gate = app.gate.load();
+        (gate.cache().clone(), gate.revocation().clone())
+    };
     match app.engine.gate_with_cache(
         app.registry.clone(),
         app.settings.deadline,
         Some(app.metrics.clone()),
         cache,
+        revocation,
     ) {
         Ok(gate) => {
             app.gate.store(Arc::new(gate));

@@ -65,7 +65,7 @@ KUBE_VERSIONS = ["1.25", kubernetes_validate.utils.major_minor(kubernetes_valida
 
 # The vouch configuration keys vouch understands today. Anything else makes vouch refuse to start.
 CONFIG_KEYS = {"trustPolicy", "trustStore", "insecureRegistries", "dockerConfig", "maxSignatures", "serve",
-               "quarantine", "cache"}
+               "quarantine", "cache", "revocation"}
 SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "logFormat", "reloadInterval"}
 
 SEVERITY = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
@@ -135,7 +135,9 @@ EXTRA_SCENARIOS: dict[str, dict] = {
                                  {"registries": ["registry.local:5000"], "source": "referrer", "enforcement": "audit",
                                   "requireSignature": True}],
                   "cache": {"allowTtl": "5m", "staleIfError": "30m", "maxEntries": 50000,
-                            "redis": {"url": "redis://vouch-redis:6379", "timeout": "50ms"}}},
+                            "redis": {"url": "redis://vouch-redis:6379", "timeout": "50ms"}},
+                  "revocation": {"ocspTimeout": "1500ms", "crlTimeout": "4s", "fetch": True},
+                  "offlineCrlsConfigMap": "cluster-crls"},
         "env": [{"name": "RUST_LOG", "value": "vouch=debug"}],
         "serviceAccount": {"create": False, "name": "platform-webhooks"},
         "webhook": {"validateWorkloads": False, "timeoutSeconds": 15, "objectSelector": {"matchLabels": {"team": "a"}},
@@ -590,6 +592,18 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
     ok(serve.get("enforcement") == values["vouch"]["enforcement"], "enforcement does not follow values")
     ok(serve.get("logFormat") in ("json", "text"), f"logFormat {serve.get('logFormat')!r}")
     ok(isinstance(cfg.get("insecureRegistries"), list), "insecureRegistries is not a list")
+    offline = values["vouch"].get("offlineCrlsConfigMap")
+    if offline:
+        crls = mounts.get("/etc/vouch/crls")
+        ok(crls and (crls[1].get("configMap") or {}).get("name") == offline,
+           "the offline CRL ConfigMap is not mounted at /etc/vouch/crls")
+        ok((cfg.get("revocation") or {}).get("offlineCrls") == "/etc/vouch/crls",
+           "revocation.offlineCrls does not point at the mounted CRLs")
+    else:
+        ok("/etc/vouch/crls" not in mounts, "offline CRLs mounted without offlineCrlsConfigMap")
+    if values.get("networkPolicy", {}).get("enabled"):
+        ok(80 in values["networkPolicy"]["egressPorts"] or values["networkPolicy"].get("extraEgress"),
+           "the NetworkPolicy blocks OCSP and CRL endpoints (plain HTTP, port 80)")
     ok(isinstance(cfg.get("maxSignatures"), int), "maxSignatures is not an integer")
     ok(isinstance(serve.get("maxConcurrency"), int), "maxConcurrency is not an integer")
     try:
@@ -785,9 +799,10 @@ def concern_safety() -> None:
     r = render(None)
     R.check("WARNING" in r.notes and "skip" in r.notes,
             "safety defaults: NOTES.txt does not warn that the default policy verifies nothing")
-    # Quarantine and cache default to vouch's own defaults: nothing rendered.
-    R.check(d["vouch"]["quarantine"] == [] and d["vouch"]["cache"] == {},
-            "safety defaults: quarantine and cache should default to vouch's defaults")
+    # Quarantine, cache and revocation default to vouch's own defaults: nothing rendered.
+    R.check(d["vouch"]["quarantine"] == [] and d["vouch"]["cache"] == {} and d["vouch"]["revocation"] == {},
+            "safety defaults: quarantine, cache and revocation should default to vouch's defaults")
+    R.check("revocation" not in vouch_config(r), "safety defaults: a revocation section is rendered")
 
 
 def concern_upgrade() -> None:

@@ -1,0 +1,685 @@
+//! The revocation checker: asks OCSP responders and CRL distribution points about a chain,
+//! inside the admission deadline, and remembers their answers until they expire.
+//!
+//! notation-core-go `revocation.ValidateContext` is the model: every certificate but the root
+//! is checked concurrently; per certificate OCSP first, CRL when OCSP gives no answer and the
+//! certificate names distribution points. The decisions themselves are [`super::ocsp`]'s and
+//! [`super::crl`]'s; this module owns what they leave out:
+//!
+//! - **Bounded waits.** A fetch ends at its own timeout (OCSP 2 s, CRL 5 s, as notation) or at
+//!   the caller's deadline, whichever comes first; a fetch that did not finish is "unknown",
+//!   never "OK". Bodies are size-limited (OCSP 20 KiB, CRLs 32 MiB). Requests are limited per
+//!   host, and only plain `http` is fetched, as the specification says.
+//! - **Caches that know when the data expires.** A CRL (with its delta) is kept by URL until
+//!   its `nextUpdate`; an OCSP answer by (responder, certificate) until its `nextUpdate`. One
+//!   fetch per URL at a time: concurrent admissions needing the same CRL share it. A cached CRL
+//!   is validated again on every use, as notation does, against the issuer and the time.
+//! - **Air-gapped clusters.** A directory of DER CRLs (e.g. a ConfigMap a CronJob refreshes) is
+//!   used for a distribution point that cannot be fetched: the CRL issued by the certificate's
+//!   issuer is taken from there, held to the same signature and `nextUpdate` rules.
+//!
+//! Every answer that counted carries its `nextUpdate` ([`CertResult::valid_until`]), so no
+//! verdict built on it is cached past that time.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use moka::future::Cache;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::crl::{self, Crl};
+use super::ocsp;
+use super::{CertResult, Decision, Method, ServerResult, Status};
+use crate::metrics::Metrics;
+use crate::notation::x509::Certificate;
+use crate::registry::HostLimits;
+
+/// Requests in flight to one revocation host at most.
+const PER_HOST_CONCURRENCY: usize = 8;
+
+/// Revocation settings (the `revocation:` section of the config file).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct RevocationSettings {
+    /// Longest wait for one OCSP responder.
+    #[serde(with = "humantime_serde")]
+    pub ocsp_timeout: Duration,
+    /// Longest wait for one CRL (with its delta).
+    #[serde(with = "humantime_serde")]
+    pub crl_timeout: Duration,
+    /// Most bytes of CRLs kept in memory.
+    pub crl_cache_bytes: u64,
+    /// A directory of DER CRLs used when a distribution point cannot be fetched.
+    pub offline_crls: Option<PathBuf>,
+    /// Whether OCSP responders and CRL distribution points are asked at all. Off, only the
+    /// offline CRLs count (air-gapped clusters; a certificate with only OCSP is then unknown).
+    pub fetch: bool,
+}
+
+impl Default for RevocationSettings {
+    fn default() -> Self {
+        Self {
+            ocsp_timeout: ocsp::DEFAULT_TIMEOUT,
+            crl_timeout: Duration::from_secs(5),
+            crl_cache_bytes: 256 * 1024 * 1024,
+            offline_crls: None,
+            fetch: true,
+        }
+    }
+}
+
+/// A base CRL and its delta, as fetched from one distribution point.
+struct Fetched {
+    base: Arc<Crl>,
+    delta: Option<Arc<Crl>>,
+}
+
+impl Fetched {
+    /// The earliest `nextUpdate` of the two; `None` when a CRL has none (such a CRL fails
+    /// validation, and is not cached).
+    fn next_update(&self) -> Option<OffsetDateTime> {
+        let base = self.base.next_update()?;
+        match &self.delta {
+            Some(d) => d.next_update().map(|n| n.min(base)),
+            None => Some(base),
+        }
+    }
+}
+
+/// An OCSP responder's answer about one certificate, by (responder URL, certificate DER
+/// SHA-256).
+type OcspKey = (String, String);
+
+/// A valid, current OCSP response as received. It is decided again on every use (with that
+/// use's time and signing time), so one cached answer serves every signature of the certificate.
+struct OcspAnswer {
+    body: Vec<u8>,
+    next_update: Option<OffsetDateTime>,
+}
+
+/// An offline CRL as read from its file: reread when the file changes.
+struct OfflineCrl {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    crl: Arc<Crl>,
+}
+
+/// The revocation checker. Cheap to clone; clones share caches and connections.
+#[derive(Clone)]
+pub struct Checker {
+    http: reqwest::Client,
+    settings: RevocationSettings,
+    crls: Cache<String, Arc<Fetched>>,
+    ocsp: Cache<OcspKey, Arc<OcspAnswer>>,
+    offline: Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, OfflineCrl>>>,
+    per_host: Arc<HostLimits>,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl std::fmt::Debug for Checker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checker")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Entries expire at the `nextUpdate` they carry.
+struct UntilNextUpdate;
+
+impl moka::Expiry<String, Arc<Fetched>> for UntilNextUpdate {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        v: &Arc<Fetched>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(until(v.next_update()))
+    }
+}
+
+impl moka::Expiry<OcspKey, Arc<OcspAnswer>> for UntilNextUpdate {
+    fn expire_after_create(
+        &self,
+        _: &OcspKey,
+        v: &Arc<OcspAnswer>,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(until(v.next_update))
+    }
+}
+
+/// Time from now to `next_update` (nothing when it is past or absent).
+fn until(next_update: Option<OffsetDateTime>) -> Duration {
+    next_update
+        .map(|n| n - OffsetDateTime::now_utc())
+        .and_then(|d| Duration::try_from(d).ok())
+        .unwrap_or(Duration::ZERO)
+}
+
+impl Checker {
+    /// A checker with its own plain-HTTP client (no TLS: revocation endpoints are `http`).
+    pub fn new(settings: RevocationSettings, metrics: Option<Arc<Metrics>>) -> Self {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("vouch/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_only(Vec::<reqwest::Certificate>::new())
+            .redirect(reqwest::redirect::Policy::limited(3))
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        let crls = Cache::builder()
+            .max_capacity(settings.crl_cache_bytes.max(1))
+            .weigher(|_: &String, v: &Arc<Fetched>| {
+                let bytes = v.base.der().len() + v.delta.as_ref().map_or(0, |d| d.der().len());
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
+            .expire_after(UntilNextUpdate)
+            .build();
+        let ocsp = Cache::builder()
+            .max_capacity(100_000)
+            .expire_after(UntilNextUpdate)
+            .build();
+        Self {
+            http,
+            settings,
+            crls,
+            ocsp,
+            offline: Arc::default(),
+            per_host: Arc::new(HostLimits::new(PER_HOST_CONCURRENCY)),
+            metrics,
+        }
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &RevocationSettings {
+        &self.settings
+    }
+
+    /// The revocation status of every certificate of `chain` (leaf first, complete to its
+    /// root), at `now`, finishing by `deadline`. `signing_time` is the authentic signing time
+    /// under `notary.x509.signingAuthority` (a revocation whose invalidity date is after it
+    /// does not count), `None` otherwise. The root is never checked.
+    pub async fn check_chain(
+        &self,
+        chain: &[Certificate],
+        signing_time: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> Vec<CertResult> {
+        let checks = chain
+            .windows(2)
+            .map(|pair| self.check_certificate(&pair[0], &pair[1], signing_time, now, deadline));
+        let mut results = join_all(checks).await;
+        if let Some(root) = chain.last() {
+            results.push(non_revocable(root));
+        }
+        results
+    }
+
+    /// One certificate: OCSP, falling back to CRL when OCSP has no answer; non-revocable when
+    /// it names neither.
+    async fn check_certificate(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+        signing_time: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> CertResult {
+        let mut result = non_revocable(cert);
+        if !cert.ocsp_urls().is_empty() {
+            let (decision, servers) = self
+                .by_ocsp(cert, issuer, signing_time, now, deadline)
+                .await;
+            result.servers = servers;
+            result.method = Some(Method::Ocsp);
+            result.status = decision.status;
+            result.valid_until = decision.next_update;
+            if decision.status != Status::Unknown || cert.crl_urls().is_empty() {
+                self.count(result.status);
+                return result;
+            }
+            result.method = Some(Method::OcspFallbackCrl);
+        } else if !cert.crl_urls().is_empty() {
+            result.method = Some(Method::Crl);
+        } else {
+            return result;
+        }
+        let (decision, servers) = self.by_crl(cert, issuer, signing_time, now, deadline).await;
+        result.servers.extend(servers);
+        result.status = decision.status;
+        result.valid_until = decision.next_update;
+        self.count(result.status);
+        result
+    }
+
+    fn count(&self, status: Status) {
+        if let Some(m) = &self.metrics {
+            Metrics::inc(
+                &m.revocation_results,
+                match status {
+                    Status::Ok => "ok",
+                    Status::NonRevokable => "non_revocable",
+                    Status::Revoked => "revoked",
+                    Status::Unknown => "unknown",
+                },
+            );
+        }
+    }
+
+    /// notation's OCSP loop: responders in order; the first valid answer decides; when none
+    /// gives one, every responder's result is reported and the status is unknown.
+    async fn by_ocsp(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+        signing_time: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> (Decision, Vec<ServerResult>) {
+        let mut servers = Vec::new();
+        let mut last = Decision::unknown("no OCSP responder could be asked");
+        for url in cert.ocsp_urls() {
+            let decision = self
+                .ocsp_answer(url, cert, issuer, signing_time, now, deadline)
+                .await;
+            let result = ServerResult {
+                method: Method::Ocsp,
+                url: url.clone(),
+                status: decision.status,
+                error: decision.error.clone(),
+            };
+            if ocsp::decides(&decision) {
+                return (decision, vec![result]);
+            }
+            servers.push(result);
+            last = decision;
+        }
+        (last, servers)
+    }
+
+    /// One responder's answer about `cert`: a valid, current response is kept until its
+    /// `nextUpdate` and asked for once however many admissions need it at the same time.
+    async fn ocsp_answer(
+        &self,
+        url: &str,
+        cert: &Certificate,
+        issuer: &Certificate,
+        signing_time: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> Decision {
+        if let Err(e) = ocsp::check_server(url) {
+            return Decision::unknown(e);
+        }
+        let key = (url.to_string(), cert.sha256());
+        if let Some(hit) = self.ocsp.get(&key).await {
+            // Only as good as its nextUpdate, checked (again) against this use's time.
+            if hit.next_update.is_some_and(|n| now <= n) {
+                self.cache_hit("ocsp");
+                return ocsp::check_response(&hit.body, cert, issuer, now, signing_time);
+            }
+        }
+        let fetched = self
+            .ocsp
+            .try_get_with(key, async {
+                let body = self.ocsp_fetch(url, cert, issuer, deadline).await?;
+                // Whether it is worth keeping does not depend on the signing time.
+                let decision = ocsp::check_response(&body, cert, issuer, now, None);
+                if decision.next_update.is_some() && ocsp::decides(&decision) {
+                    Ok(Arc::new(OcspAnswer {
+                        body,
+                        next_update: decision.next_update,
+                    }))
+                } else {
+                    Err(OcspFailure::Uncached(body))
+                }
+            })
+            .await;
+        match fetched {
+            Ok(answer) => ocsp::check_response(&answer.body, cert, issuer, now, signing_time),
+            Err(e) => match &*e {
+                OcspFailure::Uncached(body) => {
+                    ocsp::check_response(body, cert, issuer, now, signing_time)
+                }
+                OcspFailure::Failed(reason) => Decision::unknown(reason.clone()),
+            },
+        }
+    }
+
+    /// The responder's answer body for `cert`, or notation's message for why there is none.
+    async fn ocsp_fetch(
+        &self,
+        url: &str,
+        cert: &Certificate,
+        issuer: &Certificate,
+        deadline: Instant,
+    ) -> Result<Vec<u8>, OcspFailure> {
+        let request = ocsp::request(cert, issuer).map_err(OcspFailure::Failed)?;
+        let timeout = self.settings.ocsp_timeout;
+        let max = ocsp::MAX_RESPONSE_SIZE;
+        let fetched = match ocsp::request_url(url, &request) {
+            Some(get) => self.fetch(&get, None, max, timeout, deadline, "ocsp").await,
+            None => {
+                let body = Some((ocsp::CONTENT_TYPE_REQUEST, request));
+                self.fetch(url, body, max, timeout, deadline, "ocsp").await
+            }
+        };
+        fetched.map_err(|e| {
+            OcspFailure::Failed(match e {
+                FetchError::Timeout => ocsp::timeout_error(timeout),
+                FetchError::Status(code) => ocsp::status_code_error(code),
+                // notation reads at most 20 KiB and parses that: a longer body fails to parse.
+                FetchError::TooLarge => {
+                    ocsp::transport_error(&format_args!("OCSP response is larger than {max} bytes"))
+                }
+                FetchError::Transport(e) => ocsp::transport_error(&e),
+            })
+        })
+    }
+
+    /// notation's CRL loop: distribution points in order; a revoked or unknown decision ends
+    /// it with that point's result; OK from every point is OK.
+    async fn by_crl(
+        &self,
+        cert: &Certificate,
+        issuer: &Certificate,
+        signing_time: Option<OffsetDateTime>,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> (Decision, Vec<ServerResult>) {
+        let mut servers = Vec::new();
+        let mut next_update: Option<OffsetDateTime> = None;
+        for url in cert.crl_urls() {
+            let fetched = self.crl_bundle(url, issuer, deadline).await;
+            let decision = crl::decide_url(
+                url,
+                cert,
+                issuer,
+                fetched
+                    .as_ref()
+                    .map(|f| (&*f.base, f.delta.as_deref()))
+                    .map_err(|e| e.as_str()),
+                now,
+                signing_time,
+            );
+            servers.push(crl::server_result(url, &decision));
+            if decision.status != Status::Ok {
+                return (decision, servers);
+            }
+            next_update = match (next_update, decision.next_update) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        (
+            Decision {
+                status: Status::Ok,
+                error: None,
+                next_update,
+            },
+            servers,
+        )
+    }
+
+    /// The CRL bundle of `url`: from the cache while its `nextUpdate` holds, else fetched once
+    /// however many ask at the same time, else from the offline directory. The error is the
+    /// text notation puts after `failed to retrieve CRL: `.
+    async fn crl_bundle(
+        &self,
+        url: &str,
+        issuer: &Certificate,
+        deadline: Instant,
+    ) -> Result<Arc<Fetched>, String> {
+        if let Some(e) = crl::url_error(url) {
+            return Err(e);
+        }
+        if let Some(hit) = self.crls.get(url).await {
+            self.cache_hit("crl");
+            return Ok(hit);
+        }
+        let fetched = self
+            .crls
+            .try_get_with(url.to_string(), async {
+                let bundle = self.download_bundle(url, deadline).await?;
+                if bundle.next_update().is_none() {
+                    // Not cacheable (and it fails validation): hand it over without keeping it.
+                    return Err(Uncached(Arc::new(bundle)));
+                }
+                Ok(Arc::new(bundle))
+            })
+            .await;
+        match fetched {
+            Ok(bundle) => Ok(bundle),
+            Err(e) => match &*e {
+                FetchFailure::Uncached(bundle) => Ok(bundle.clone()),
+                FetchFailure::Failed(reason) => match self.offline_crl(issuer) {
+                    Some(bundle) => Ok(bundle),
+                    None => Err(reason.clone()),
+                },
+            },
+        }
+    }
+
+    /// Fetch and parse a base CRL and, when it names one, its delta.
+    async fn download_bundle(&self, url: &str, deadline: Instant) -> Result<Fetched, FetchFailure> {
+        let base = Arc::new(self.download_crl(url, deadline).await?);
+        let delta_urls = crl::delta_urls(&base).map_err(FetchFailure::Failed)?;
+        let mut delta = None;
+        let mut last_error = None;
+        for delta_url in &delta_urls {
+            match self.download_crl(delta_url, deadline).await {
+                Ok(d) => {
+                    delta = Some(Arc::new(d));
+                    break;
+                }
+                Err(e) => last_error = Some(e),
+            }
+        }
+        if let (None, Some(e)) = (&delta, last_error) {
+            return Err(e);
+        }
+        Ok(Fetched { base, delta })
+    }
+
+    async fn download_crl(&self, url: &str, deadline: Instant) -> Result<Crl, FetchFailure> {
+        if let Some(e) = crl::url_error(url) {
+            return Err(FetchFailure::Failed(e));
+        }
+        let timeout = self.settings.crl_timeout;
+        let body = self
+            .fetch(url, None, crl::MAX_CRL_SIZE, timeout, deadline, "crl")
+            .await
+            .map_err(|e| {
+                FetchFailure::Failed(match e {
+                    FetchError::Timeout => format!(
+                        "request failed: Get {url:?}: timeout of {:.2} seconds exceeded",
+                        timeout.as_secs_f64()
+                    ),
+                    FetchError::Status(code) => crl::status_error(code),
+                    FetchError::TooLarge => crl::size_error(),
+                    FetchError::Transport(e) => format!("request failed: {e}"),
+                })
+            })?;
+        crl::parse(body).map_err(|e| FetchFailure::Failed(e.to_string()))
+    }
+
+    /// The CRL of `issuer` from the offline directory, if one is configured and holds one.
+    /// Files are parsed once and again when they change (a ConfigMap update).
+    fn offline_crl(&self, issuer: &Certificate) -> Option<Arc<Fetched>> {
+        let dir = self.settings.offline_crls.as_ref()?;
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            // ConfigMap volumes keep their versions in `..`-prefixed entries.
+            .filter(|p| {
+                !p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            })
+            .take(MAX_OFFLINE_CRLS)
+            .collect();
+        paths.sort();
+        let mut parsed = self.offline.lock().unwrap_or_else(|e| e.into_inner());
+        parsed.retain(|p, _| paths.contains(p));
+        for path in paths {
+            let Ok(meta) = std::fs::metadata(&path) else {
+                continue;
+            };
+            let (modified, len) = (meta.modified().ok(), meta.len());
+            let fresh = parsed
+                .get(&path)
+                .is_some_and(|o| o.modified == modified && o.len == len);
+            if !fresh {
+                let Some(crl) = crate::files::read(&path, crl::MAX_CRL_SIZE as u64)
+                    .ok()
+                    .and_then(|der| crl::parse(der).ok())
+                else {
+                    parsed.remove(&path);
+                    continue;
+                };
+                parsed.insert(
+                    path.clone(),
+                    OfflineCrl {
+                        modified,
+                        len,
+                        crl: Arc::new(crl),
+                    },
+                );
+            }
+            if let Some(o) = parsed.get(&path) {
+                if o.crl.issuer_der() == issuer.subject_der() {
+                    self.cache_hit("offline_crl");
+                    return Some(Arc::new(Fetched {
+                        base: o.crl.clone(),
+                        delta: None,
+                    }));
+                }
+            }
+        }
+        None
+    }
+
+    fn cache_hit(&self, kind: &'static str) {
+        if let Some(m) = &self.metrics {
+            Metrics::inc(&m.revocation_cache_hits, kind);
+        }
+    }
+
+    /// GET (or POST `body`) `url` over plain HTTP, at most `max` bytes, ending at `timeout` or
+    /// `deadline`, whichever is first.
+    async fn fetch(
+        &self,
+        url: &str,
+        body: Option<(&'static str, Vec<u8>)>,
+        max: usize,
+        timeout: Duration,
+        deadline: Instant,
+        kind: &'static str,
+    ) -> Result<Vec<u8>, FetchError> {
+        if !self.settings.fetch {
+            return Err(FetchError::Transport(
+                "fetching revocation data is turned off (revocation.fetch: false)".into(),
+            ));
+        }
+        let started = Instant::now();
+        let end = deadline.min(started + timeout);
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        let limit = self.per_host.of(&host);
+        let request = match body {
+            Some((content_type, bytes)) => self
+                .http
+                .post(url)
+                .header("content-type", content_type)
+                .body(bytes),
+            None => self.http.get(url),
+        };
+        let result = tokio::time::timeout_at(end, async {
+            let _permit = limit.acquire().await;
+            let resp = request
+                .send()
+                .await
+                .map_err(|e| FetchError::Transport(crate::registry::error_chain(&e)))?;
+            if resp.status() != reqwest::StatusCode::OK {
+                return Err(FetchError::Status(resp.status().as_u16()));
+            }
+            crate::registry::read_limited(resp, max as u64, url, "revocation endpoint")
+                .await
+                .map_err(|e| match e {
+                    crate::registry::RegistryError::TooLarge { .. } => FetchError::TooLarge,
+                    other => FetchError::Transport(other.to_string()),
+                })
+        })
+        .await
+        .unwrap_or(Err(FetchError::Timeout));
+        if let Some(m) = &self.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(FetchError::Timeout) => "timeout",
+                Err(_) => "error",
+            };
+            m.revocation_fetches
+                .get_or_create(&crate::metrics::Fetch { kind, outcome })
+                .inc();
+            m.revocation_fetch_seconds
+                .observe(started.elapsed().as_secs_f64());
+        }
+        result
+    }
+}
+
+/// Most files read from the offline CRL directory.
+const MAX_OFFLINE_CRLS: usize = 256;
+
+/// Why a fetch did not give a body.
+#[derive(Debug)]
+enum FetchError {
+    /// Its timeout or the deadline came first.
+    Timeout,
+    /// An HTTP status other than 200.
+    Status(u16),
+    /// Larger than allowed.
+    TooLarge,
+    /// Connection, protocol or read failure.
+    Transport(String),
+}
+
+/// An OCSP fetch that is not kept in the cache: failed (with notation's message), or an answer
+/// that is not a valid, current one (decided again by the caller).
+#[derive(Debug)]
+enum OcspFailure {
+    Failed(String),
+    Uncached(Vec<u8>),
+}
+
+/// A CRL download that is not kept in the cache: failed (with notation's reason), or has no
+/// `nextUpdate` (its validation will say so).
+#[derive(Debug)]
+enum FetchFailure {
+    Failed(String),
+    Uncached(Arc<Fetched>),
+}
+use FetchFailure::Uncached;
+
+impl std::fmt::Debug for Fetched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetched")
+            .field("delta", &self.delta.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+fn non_revocable(cert: &Certificate) -> CertResult {
+    CertResult {
+        subject: cert.subject().to_string(),
+        status: Status::NonRevokable,
+        method: None,
+        servers: Vec::new(),
+        valid_until: None,
+    }
+}

@@ -1,0 +1,587 @@
+//! Issue 12, revocation: `vouch verify` of images signed by the notation e2e chains whose
+//! certificates name an OCSP responder (`http://localhost:10087`) or CRL distribution points
+//! (`http://localhost:10086/…`), against servers that are not ours where they can run here:
+//! `openssl ocsp` as the responder, the notation-made CRLs served by a loopback HTTP server that
+//! can also be silent. The URLs are baked into the certificates, so the servers listen on those
+//! ports and the tests that use a port take turns.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use common::fake_registry::{FakeRegistry, State};
+use common::{outcome, vectors, vouch_env};
+use vouch::notation::signer::{Signer, SigningKey};
+use vouch::registry::Descriptor;
+
+/// The ports the e2e certificates name: one test at a time on each.
+static OCSP_PORT: Mutex<()> = Mutex::new(());
+static CRL_PORT: Mutex<()> = Mutex::new(());
+
+fn turn(port: &'static Mutex<()>) -> MutexGuard<'static, ()> {
+    port.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn policy(level: &str, revocation_override: Option<&str>) -> String {
+    let over = revocation_override
+        .map(|a| format!(r#","override":{{"revocation":"{a}"}}"#))
+        .unwrap_or_default();
+    format!(
+        r#"{{"version":"1.0","trustPolicies":[{{"name":"rev","registryScopes":["*"],
+        "signatureVerification":{{"level":"{level}"{over}}},"trustStores":["ca:rev"],"trustedIdentities":["*"]}}]}}"#
+    )
+}
+
+/// DER certificates of a PEM file, in order.
+fn pem_chain(path: &Path) -> Vec<Vec<u8>> {
+    let text = std::fs::read(path).unwrap();
+    x509_parser::pem::Pem::iter_from_buffer(&text)
+        .map(|p| p.unwrap().contents)
+        .collect()
+}
+
+/// An image in a fake registry signed by `key` with `chain`, a trust store holding `root`, and
+/// a policy file per call.
+struct Signed {
+    reg: FakeRegistry,
+    dir: tempfile::TempDir,
+    images: Vec<String>,
+}
+
+impl Signed {
+    fn new(key: &Path, chain: &Path, root: &Path, count: usize) -> Self {
+        let reg = FakeRegistry::start(State {
+            referrers_api: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let signer = Signer::new(
+            SigningKey::from_pem(&std::fs::read(key).unwrap()).unwrap(),
+            pem_chain(chain),
+        )
+        .unwrap();
+        let mut images = Vec::new();
+        for i in 0..count {
+            let subject = reg.with(|s| {
+                let config = s.put_blob(format!("{{\"n\":{i}}}").as_bytes());
+                let m = serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+                    "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":format!("{{\"n\":{i}}}").len()},
+                    "layers":[]});
+                let bytes = serde_json::to_vec(&m).unwrap();
+                let digest = s.put_manifest(
+                    "application/vnd.oci.image.manifest.v1+json",
+                    &bytes,
+                    Some(&format!("v{i}")),
+                );
+                Descriptor {
+                    media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+                    digest,
+                    size: bytes.len() as u64,
+                    artifact_type: None,
+                    annotations: None,
+                }
+            });
+            let sig = signer.sign_artifact(&subject, None).unwrap();
+            reg.with(|s| s.put_signature(&sig));
+            images.push(format!("{}/app:v{i}", reg.host));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("store/x509/ca/rev");
+        std::fs::create_dir_all(&ca).unwrap();
+        std::fs::copy(root, ca.join("root.crt")).unwrap();
+        Signed { reg, dir, images }
+    }
+
+    /// `vouch verify` of the first `n` images under `policy`, JSON output.
+    fn verify(&self, policy: &str, n: usize, extra: &[&str]) -> (i32, serde_json::Value, String) {
+        let p = self
+            .dir
+            .path()
+            .join(format!("policy-{}.json", common::free_port()));
+        std::fs::write(&p, policy).unwrap();
+        let store = self.dir.path().join("store");
+        let (p, store) = (p.display().to_string(), store.display().to_string());
+        let mut args = vec!["verify"];
+        args.extend(self.images[..n].iter().map(String::as_str));
+        args.extend([
+            "--trust-policy",
+            &p,
+            "--trust-store",
+            &store,
+            "--insecure-registry",
+            &self.reg.host,
+            "-o",
+            "json",
+        ]);
+        args.extend_from_slice(extra);
+        let (code, out, err) = outcome(&vouch_env(&args, &[]));
+        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        (code, v, err)
+    }
+}
+
+/// All messages of a result (reasons, warnings, signature errors) as one text.
+fn said(v: &serde_json::Value) -> String {
+    v.to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// OCSP: `openssl ocsp` with the notation e2e responder material.
+
+/// `openssl ocsp` on port 10087 serving `index` (openssl's CA database format).
+struct Responder {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const LEAF_SERIAL: &str = "520D9B1364D98367711DA2B6A0A0F34B23E3D02A";
+const LEAF_DN: &str = "/C=US/ST=State/L=City/O=Organization/OU=OrgUnit/CN=LeafCert";
+
+fn ocsp_dir() -> PathBuf {
+    vectors().join("revocation/notation-e2e/ocsp")
+}
+
+fn responder(index: &str) -> Responder {
+    let dir = tempfile::tempdir().unwrap();
+    let index_path = dir.path().join("index.txt");
+    std::fs::write(&index_path, index).unwrap();
+    std::fs::write(dir.path().join("index.txt.attr"), "unique_subject = no\n").unwrap();
+    let src = ocsp_dir();
+    let log = dir.path().join("ocsp.log");
+    let child = Command::new("openssl")
+        .args(["ocsp", "-port", "10087", "-index"])
+        .arg(&index_path)
+        .arg("-CA")
+        .arg(src.join("root.crt"))
+        .arg("-rkey")
+        .arg(src.join("ocsp.key"))
+        .arg("-rsigner")
+        .arg(src.join("ocsp.crt"))
+        .args(["-nmin", "5", "-ignore_err"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("openssl ocsp");
+    // The guard first, so that a responder that fails to start is still killed.
+    let responder = Responder { child, _dir: dir };
+    // Ready once it says so (probing the port would hang OpenSSL 3.0's responder).
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+        .contains("waiting for ocsp client connections")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "openssl ocsp did not start: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    responder
+}
+
+fn ocsp_image() -> Signed {
+    let d = ocsp_dir();
+    Signed::new(
+        &d.join("leaf.key"),
+        &d.join("certchain_with_ocsp.pem"),
+        &d.join("root.crt"),
+        1,
+    )
+}
+
+fn good() -> String {
+    format!("V\t21250121012109Z\t\t{LEAF_SERIAL}\tunknown\t{LEAF_DN}\n")
+}
+
+fn revoked() -> String {
+    format!("R\t21250121012109Z\t250214013720Z\t{LEAF_SERIAL}\tunknown\t{LEAF_DN}\n")
+}
+
+#[test]
+fn a_good_ocsp_answer_verifies_under_strict() {
+    let _port = turn(&OCSP_PORT);
+    let _ocsp = responder(&good());
+    let img = ocsp_image();
+    let (code, v, err) = img.verify(&policy("strict", None), 1, &[]);
+    assert_eq!(code, 0, "{v:#}{err}");
+    let chain = &v["results"][0]["signatures"][0]["revocation"]["certificates"];
+    assert_eq!(chain[0]["status"], "ok", "{v:#}");
+    assert_eq!(chain[0]["method"], "OCSP", "{v:#}");
+    assert_eq!(chain[0]["servers"][0]["url"], "http://localhost:10087");
+    assert_eq!(
+        chain[1]["status"], "nonRevokable",
+        "the root is never checked"
+    );
+    assert!(
+        v["results"][0]["signatures"][0]["revocation"]["validUntil"].is_string(),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_revoked_certificate_fails_strict_and_is_logged_under_permissive_and_audit() {
+    let _port = turn(&OCSP_PORT);
+    let _ocsp = responder(&revoked());
+    let img = ocsp_image();
+    let message = r#"signing certificate with subject \"CN=LeafCert,OU=OrgUnit,O=Organization,L=City,ST=State,C=US\" is revoked"#;
+    let (code, v, err) = img.verify(&policy("strict", None), 1, &[]);
+    assert_eq!(code, 1, "{v:#}{err}");
+    assert!(
+        said(&v).contains(&format!("revocation validation failed: {message}")),
+        "{v:#}"
+    );
+    assert!(
+        said(&v).contains("certificate is revoked via OCSP"),
+        "{v:#}"
+    );
+    for level in ["permissive", "audit"] {
+        let (code, v, err) = img.verify(&policy(level, None), 1, &[]);
+        assert_eq!(code, 0, "{level}: {v:#}{err}");
+        assert!(
+            said(&v).contains(&format!(
+                r#"revocation was set to \"log\" and failed with error: {message}"#
+            )),
+            "{level}: {v:#}"
+        );
+    }
+    // override: enforce under permissive fails; skip under strict passes without asking.
+    let (code, v, _) = img.verify(&policy("permissive", Some("enforce")), 1, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    let (code, v, _) = img.verify(&policy("strict", Some("skip")), 1, &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(
+        v["results"][0]["signatures"][0]["revocation"].is_null(),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn an_unknown_or_absent_ocsp_answer_is_never_ok() {
+    let _port = turn(&OCSP_PORT);
+    let img = ocsp_image();
+    let unknown = r#"signing certificate with subject \"CN=LeafCert,OU=OrgUnit,O=Organization,L=City,ST=State,C=US\" revocation status is unknown"#;
+    {
+        let _ocsp = responder("");
+        let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
+        assert_eq!(code, 1, "{v:#}");
+        assert!(said(&v).contains(unknown), "{v:#}");
+        assert!(
+            said(&v).contains("certificate has unknown status via OCSP"),
+            "{v:#}"
+        );
+    }
+    // No responder at all: connection refused is "unknown" too.
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(said(&v).contains(unknown), "{v:#}");
+    assert!(
+        said(&v).contains("error checking revocation status via OCSP"),
+        "{v:#}"
+    );
+}
+
+#[test]
+fn a_silent_ocsp_responder_times_out_as_unknown_within_the_deadline() {
+    let _port = turn(&OCSP_PORT);
+    let silent = Silent::on(10087);
+    let img = ocsp_image();
+    let started = Instant::now();
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &["--timeout", "20"]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        said(&v).contains("exceeded timeout threshold of 2.00 seconds for OCSP check"),
+        "{v:#}"
+    );
+    // notation's 2 s, not the image's 20 s timeout.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(silent);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRL: the notation e2e CRLs on port 10086.
+
+/// The files a [`CrlServer`] serves, by name.
+type Served = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
+
+/// A loopback HTTP server on a fixed port serving files by name, counting requests; `silent`
+/// makes it accept and never answer.
+struct CrlServer {
+    served: Served,
+    requests: Arc<Mutex<Vec<String>>>,
+    silent: Arc<std::sync::atomic::AtomicBool>,
+    _stop: Stop,
+}
+
+impl CrlServer {
+    fn start() -> Self {
+        let served: Served = Arc::default();
+        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
+        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let listener = std::net::TcpListener::bind("127.0.0.1:10086").expect("port 10086");
+        let stop = Stop::new(10086);
+        let (s, r, q, done) = (
+            served.clone(),
+            requests.clone(),
+            silent.clone(),
+            stop.flag.clone(),
+        );
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { break };
+                let (s, r, q) = (s.clone(), r.clone(), q.clone());
+                std::thread::spawn(move || {
+                    use std::io::{BufRead, BufReader, Write};
+                    let mut line = String::new();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    if reader.read_line(&mut line).is_err() {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+                            break;
+                        }
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    r.lock().unwrap().push(path.clone());
+                    if q.load(std::sync::atomic::Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_secs(30));
+                        return;
+                    }
+                    let body = s
+                        .lock()
+                        .unwrap()
+                        .iter()
+                        .find(|(name, _)| path == format!("/{name}"))
+                        .map(|(_, b)| b.clone());
+                    let head = match &body {
+                        Some(b) => format!("HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()),
+                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+                    };
+                    let _ = stream.write_all(head.as_bytes());
+                    if let Some(b) = body {
+                        let _ = stream.write_all(&b);
+                    }
+                });
+            }
+        });
+        CrlServer {
+            served,
+            requests,
+            silent,
+            _stop: stop,
+        }
+    }
+
+    /// Serve `file` (from the e2e CRL fixtures) as `name`.
+    fn serve(&self, name: &str, file: &str) {
+        let bytes = std::fs::read(crl_dir().join(file)).unwrap();
+        let mut s = self.served.lock().unwrap();
+        s.retain(|(n, _)| n != name);
+        s.push((name.to_string(), bytes));
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+fn crl_dir() -> PathBuf {
+    vectors().join("revocation/notation-e2e/crl")
+}
+
+fn crl_images(n: usize) -> Signed {
+    let d = crl_dir();
+    Signed::new(
+        &d.join("leaf.key"),
+        &d.join("certchain_with_crl.pem"),
+        &d.join("root.crt"),
+        n,
+    )
+}
+
+#[test]
+fn crls_decide_revocation_and_are_fetched_once_for_many_images() {
+    let _port = turn(&CRL_PORT);
+    let server = CrlServer::start();
+    server.serve("leaf.crl", "leaf.crl");
+    server.serve("intermediate.crl", "intermediate.crl");
+    let img = crl_images(3);
+    let (code, v, err) = img.verify(&policy("strict", None), 3, &[]);
+    assert_eq!(code, 0, "{v:#}{err}");
+    let chain = &v["results"][0]["signatures"][0]["revocation"]["certificates"];
+    assert_eq!(chain[0]["method"], "CRL", "{v:#}");
+    assert_eq!(chain[0]["status"], "ok", "{v:#}");
+    // The intermediate names an OCSP responder that cannot be reached: the CRL decides.
+    assert_eq!(chain[1]["method"], "OCSPFallbackCRL", "{v:#}");
+    assert_eq!(chain[1]["status"], "ok", "{v:#}");
+    // Three images, one chain: each CRL fetched once (cached until its nextUpdate).
+    let asked = server.requests();
+    assert_eq!(
+        asked.iter().filter(|p| *p == "/leaf.crl").count(),
+        1,
+        "{asked:?}"
+    );
+    assert_eq!(
+        asked.iter().filter(|p| *p == "/intermediate.crl").count(),
+        1,
+        "{asked:?}"
+    );
+
+    server.serve("leaf.crl", "leaf_revoked.crl");
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        said(&v).contains(r#"signing certificate with subject \"CN=LeafCert,OU=OrgUnit,O=Organization,L=City,ST=State,C=US\" is revoked"#),
+        "{v:#}"
+    );
+    server.serve("leaf.crl", "leaf.crl");
+    server.serve("intermediate.crl", "intermediate_revoked.crl");
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        said(&v).contains(r#"signing certificate with subject \"CN=IntermediateCA,OU=OrgUnit,O=Organization,L=City,ST=State,C=US\" is revoked"#),
+        "{v:#}"
+    );
+    // A CRL that is not signed by the issuer (this one's signature does not verify) is unknown.
+    server.serve("intermediate.crl", "intermediate.crl");
+    server.serve("leaf.crl", "leaf_expired.crl");
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        said(&v).contains("failed to validate CRL from http://localhost:10086/leaf.crl"),
+        "{v:#}"
+    );
+    assert!(said(&v).contains("revocation status is unknown"), "{v:#}");
+}
+
+#[test]
+fn a_silent_crl_server_is_cut_off_by_the_deadline_and_is_unknown() {
+    let _port = turn(&CRL_PORT);
+    let server = CrlServer::start();
+    server
+        .silent
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let img = crl_images(1);
+    let started = Instant::now();
+    // 3 s for the image: the CRL's own 5 s timeout is longer, the deadline ends the fetch.
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &["--timeout", "3"]);
+    let took = started.elapsed();
+    assert_eq!(
+        code, 1,
+        "an unknown status, not a timeout of the whole image: {v:#}"
+    );
+    assert!(said(&v).contains("revocation status is unknown"), "{v:#}");
+    assert!(took < Duration::from_secs(8), "{took:?}");
+}
+
+#[test]
+fn an_offline_crl_directory_stands_in_for_unreachable_distribution_points() {
+    let _port = turn(&CRL_PORT);
+    // Nothing listens on 10086: every fetch fails, and the directory decides.
+    let img = crl_images(1);
+    let offline = img.dir.path().join("crls");
+    std::fs::create_dir_all(&offline).unwrap();
+    std::fs::copy(crl_dir().join("leaf.crl"), offline.join("leaf.crl")).unwrap();
+    std::fs::copy(
+        crl_dir().join("intermediate.crl"),
+        offline.join("intermediate.crl"),
+    )
+    .unwrap();
+    let config = img.dir.path().join("vouch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "revocation:\n  offlineCrls: {}\n  fetch: false\n",
+            offline.display()
+        ),
+    )
+    .unwrap();
+    let c = config.display().to_string();
+    let (code, v, err) = img.verify(&policy("strict", None), 1, &["--config", &c]);
+    assert_eq!(code, 0, "{v:#}{err}");
+    // A revoked one there is revoked.
+    std::fs::copy(crl_dir().join("leaf_revoked.crl"), offline.join("leaf.crl")).unwrap();
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &["--config", &c]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(said(&v).contains("is revoked"), "{v:#}");
+}
+
+/// Closes a test server's listener when dropped: sets the flag its accept loop checks and
+/// wakes the loop with one connection, so the fixed port is free for the next test.
+struct Stop {
+    port: u16,
+    flag: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Stop {
+    fn new(port: u16) -> Self {
+        Stop {
+            port,
+            flag: Arc::default(),
+        }
+    }
+}
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
+        // The loop exits and drops the listener; give it a moment before the port is reused.
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
+            && started.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// A listener that accepts and never answers (the connections it holds close with it).
+struct Silent {
+    held: Arc<Mutex<Vec<std::net::TcpStream>>>,
+    _stop: Stop,
+}
+
+impl Silent {
+    fn on(port: u16) -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("port");
+        let held: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
+        let stop = Stop::new(port);
+        let (h, done) = (held.clone(), stop.flag.clone());
+        std::thread::spawn(move || {
+            for s in listener.incoming().flatten() {
+                if done.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                h.lock().unwrap().push(s);
+            }
+        });
+        Silent { held, _stop: stop }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        self.held.lock().unwrap().clear();
+    }
+}
