@@ -26,7 +26,7 @@
 //!     enforcement: enforce   # enforce | audit | off
 //! revocation:                # OCSP and CRL checks of signing chains
 //!   ocspTimeout: 2s          # one responder (notation's default)
-//!   crlTimeout: 5s           # one CRL with its delta (notation's default)
+//!   crlTimeout: 5s           # one CRL download (notation's default)
 //!   crlCacheBytes: 268435456 # CRLs kept in memory, each until its nextUpdate
 //!   offlineCrls: /etc/vouch/crls   # DER CRLs used when a distribution point cannot be fetched
 //!   fetch: true              # false: no network, only offlineCrls (air-gapped clusters)

@@ -277,12 +277,15 @@ impl Gate {
             .statements()
             .iter()
             .map(|s| {
+                // Revocation settings too: replicas sharing verdicts through Redis with
+                // different offline CRLs or fetching must not take each other's.
                 let material = format!(
-                    "{}|{}|{}|{}",
+                    "{}|{}|{}|{}|{:?}",
                     policy.digest(),
                     s.name,
                     stores.fingerprint(),
-                    options.max_signatures
+                    options.max_signatures,
+                    options.revocation.settings()
                 );
                 (
                     s.name.clone(),

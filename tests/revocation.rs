@@ -526,6 +526,86 @@ fn an_offline_crl_directory_stands_in_for_unreachable_distribution_points() {
     assert!(said(&v).contains("is revoked"), "{v:#}");
 }
 
+#[test]
+fn offline_crls_are_chosen_by_distribution_point_or_validity_not_by_file_order() {
+    let _port = turn(&CRL_PORT);
+    let img = crl_images(1);
+    let offline = img.dir.path().join("crls");
+    std::fs::create_dir_all(&offline).unwrap();
+    // The leaf's issuer has two CRLs here: one whose signature does not verify, sorting first,
+    // and one that revokes the leaf. Neither is named for the distribution point.
+    std::fs::copy(
+        crl_dir().join("leaf_expired.crl"),
+        offline.join("a-first.crl"),
+    )
+    .unwrap();
+    std::fs::copy(
+        crl_dir().join("leaf_revoked.crl"),
+        offline.join("b-second.crl"),
+    )
+    .unwrap();
+    std::fs::copy(
+        crl_dir().join("intermediate.crl"),
+        offline.join("intermediate.crl"),
+    )
+    .unwrap();
+    let config = img.dir.path().join("vouch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "revocation:\n  offlineCrls: {}\n  fetch: false\n",
+            offline.display()
+        ),
+    )
+    .unwrap();
+    let c = config.display().to_string();
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &["--config", &c]);
+    assert_eq!(code, 1, "{v:#}");
+    assert!(
+        said(&v).contains("is revoked"),
+        "the valid CRL decides: {v:#}"
+    );
+    // A file named for the point wins over any other CRL of the issuer.
+    std::fs::copy(crl_dir().join("leaf.crl"), offline.join("leaf.crl")).unwrap();
+    let (code, v, _) = img.verify(&policy("strict", None), 1, &["--config", &c]);
+    assert_eq!(code, 0, "{v:#}");
+}
+
+/// An admission waiting for a CRL another admission is fetching does not wait past its own
+/// deadline, however long the other one may wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_for_another_admissions_fetch_keeps_its_own_deadline() {
+    use vouch::notation::revocation::{Checker, RevocationSettings, Status};
+    use vouch::notation::x509::Certificate;
+    let _port = turn(&CRL_PORT);
+    let _silent = Silent::on(10086);
+    let chain: Vec<Certificate> = pem_chain(&crl_dir().join("certchain_with_crl.pem"))
+        .iter()
+        .map(|d| Certificate::from_der(d).unwrap())
+        .collect();
+    let checker = Checker::new(
+        RevocationSettings {
+            crl_timeout: Duration::from_secs(10),
+            ..Default::default()
+        },
+        None,
+    );
+    let now = time::OffsetDateTime::now_utc();
+    let t0 = tokio::time::Instant::now();
+    let leader = checker.check_chain(&chain, None, now, t0 + Duration::from_secs(6));
+    let waiter = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = checker
+            .check_chain(&chain, None, now, t0 + Duration::from_millis(1500))
+            .await;
+        (r, t0.elapsed())
+    };
+    let (led, (waited, took)) = tokio::join!(leader, waiter);
+    assert!(took < Duration::from_secs(4), "the waiter took {took:?}");
+    assert_eq!(waited[0].status, Status::Unknown, "{waited:?}");
+    assert_eq!(led[0].status, Status::Unknown, "{led:?}");
+}
+
 /// Closes a test server's listener when dropped: sets the flag its accept loop checks and
 /// wakes the loop with one connection, so the fixed port is free for the next test.
 struct Stop {

@@ -416,9 +416,15 @@ impl VerdictCache {
     fn stale_allow(&self, existing: Option<Entry>, failed: &Judgement) -> Option<Arc<Judgement>> {
         let e = existing?;
         let age = e.verified_at.elapsed();
+        // Never past the revocation data the allow rests on, whatever staleIfError says.
+        let evidence_expired = e
+            .judgement
+            .evidence_valid_until()
+            .is_some_and(|until| until < time::OffsetDateTime::now_utc());
         if e.judgement.outcome != Outcome::Verified
             || e.judgement.pending
             || age > self.settings.stale_if_error
+            || evidence_expired
         {
             return None;
         }
@@ -487,6 +493,23 @@ mod tests {
             cache.ttl_for(&allow()),
             Some(CacheSettings::default().allow_ttl)
         );
+    }
+
+    #[test]
+    fn a_stale_allow_is_never_served_past_its_revocation_data() {
+        let cache = VerdictCache::new(CacheSettings::default(), None);
+        let now = time::OffsetDateTime::now_utc();
+        let failed = Judgement::error("registry unreachable");
+        let expired = cache.entry(
+            Arc::new(allow_until(now - time::Duration::seconds(1))),
+            Duration::from_secs(10),
+        );
+        assert!(cache.stale_allow(Some(expired), &failed).is_none());
+        let current = cache.entry(
+            Arc::new(allow_until(now + time::Duration::hours(1))),
+            Duration::from_secs(10),
+        );
+        assert!(cache.stale_allow(Some(current), &failed).is_some());
     }
 
     fn key(i: usize) -> VerdictKey {

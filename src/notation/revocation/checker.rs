@@ -21,7 +21,7 @@
 //! Every answer that counted carries its `nextUpdate` ([`CertResult::valid_until`]), so no
 //! verdict built on it is cached past that time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,9 @@ use crate::metrics::Metrics;
 use crate::notation::x509::Certificate;
 use crate::registry::HostLimits;
 
+/// Most bytes of OCSP answers kept (a few kilobytes each).
+const OCSP_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Requests in flight to one revocation host at most.
 const PER_HOST_CONCURRENCY: usize = 8;
 
@@ -47,7 +50,7 @@ pub struct RevocationSettings {
     /// Longest wait for one OCSP responder.
     #[serde(with = "humantime_serde")]
     pub ocsp_timeout: Duration,
-    /// Longest wait for one CRL (with its delta).
+    /// Longest wait for one CRL download (the base and each delta URL get their own).
     #[serde(with = "humantime_serde")]
     pub crl_timeout: Duration,
     /// Most bytes of CRLs kept in memory.
@@ -169,17 +172,26 @@ impl Checker {
             .redirect(reqwest::redirect::Policy::limited(3))
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
-            .unwrap_or_default();
+            .unwrap_or_else(|e| {
+                // Only a broken system setup gets here; fetches then fail as unknown (never OK).
+                tracing::error!(error = %e, "cannot build the revocation HTTP client");
+                reqwest::Client::new()
+            });
         let crls = Cache::builder()
             .max_capacity(settings.crl_cache_bytes.max(1))
             .weigher(|_: &String, v: &Arc<Fetched>| {
-                let bytes = v.base.der().len() + v.delta.as_ref().map_or(0, |d| d.der().len());
+                // The DER and the index of its entries (about as large again).
+                let crl = |c: &Crl| c.der().len() + 32 * c.revoked_count();
+                let bytes = crl(&v.base) + v.delta.as_deref().map_or(0, crl);
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .expire_after(UntilNextUpdate)
             .build();
         let ocsp = Cache::builder()
-            .max_capacity(100_000)
+            .max_capacity(OCSP_CACHE_BYTES)
+            .weigher(|_: &OcspKey, v: &Arc<OcspAnswer>| {
+                u32::try_from(v.body.len() + 128).unwrap_or(u32::MAX)
+            })
             .expire_after(UntilNextUpdate)
             .build();
         Self {
@@ -323,30 +335,50 @@ impl Checker {
                 return ocsp::check_response(&hit.body, cert, issuer, now, signing_time);
             }
         }
-        let fetched = self
-            .ocsp
-            .try_get_with(key, async {
-                let body = self.ocsp_fetch(url, cert, issuer, deadline).await?;
-                // Whether it is worth keeping does not depend on the signing time.
-                let decision = ocsp::check_response(&body, cert, issuer, now, None);
-                if decision.next_update.is_some() && ocsp::decides(&decision) {
-                    Ok(Arc::new(OcspAnswer {
-                        body,
-                        next_update: decision.next_update,
-                    }))
-                } else {
-                    Err(OcspFailure::Uncached(body))
-                }
-            })
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let shared = tokio::time::timeout_at(
+                deadline,
+                self.ocsp.try_get_with(key.clone(), async {
+                    let body = self.ocsp_fetch(url, cert, issuer, deadline).await?;
+                    // Whether it is worth keeping does not depend on the signing time.
+                    let decision = ocsp::check_response(&body, cert, issuer, now, None);
+                    if decision.next_update.is_some() && ocsp::decides(&decision) {
+                        Ok(Arc::new(OcspAnswer {
+                            body,
+                            next_update: decision.next_update,
+                        }))
+                    } else {
+                        Err(OcspFailure::Uncached(body))
+                    }
+                }),
+            )
             .await;
-        match fetched {
-            Ok(answer) => ocsp::check_response(&answer.body, cert, issuer, now, signing_time),
-            Err(e) => match &*e {
+            let failure = match shared {
+                // Waiting for another admission's fetch past this one's deadline.
+                Err(_) => {
+                    return Decision::unknown(ocsp::timeout_error(self.settings.ocsp_timeout))
+                }
+                Ok(Ok(answer)) => {
+                    return ocsp::check_response(&answer.body, cert, issuer, now, signing_time)
+                }
+                Ok(Err(e)) => e,
+            };
+            return match &*failure {
                 OcspFailure::Uncached(body) => {
                     ocsp::check_response(body, cert, issuer, now, signing_time)
                 }
-                OcspFailure::Failed(reason) => Decision::unknown(reason.clone()),
-            },
+                // Another admission's shorter deadline cut the fetch: try again on this one's.
+                OcspFailure::TimedOut(_)
+                    if attempt < 3 && Instant::now() + Duration::from_millis(100) < deadline =>
+                {
+                    continue
+                }
+                OcspFailure::TimedOut(reason) | OcspFailure::Failed(reason) => {
+                    Decision::unknown(reason.clone())
+                }
+            };
         }
     }
 
@@ -368,16 +400,14 @@ impl Checker {
                 self.fetch(url, body, max, timeout, deadline, "ocsp").await
             }
         };
-        fetched.map_err(|e| {
-            OcspFailure::Failed(match e {
-                FetchError::Timeout => ocsp::timeout_error(timeout),
-                FetchError::Status(code) => ocsp::status_code_error(code),
-                // notation reads at most 20 KiB and parses that: a longer body fails to parse.
-                FetchError::TooLarge => {
-                    ocsp::transport_error(&format_args!("OCSP response is larger than {max} bytes"))
-                }
-                FetchError::Transport(e) => ocsp::transport_error(&e),
-            })
+        fetched.map_err(|e| match e {
+            FetchError::Timeout => OcspFailure::TimedOut(ocsp::timeout_error(timeout)),
+            FetchError::Status(code) => OcspFailure::Failed(ocsp::status_code_error(code)),
+            // notation reads at most 20 KiB and parses that: a longer body fails to parse.
+            FetchError::TooLarge => OcspFailure::Failed(ocsp::transport_error(&format_args!(
+                "OCSP response is larger than {max} bytes"
+            ))),
+            FetchError::Transport(e) => OcspFailure::Failed(ocsp::transport_error(&e)),
         })
     }
 
@@ -394,7 +424,7 @@ impl Checker {
         let mut servers = Vec::new();
         let mut next_update: Option<OffsetDateTime> = None;
         for url in cert.crl_urls() {
-            let fetched = self.crl_bundle(url, issuer, deadline).await;
+            let fetched = self.crl_bundle(url, issuer, now, deadline).await;
             let decision = crl::decide_url(
                 url,
                 cert,
@@ -426,12 +456,15 @@ impl Checker {
     }
 
     /// The CRL bundle of `url`: from the cache while its `nextUpdate` holds, else fetched once
-    /// however many ask at the same time, else from the offline directory. The error is the
-    /// text notation puts after `failed to retrieve CRL: `.
+    /// however many ask at the same time, else (the base CRL could not be had) from the offline
+    /// directory. Nobody waits past their own deadline for a fetch another admission leads, and
+    /// a fetch that timed out on a shorter deadline than the caller's is tried again. The error
+    /// is the text notation puts after `failed to retrieve CRL: `.
     async fn crl_bundle(
         &self,
         url: &str,
         issuer: &Certificate,
+        now: OffsetDateTime,
         deadline: Instant,
     ) -> Result<Arc<Fetched>, String> {
         if let Some(e) = crl::url_error(url) {
@@ -441,33 +474,56 @@ impl Checker {
             self.cache_hit("crl");
             return Ok(hit);
         }
-        let fetched = self
-            .crls
-            .try_get_with(url.to_string(), async {
-                let bundle = self.download_bundle(url, deadline).await?;
-                if bundle.next_update().is_none() {
-                    // Not cacheable (and it fails validation): hand it over without keeping it.
-                    return Err(Uncached(Arc::new(bundle)));
-                }
-                Ok(Arc::new(bundle))
-            })
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let shared = tokio::time::timeout_at(
+                deadline,
+                self.crls.try_get_with(url.to_string(), async {
+                    let bundle = self.download_bundle(url, deadline).await?;
+                    if bundle.next_update().is_none() {
+                        // Not cacheable (and it fails validation): handed over, not kept.
+                        return Err(Uncached(Arc::new(bundle)));
+                    }
+                    Ok(Arc::new(bundle))
+                }),
+            )
             .await;
-        match fetched {
-            Ok(bundle) => Ok(bundle),
-            Err(e) => match &*e {
-                FetchFailure::Uncached(bundle) => Ok(bundle.clone()),
-                FetchFailure::Failed(reason) => match self.offline_crl(issuer) {
-                    Some(bundle) => Ok(bundle),
-                    None => Err(reason.clone()),
-                },
-            },
+            let failure = match shared {
+                Err(_) => return Err(self.crl_timeout_error(url)),
+                Ok(Ok(bundle)) => return Ok(bundle),
+                Ok(Err(e)) => e,
+            };
+            match &*failure {
+                FetchFailure::Uncached(bundle) => return Ok(bundle.clone()),
+                FetchFailure::TimedOut(_)
+                    if attempt < 3 && Instant::now() + Duration::from_millis(100) < deadline =>
+                {
+                    continue
+                }
+                FetchFailure::TimedOut(reason) | FetchFailure::Failed(reason) => {
+                    return match self.offline_bundle(url, issuer, now).await {
+                        Some(bundle) => Ok(bundle),
+                        None => Err(reason.clone()),
+                    }
+                }
+                // The base came, its delta did not: never checked without it.
+                FetchFailure::DeltaFailed(reason) => return Err(reason.clone()),
+            }
         }
+    }
+
+    fn crl_timeout_error(&self, url: &str) -> String {
+        format!(
+            "request failed: Get {url:?}: timeout of {:.2} seconds exceeded",
+            self.settings.crl_timeout.as_secs_f64()
+        )
     }
 
     /// Fetch and parse a base CRL and, when it names one, its delta.
     async fn download_bundle(&self, url: &str, deadline: Instant) -> Result<Fetched, FetchFailure> {
         let base = Arc::new(self.download_crl(url, deadline).await?);
-        let delta_urls = crl::delta_urls(&base).map_err(FetchFailure::Failed)?;
+        let delta_urls = crl::delta_urls(&base).map_err(FetchFailure::DeltaFailed)?;
         let mut delta = None;
         let mut last_error = None;
         for delta_url in &delta_urls {
@@ -480,7 +536,10 @@ impl Checker {
             }
         }
         if let (None, Some(e)) = (&delta, last_error) {
-            return Err(e);
+            return Err(match e {
+                FetchFailure::Failed(r) | FetchFailure::TimedOut(r) => FetchFailure::DeltaFailed(r),
+                other => other,
+            });
         }
         Ok(Fetched { base, delta })
     }
@@ -491,75 +550,34 @@ impl Checker {
         }
         let timeout = self.settings.crl_timeout;
         let body = self
-            .fetch(url, None, crl::MAX_CRL_SIZE, timeout, deadline, "crl")
+            // notation refuses a CRL of exactly 32 MiB.
+            .fetch(url, None, crl::MAX_CRL_SIZE - 1, timeout, deadline, "crl")
             .await
-            .map_err(|e| {
-                FetchFailure::Failed(match e {
-                    FetchError::Timeout => format!(
-                        "request failed: Get {url:?}: timeout of {:.2} seconds exceeded",
-                        timeout.as_secs_f64()
-                    ),
-                    FetchError::Status(code) => crl::status_error(code),
-                    FetchError::TooLarge => crl::size_error(),
-                    FetchError::Transport(e) => format!("request failed: {e}"),
-                })
+            .map_err(|e| match e {
+                FetchError::Timeout => FetchFailure::TimedOut(self.crl_timeout_error(url)),
+                FetchError::Status(code) => FetchFailure::Failed(crl::status_error(code)),
+                FetchError::TooLarge => FetchFailure::Failed(crl::size_error()),
+                FetchError::Transport(e) => FetchFailure::Failed(format!("request failed: {e}")),
             })?;
         crl::parse(body).map_err(|e| FetchFailure::Failed(e.to_string()))
     }
 
-    /// The CRL of `issuer` from the offline directory, if one is configured and holds one.
-    /// Files are parsed once and again when they change (a ConfigMap update).
-    fn offline_crl(&self, issuer: &Certificate) -> Option<Arc<Fetched>> {
-        let dir = self.settings.offline_crls.as_ref()?;
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            // ConfigMap volumes keep their versions in `..`-prefixed entries.
-            .filter(|p| {
-                !p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-            })
-            .take(MAX_OFFLINE_CRLS)
-            .collect();
-        paths.sort();
-        let mut parsed = self.offline.lock().unwrap_or_else(|e| e.into_inner());
-        parsed.retain(|p, _| paths.contains(p));
-        for path in paths {
-            let Ok(meta) = std::fs::metadata(&path) else {
-                continue;
-            };
-            let (modified, len) = (meta.modified().ok(), meta.len());
-            let fresh = parsed
-                .get(&path)
-                .is_some_and(|o| o.modified == modified && o.len == len);
-            if !fresh {
-                let Some(crl) = crate::files::read(&path, crl::MAX_CRL_SIZE as u64)
-                    .ok()
-                    .and_then(|der| crl::parse(der).ok())
-                else {
-                    parsed.remove(&path);
-                    continue;
-                };
-                parsed.insert(
-                    path.clone(),
-                    OfflineCrl {
-                        modified,
-                        len,
-                        crl: Arc::new(crl),
-                    },
-                );
-            }
-            if let Some(o) = parsed.get(&path) {
-                if o.crl.issuer_der() == issuer.subject_der() {
-                    self.cache_hit("offline_crl");
-                    return Some(Arc::new(Fetched {
-                        base: o.crl.clone(),
-                        delta: None,
-                    }));
-                }
-            }
-        }
-        None
+    /// The CRL bundle for `url` from the offline directory, if one is configured and holds a
+    /// usable one (see [`offline_bundle`]); read on a blocking thread.
+    async fn offline_bundle(
+        &self,
+        url: &str,
+        issuer: &Certificate,
+        now: OffsetDateTime,
+    ) -> Option<Arc<Fetched>> {
+        let dir = self.settings.offline_crls.clone()?;
+        let (parsed, url, issuer) = (self.offline.clone(), url.to_string(), issuer.clone());
+        let found =
+            tokio::task::spawn_blocking(move || offline_bundle(&dir, &parsed, &url, &issuer, now))
+                .await
+                .ok()??;
+        self.cache_hit("offline_crl");
+        Some(Arc::new(found))
     }
 
     fn cache_hit(&self, kind: &'static str) {
@@ -608,7 +626,8 @@ impl Checker {
             if resp.status() != reqwest::StatusCode::OK {
                 return Err(FetchError::Status(resp.status().as_u16()));
             }
-            crate::registry::read_limited(resp, max as u64, url, "revocation endpoint")
+            let host = resp.url().host_str().unwrap_or_default().to_string();
+            crate::registry::read_limited(resp, max as u64, url, &host)
                 .await
                 .map_err(|e| match e {
                     crate::registry::RegistryError::TooLarge { .. } => FetchError::TooLarge,
@@ -633,6 +652,115 @@ impl Checker {
     }
 }
 
+/// The offline CRL files, parsed, by path: reparsed when a file changes.
+type OfflineIndex = std::sync::Mutex<std::collections::HashMap<PathBuf, OfflineCrl>>;
+
+/// The bundle for the distribution point `url` from the offline directory `dir`:
+/// - the base is the file named for the point (its URL's last path segment, e.g. `leaf.crl`, or
+///   `hex(sha256(url))`, notation's cache name), else the complete CRL of `issuer` with the
+///   highest CRL number that validates at `now` (delta CRLs and partitions — CRLs with an
+///   Issuing Distribution Point — never stand in for another point's CRL);
+/// - when the base names delta CRLs, the delta is found the same way, and without one there is
+///   no bundle (a base alone would miss the delta's revocations).
+fn offline_bundle(
+    dir: &Path,
+    index: &OfflineIndex,
+    url: &str,
+    issuer: &Certificate,
+    now: OffsetDateTime,
+) -> Option<Fetched> {
+    let files = offline_crls(dir, index);
+    let named = |url: &str| {
+        let last = url.rsplit('/').next().unwrap_or_default().to_string();
+        let hashed = crate::registry::sha256_hex(url.as_bytes());
+        files
+            .iter()
+            .find(|(name, c)| {
+                (*name == last || *name == hashed) && c.issuer_der() == issuer.subject_der()
+            })
+            .map(|(_, c)| c.clone())
+    };
+    let best = |delta: bool| {
+        files
+            .iter()
+            .map(|(_, c)| c)
+            .filter(|c| c.issuer_der() == issuer.subject_der())
+            .filter(|c| c.is_delta() == delta && !c.is_partitioned())
+            .filter(|c| crl::validate(c, issuer, now, delta).is_ok())
+            .max_by(|a, b| a.number().cmp(&b.number()))
+            .cloned()
+    };
+    let base = named(url).or_else(|| best(false))?;
+    let delta_urls = crl::delta_urls(&base).ok()?;
+    let delta = if delta_urls.is_empty() {
+        None
+    } else {
+        Some(
+            delta_urls
+                .iter()
+                .find_map(|u| named(u))
+                .or_else(|| best(true))?,
+        )
+    };
+    Some(Fetched { base, delta })
+}
+
+/// The DER CRLs of `dir` (file name, CRL), at most [`MAX_OFFLINE_CRLS`], each parsed once per
+/// version of its file. ConfigMap volumes keep their versions in `..`-prefixed entries, which
+/// are skipped (their current files are reached through the links beside them).
+fn offline_crls(dir: &Path, index: &OfflineIndex) -> Vec<(String, Arc<Crl>)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            !p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .take(MAX_OFFLINE_CRLS)
+        .collect();
+    paths.sort();
+    let mut parsed = index.lock().unwrap_or_else(|e| e.into_inner());
+    parsed.retain(|p, _| paths.contains(p));
+    let mut out = Vec::new();
+    for path in paths {
+        let Ok(meta) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let (modified, len) = (meta.modified().ok(), meta.len());
+        let fresh = parsed
+            .get(&path)
+            .is_some_and(|o| o.modified == modified && o.len == len);
+        if !fresh {
+            // Below the limit, as notation refuses a CRL of exactly 32 MiB.
+            let read = crate::files::read(&path, crl::MAX_CRL_SIZE as u64 - 1)
+                .ok()
+                .and_then(|der| crl::parse(der).ok());
+            match read {
+                Some(crl) => {
+                    parsed.insert(
+                        path.clone(),
+                        OfflineCrl {
+                            modified,
+                            len,
+                            crl: Arc::new(crl),
+                        },
+                    );
+                }
+                None => {
+                    parsed.remove(&path);
+                    continue;
+                }
+            }
+        }
+        if let (Some(o), Some(name)) = (parsed.get(&path), path.file_name()) {
+            out.push((name.to_string_lossy().into_owned(), o.crl.clone()));
+        }
+    }
+    out
+}
+
 /// Most files read from the offline CRL directory.
 const MAX_OFFLINE_CRLS: usize = 256;
 
@@ -653,7 +781,11 @@ enum FetchError {
 /// that is not a valid, current one (decided again by the caller).
 #[derive(Debug)]
 enum OcspFailure {
+    /// No answer, with notation's message.
     Failed(String),
+    /// The fetch ran out of time (its own timeout or its leader's deadline).
+    TimedOut(String),
+    /// An answer that is not a valid, current one: decided again by the caller, not cached.
     Uncached(Vec<u8>),
 }
 
@@ -661,7 +793,13 @@ enum OcspFailure {
 /// `nextUpdate` (its validation will say so).
 #[derive(Debug)]
 enum FetchFailure {
+    /// The base CRL could not be had (the offline directory may stand in).
     Failed(String),
+    /// The fetch ran out of time (its own timeout or its leader's deadline).
+    TimedOut(String),
+    /// The base CRL came, its delta did not: the bundle is unusable.
+    DeltaFailed(String),
+    /// Fetched but without `nextUpdate`: not cached.
     Uncached(Arc<Fetched>),
 }
 use FetchFailure::Uncached;

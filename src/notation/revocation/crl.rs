@@ -285,6 +285,17 @@ impl Crl {
         self.extension(OID_FRESHEST_CRL).map(|e| e.value.as_slice())
     }
 
+    /// Whether this is a delta CRL (it carries a Delta CRL Indicator).
+    pub fn is_delta(&self) -> bool {
+        self.extension(OID_DELTA_CRL_INDICATOR).is_some()
+    }
+
+    /// Whether it carries an Issuing Distribution Point: a CRL that may cover only part of its
+    /// issuer's certificates (a partition), so it cannot stand in for another point's CRL.
+    pub fn is_partitioned(&self) -> bool {
+        self.extension(OID_ISSUING_DISTRIBUTION_POINT).is_some()
+    }
+
     fn extension(&self, oid: &str) -> Option<&CrlExtension> {
         self.extensions.iter().find(|e| e.oid == oid)
     }
