@@ -573,12 +573,22 @@ fn offline_crls_are_chosen_by_distribution_point_or_validity_not_by_file_order()
 
 /// An admission waiting for a CRL another admission is fetching does not wait past its own
 /// deadline, however long the other one may wait.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiter_for_another_admissions_fetch_keeps_its_own_deadline() {
-    use vouch::notation::revocation::{Checker, RevocationSettings, Status};
-    use vouch::notation::x509::Certificate;
+#[test]
+fn a_waiter_for_another_admissions_fetch_keeps_its_own_deadline() {
+    // The port is held by a plain lock for the whole test, so the runtime is the test's own.
     let _port = turn(&CRL_PORT);
     let _silent = Silent::on(10086);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(waiter_keeps_its_deadline());
+}
+
+async fn waiter_keeps_its_deadline() {
+    use vouch::notation::revocation::{Checker, RevocationSettings, Status};
+    use vouch::notation::x509::Certificate;
     let chain: Vec<Certificate> = pem_chain(&crl_dir().join("certchain_with_crl.pem"))
         .iter()
         .map(|d| Certificate::from_der(d).unwrap())
