@@ -1,9 +1,10 @@
 //! Fuzz targets for everything vouch reads from outside, on the stable toolchain (issue 11):
 //! COSE and JWS envelopes (parsed and verified against a trust store), image references, trust
 //! policies, AdmissionReviews, docker config files, manifest YAML, certificates, and registry
-//! documents (manifests, indexes, digests, `WWW-Authenticate` challenges). vouch has no CMS,
-//! OCSP or CRL parser yet (timestamps and revocation are reported "not checked"), so there is
-//! nothing of theirs to fuzz.
+//! documents (manifests, indexes, digests, `WWW-Authenticate` challenges), and CRLs (parsed,
+//! validated against their issuer and checked for a certificate). OCSP responses have no
+//! stored vector to seed from; `tests/ocsp.rs` and the unit tests of `revocation::ocsp` cover
+//! their hostile forms. vouch has no CMS parser yet (timestamps are reported "not checked").
 //!
 //! The engine is `proptest`: each case is a seed — a real vector from `../shared/vectors`
 //! (notation-go's COSE signature and timestamped envelopes, the notation e2e layouts' JWS
@@ -1317,6 +1318,75 @@ fn fuzz_certificates() {
                 let _ = vouch::notation::x509::validate_code_signing_chain(&certs);
             }
         })?;
+        Ok(())
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRLs: a mutated CRL that still validates against its issuer decides as the seed did.
+
+#[test]
+fn fuzz_crls() {
+    use vouch::notation::revocation::crl;
+    use vouch::notation::x509::Certificate;
+    let chain: Vec<Certificate> = vouch::notation::trust_store::parse_certificate_file(&read(
+        "revocation/notation-e2e/crl/certchain_with_crl.pem",
+    ))
+    .expect("chain");
+    let (leaf, intermediate, root) = (&chain[0], &chain[1], &chain[2]);
+    let seeds: Vec<(Vec<u8>, &Certificate, &Certificate)> = [
+        ("leaf.crl", leaf, intermediate),
+        ("leaf_revoked.crl", leaf, intermediate),
+        ("intermediate.crl", intermediate, root),
+        ("intermediate_revoked.crl", intermediate, root),
+    ]
+    .into_iter()
+    .map(|(f, cert, issuer)| {
+        (
+            read(&format!("revocation/notation-e2e/crl/{f}")),
+            cert,
+            issuer,
+        )
+    })
+    .chain(
+        ["crlWithMultipleFreshestCRLs.crl", "delta.crl"]
+            .into_iter()
+            .map(|f| {
+                (
+                    read(&format!("revocation/notation-core-go/crl-testdata/{f}")),
+                    leaf,
+                    intermediate,
+                )
+            }),
+    )
+    .collect();
+    let raw: Vec<&[u8]> = seeds.iter().map(|(b, _, _)| b.as_slice()).collect();
+    let now = time::OffsetDateTime::now_utc();
+    run("crls", 10000, case(), |case| {
+        let (seed, cert, issuer) = &seeds[case.seed % seeds.len()];
+        let mut bytes = seed.clone();
+        mutate(&mut bytes, &case.ops, &raw);
+        bounded(bytes.len(), || -> Result<(), TestCaseError> {
+            let Ok(mutated) = crl::parse(bytes.clone()) else {
+                return Ok(());
+            };
+            let _ = (
+                crl::delta_urls(&mutated),
+                mutated.is_delta(),
+                mutated.number(),
+            );
+            let decided = crl::check(cert, &mutated, None, Some(now));
+            if crl::validate(&mutated, issuer, now, false).is_ok() {
+                let original = crl::parse(seed.clone()).expect("seed parses");
+                let expected = crl::check(cert, &original, None, Some(now));
+                prop_assert_eq!(
+                    decided.status,
+                    expected.status,
+                    "a mutated CRL that validates decides differently"
+                );
+            }
+            Ok(())
+        })??;
         Ok(())
     });
 }
