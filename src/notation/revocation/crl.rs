@@ -23,7 +23,7 @@
 //! issuer (no indirect CRLs, no name or AKI matching); thisUpdate is not checked; a delta CRL is
 //! only taken from the base CRL's Freshest CRL extension, never from the certificate's.
 
-use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::{OffsetDateTime, UtcOffset};
 use x509_parser::num_bigint::BigInt;
 use x509_parser::prelude::FromDer;
 use x509_parser::revocation_list::CertificateRevocationList;
@@ -95,7 +95,8 @@ enum Reason {
 #[derive(Clone, Copy)]
 enum EntryExt {
     None,
-    InvalidityDate(i64),
+    /// Seconds and nanoseconds since the epoch.
+    InvalidityDate(i64, u32),
     Error(u32),
 }
 
@@ -185,7 +186,7 @@ pub fn parse(der: Vec<u8>) -> Result<Crl, CrlParseError> {
             let failure = if oid == OID_INVALIDITY_DATE {
                 match parse_generalized_time(e.value) {
                     Ok((t, [])) => {
-                        ext = EntryExt::InvalidityDate(t.unix_timestamp());
+                        ext = EntryExt::InvalidityDate(t.unix_timestamp(), t.nanosecond());
                         None
                     }
                     Ok(_) => Some("invalid invalidity date extension: trailing data".to_string()),
@@ -497,14 +498,16 @@ fn check_serial(
         error,
         next_update,
     };
-    let serial = minimal_serial(serial);
+    let serial = super::minimal_integer(serial);
     let signing_time = signing_time.map(|t| t.unix_timestamp_nanos());
     let mut latest_temporary: Option<&Entry> = None;
     for crl in std::iter::once(base).chain(delta) {
         for entry in crl.entries_for(serial) {
             let invalidity = match entry.ext {
                 EntryExt::None => None,
-                EntryExt::InvalidityDate(t) => Some(i128::from(t) * 1_000_000_000),
+                EntryExt::InvalidityDate(secs, nanos) => {
+                    Some(i128::from(secs) * 1_000_000_000 + i128::from(nanos))
+                }
                 EntryExt::Error(i) => {
                     return decide(Status::Unknown, Some(crl.entry_errors[i as usize].clone()));
                 }
@@ -639,19 +642,9 @@ fn go_time(t: OffsetDateTime) -> String {
 }
 
 /// `serial` with redundant leading sign bytes removed, so equal integers compare equal.
-fn minimal_serial(mut serial: &[u8]) -> &[u8] {
-    while serial.len() > 1
-        && ((serial[0] == 0 && serial[1] & 0x80 == 0)
-            || (serial[0] == 0xff && serial[1] & 0x80 != 0))
-    {
-        serial = &serial[1..];
-    }
-    serial
-}
-
 /// cryptobyte's `checkASN1Integer`: non-empty and minimally encoded.
 fn minimal_integer(bytes: &[u8]) -> bool {
-    !bytes.is_empty() && minimal_serial(bytes).len() == bytes.len()
+    !bytes.is_empty() && super::minimal_integer(bytes).len() == bytes.len()
 }
 
 /// Read one DER element with tag `tag` the way Go's cryptobyte `ReadASN1` does (low tag numbers
@@ -702,51 +695,19 @@ fn read_enum(input: &[u8]) -> Option<i64> {
     Some(value)
 }
 
-/// A GeneralizedTime as Go's `asn1.UnmarshalWithParams(…, "generalized")` accepts it:
-/// `YYYYMMDDHHMMSS` then `Z` or a non-zero `±hhmm` offset, no fractional seconds (Go refuses what
-/// does not serialise back identically).
+/// A GeneralizedTime element as Go's `asn1.UnmarshalWithParams(…, "generalized")` accepts it
+/// ([`super::go_generalized_time`]), and what follows it.
 fn parse_generalized_time(input: &[u8]) -> Result<(OffsetDateTime, &[u8]), String> {
     let (content, rest) = read_tlv(input, 0x18).ok_or_else(|| {
         "asn1: structure error: tags don't match (GeneralizedTime expected)".to_string()
     })?;
-    let s = std::str::from_utf8(content).map_err(|_| "asn1: invalid GeneralizedTime")?;
-    let invalid = || format!("asn1: invalid GeneralizedTime {s:?}");
-    let digits = |r: std::ops::Range<usize>| -> Result<u32, String> {
-        let part = s.get(r).ok_or_else(invalid)?;
-        if !part.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        part.parse().map_err(|_| invalid())
-    };
-    let offset_seconds = match (s.len(), s.as_bytes().get(14)) {
-        (15, Some(b'Z')) => 0,
-        (19, Some(&sign @ (b'+' | b'-'))) => {
-            let secs = (digits(15..17)? * 3600 + digits(17..19)? * 60) as i32;
-            if secs == 0 || digits(17..19)? > 59 {
-                return Err(invalid());
-            }
-            if sign == b'-' {
-                -secs
-            } else {
-                secs
-            }
-        }
-        _ => return Err(invalid()),
-    };
-    let month = time::Month::try_from(digits(4..6)? as u8).map_err(|_| invalid())?;
-    let date = time::Date::from_calendar_date(digits(0..4)? as i32, month, digits(6..8)? as u8)
-        .map_err(|_| invalid())?;
-    let clock = time::Time::from_hms(
-        digits(8..10)? as u8,
-        digits(10..12)? as u8,
-        digits(12..14)? as u8,
-    )
-    .map_err(|_| invalid())?;
-    let offset = UtcOffset::from_whole_seconds(offset_seconds).map_err(|_| invalid())?;
-    Ok((
-        PrimitiveDateTime::new(date, clock).assume_offset(offset),
-        rest,
-    ))
+    let time = super::go_generalized_time(content).ok_or_else(|| {
+        format!(
+            "asn1: invalid GeneralizedTime {:?}",
+            String::from_utf8_lossy(content)
+        )
+    })?;
+    Ok((time, rest))
 }
 
 #[cfg(test)]
@@ -924,6 +885,20 @@ mod tests {
     }
 
     #[test]
+    fn an_invalidity_date_keeps_its_fraction_of_a_second() {
+        let serial = [0x10];
+        let invalid = ext(INVALIDITY, false, &tlv(0x18, b"20250101000000.5Z"));
+        let c = crl(&[entry(&serial, "250101000000Z", &[invalid])]);
+        let before = Some(datetime!(2025-01-01 00:00:00.2 UTC));
+        let after = Some(datetime!(2025-01-01 00:00:00.7 UTC));
+        assert_eq!(check_serial(&serial, &c, None, before).status, Status::Ok);
+        assert_eq!(
+            check_serial(&serial, &c, None, after).status,
+            Status::Revoked
+        );
+    }
+
+    #[test]
     fn entry_extensions_that_make_the_status_unknown() {
         let serial = [0x10];
         let unknown = |exts: &[Vec<u8>]| {
@@ -945,8 +920,9 @@ mod tests {
         );
         assert!(unknown(&[ext(INVALIDITY, false, &utc("250101000000Z"))])
             .starts_with("failed to parse invalidity date: asn1: structure error"));
+        // A fraction is Go's, but not one with a trailing zero (it would not serialise back).
         assert!(
-            unknown(&[ext(INVALIDITY, false, &tlv(0x18, b"20250101000000.5Z"))])
+            unknown(&[ext(INVALIDITY, false, &tlv(0x18, b"20250101000000.50Z"))])
                 .starts_with("failed to parse invalidity date: ")
         );
         let mut trailing = tlv(0x18, b"20250101000000Z");
@@ -975,7 +951,13 @@ mod tests {
             t("20250101010000+0100"),
             Ok(datetime!(2025-01-01 00:00:00 UTC))
         );
+        // Fractions without trailing zeros are Go's too (its format is `…05.999999999Z0700`).
+        assert_eq!(
+            t("20250101000000.25Z"),
+            Ok(datetime!(2025-01-01 00:00:00.25 UTC))
+        );
         for bad in [
+            "20250101000000.250Z",
             "20250101000000+0000",
             "20250101000000",
             "2025010100000Z",

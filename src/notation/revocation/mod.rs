@@ -127,6 +127,81 @@ impl Decision {
     }
 }
 
+/// An INTEGER's content bytes without redundant leading sign bytes (`0x00` before a clear
+/// high bit, `0xff` before a set one): serials compare equal however they were padded. An empty
+/// input stays empty.
+pub(crate) fn minimal_integer(mut bytes: &[u8]) -> &[u8] {
+    while bytes.len() > 1
+        && ((bytes[0] == 0 && bytes[1] & 0x80 == 0) || (bytes[0] == 0xff && bytes[1] & 0x80 != 0))
+    {
+        bytes = &bytes[1..];
+    }
+    bytes
+}
+
+/// A GeneralizedTime's text as Go's `encoding/asn1` accepts it (`20060102150405.999999999Z0700`,
+/// and only what serialises back identically): `YYYYMMDDHHMMSS`, an optional fraction without
+/// trailing zeros, then `Z` or a non-zero `±hhmm`; in UTC. OCSP responses and CRL entries are
+/// read with it alike.
+pub(crate) fn go_generalized_time(s: &[u8]) -> Option<OffsetDateTime> {
+    use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+    let digits = |b: &[u8]| -> Option<u32> {
+        b.iter().try_fold(0u32, |acc, &c| {
+            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
+        })
+    };
+    if s.len() < 15 {
+        return None;
+    }
+    let year = digits(&s[0..4])?;
+    let month = digits(&s[4..6])?;
+    let day = digits(&s[6..8])?;
+    let hour = digits(&s[8..10])?;
+    let minute = digits(&s[10..12])?;
+    let second = digits(&s[12..14])?;
+    let mut rest = &s[14..];
+    let mut nanos = 0u32;
+    if rest.first() == Some(&b'.') {
+        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        if n == 0 || n > 9 || rest[n] == b'0' {
+            return None;
+        }
+        nanos = digits(&rest[1..=n])? * 10u32.pow(9 - n as u32);
+        rest = &rest[n + 1..];
+    }
+    let offset = match rest {
+        b"Z" => UtcOffset::UTC,
+        [sign @ (b'+' | b'-'), hh @ ..] if hh.len() == 4 => {
+            let h = digits(&hh[0..2])? as i8;
+            let m = digits(&hh[2..4])? as i8;
+            if (h == 0 && m == 0) || m > 59 {
+                return None;
+            }
+            let (h, m) = if *sign == b'-' { (-h, -m) } else { (h, m) };
+            UtcOffset::from_hms(h, m, 0).ok()?
+        }
+        _ => return None,
+    };
+    let date = Date::from_calendar_date(
+        i32::try_from(year).ok()?,
+        Month::try_from(u8::try_from(month).ok()?).ok()?,
+        u8::try_from(day).ok()?,
+    )
+    .ok()?;
+    let time = Time::from_hms_nano(
+        u8::try_from(hour).ok()?,
+        u8::try_from(minute).ok()?,
+        u8::try_from(second).ok()?,
+        nanos,
+    )
+    .ok()?;
+    Some(
+        PrimitiveDateTime::new(date, time)
+            .assume_offset(offset)
+            .to_offset(UtcOffset::UTC),
+    )
+}
+
 /// notation's chain result (`revocationFinalResult`): `Ok(())` when every certificate is OK or
 /// non-revocable; otherwise the message naming the revoked certificate nearest the leaf, or
 /// else the not-OK certificate nearest the leaf whose status is unknown. `results` are in

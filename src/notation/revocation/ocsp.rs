@@ -46,7 +46,7 @@ use const_oid::db::{
 use der::asn1::{AnyRef, BitStringRef, ObjectIdentifier, OctetStringRef};
 use der::{Decode, Encode, Reader, Sequence, SliceReader, Tag, Tagged};
 use spki::AlgorithmIdentifierRef;
-use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
+use time::OffsetDateTime;
 
 use super::{Decision, Status};
 use crate::notation::x509::{Certificate, Sha1, X509SignatureError};
@@ -195,14 +195,11 @@ pub fn request(cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, Stri
 
 // The minimal two's-complement form of an INTEGER's content bytes, so that equal numbers have
 // equal bytes (Go compares serials as big.Int).
-fn canonical_integer(mut b: &[u8]) -> &[u8] {
-    while b.len() > 1 && ((b[0] == 0 && b[1] & 0x80 == 0) || (b[0] == 0xff && b[1] & 0x80 != 0)) {
-        b = &b[1..];
-    }
-    if b.is_empty() {
-        &[0]
-    } else {
-        b
+/// An INTEGER's content without redundant sign bytes; `[0]` for an empty one.
+fn canonical_integer(b: &[u8]) -> &[u8] {
+    match super::minimal_integer(b) {
+        [] => &[0],
+        b => b,
     }
 }
 
@@ -703,70 +700,12 @@ fn generalized_time(any: AnyRef<'_>) -> Result<OffsetDateTime, String> {
     any.tag()
         .assert_eq(Tag::GeneralizedTime)
         .map_err(asn1_error)?;
-    parse_go_generalized(any.value()).ok_or_else(|| {
+    super::go_generalized_time(any.value()).ok_or_else(|| {
         format!(
             "malformed OCSP response: invalid GeneralizedTime {:?}",
             String::from_utf8_lossy(any.value())
         )
     })
-}
-
-fn parse_go_generalized(s: &[u8]) -> Option<OffsetDateTime> {
-    let digits = |b: &[u8]| -> Option<u32> {
-        b.iter().try_fold(0u32, |acc, &c| {
-            c.is_ascii_digit().then(|| acc * 10 + u32::from(c - b'0'))
-        })
-    };
-    if s.len() < 15 {
-        return None;
-    }
-    let year = digits(&s[0..4])?;
-    let month = digits(&s[4..6])?;
-    let day = digits(&s[6..8])?;
-    let hour = digits(&s[8..10])?;
-    let minute = digits(&s[10..12])?;
-    let second = digits(&s[12..14])?;
-    let mut rest = &s[14..];
-    let mut nanos = 0u32;
-    if rest.first() == Some(&b'.') {
-        let n = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
-        if n == 0 || n > 9 || rest[n] == b'0' {
-            return None;
-        }
-        nanos = digits(&rest[1..=n])? * 10u32.pow(9 - n as u32);
-        rest = &rest[n + 1..];
-    }
-    let offset = match rest {
-        b"Z" => UtcOffset::UTC,
-        [sign @ (b'+' | b'-'), hh @ ..] if hh.len() == 4 => {
-            let h = digits(&hh[0..2])? as i8;
-            let m = digits(&hh[2..4])? as i8;
-            if (h == 0 && m == 0) || m > 59 {
-                return None;
-            }
-            let (h, m) = if *sign == b'-' { (-h, -m) } else { (h, m) };
-            UtcOffset::from_hms(h, m, 0).ok()?
-        }
-        _ => return None,
-    };
-    let date = Date::from_calendar_date(
-        i32::try_from(year).ok()?,
-        Month::try_from(u8::try_from(month).ok()?).ok()?,
-        u8::try_from(day).ok()?,
-    )
-    .ok()?;
-    let time = Time::from_hms_nano(
-        u8::try_from(hour).ok()?,
-        u8::try_from(minute).ok()?,
-        u8::try_from(second).ok()?,
-        nanos,
-    )
-    .ok()?;
-    Some(
-        PrimitiveDateTime::new(date, time)
-            .assume_offset(offset)
-            .to_offset(UtcOffset::UTC),
-    )
 }
 
 // Go's `Certificate.CheckSignature` errors, for the messages notation shows.
@@ -1341,7 +1280,7 @@ mod tests {
 
     #[test]
     fn generalized_times_are_read_as_go_reads_them() {
-        let t = |s: &str| parse_go_generalized(s.as_bytes());
+        let t = |s: &str| crate::notation::revocation::go_generalized_time(s.as_bytes());
         assert_eq!(t("20300101000000Z"), Some(datetime!(2030-01-01 00:00 UTC)));
         assert_eq!(
             t("20300101000000.5Z"),
