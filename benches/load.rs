@@ -5,6 +5,8 @@
 //!   with keep-alive at 32 connections (wrk), next to nginx returning a fixed response;
 //! - cold: `vouch verify` of one signed image against docker-registry, next to curl making the
 //!   same registry round trips in one process (hyperfine);
+//! - cold_revocation: the same for an image whose chain is checked by CRL (the notation e2e CRL
+//!   chain, its CRLs served on port 10086), curl making the registry and CRL round trips;
 //! - herd: 200 concurrent admissions of a never-seen image; registry requests counted;
 //! - memory: resident memory with 100,000 cached verdicts;
 //! - scale: the published Ratify load test replayed: 10,000 pod admissions of 10 images each
@@ -411,6 +413,129 @@ fn cold() -> Value {
     v
 }
 
+/// A plain-HTTP file server on 127.0.0.1:`port` (the port a certificate's CRL URLs name),
+/// answering each request with the file named by its path and closing the connection, as a
+/// CRL distribution point does.
+fn crl_server(port: u16, files: Vec<(String, Vec<u8>)>) {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("CRL port");
+    let files = Arc::new(files);
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let files = files.clone();
+            std::thread::spawn(move || {
+                use std::io::{BufRead, BufReader, Write};
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).map_or(true, |n| n == 0) || h.trim().is_empty() {
+                        break;
+                    }
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let body = files
+                    .iter()
+                    .find(|(n, _)| path == format!("/{n}"))
+                    .map(|(_, b)| b.clone())
+                    .unwrap_or_default();
+                let _ = stream.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
+                let _ = stream.write_all(&body);
+            });
+        }
+    });
+}
+
+/// Cold `vouch verify` of an image whose chain needs revocation data: the notation e2e CRL chain
+/// (leaf and intermediate by CRL on port 10086; the intermediate's OCSP responder does not
+/// resolve, so it falls back), next to curl making the same registry and CRL round trips in
+/// one process.
+fn cold_revocation() -> Value {
+    let Some(hyperfine) = which("hyperfine") else {
+        return json!({"skipped": "hyperfine is not installed"});
+    };
+    let crls = common::vectors().join("revocation/notation-e2e/crl");
+    crl_server(
+        10086,
+        ["leaf.crl", "intermediate.crl"]
+            .iter()
+            .map(|n| (n.to_string(), std::fs::read(crls.join(n)).unwrap()))
+            .collect(),
+    );
+    let reg = MemoryRegistry::start(State {
+        referrers_api: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let chain: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(
+        &std::fs::read(crls.join("certchain_with_crl.pem")).unwrap(),
+    )
+    .map(|p| p.unwrap().contents)
+    .collect();
+    let signer = vouch::notation::signer::Signer::new(
+        vouch::notation::signer::SigningKey::from_pem(
+            &std::fs::read(crls.join("leaf.key")).unwrap(),
+        )
+        .unwrap(),
+        chain,
+    )
+    .unwrap();
+    let subject = reg.with(|s| {
+        let config = s.put_blob(b"{}");
+        let m = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":2},"layers":[]});
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", &bytes, None);
+        s.tags.insert("app:v1".into(), digest.clone());
+        Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
+    });
+    let sig = signer.sign_artifact(&subject, None).unwrap();
+    reg.with(|s| s.put_signature(&sig));
+    let m = Material::new(&std::fs::read(crls.join("root.crt")).unwrap());
+    let h = &reg.host;
+    let base = format!("http://{h}/v2/app");
+    let accept = "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+    let curl = format!(
+        "curl -sf -o /dev/null -H '{accept}' -I {base}/manifests/v1 --next -sf -o /dev/null {base}/referrers/{d}?artifactType=application%2Fvnd.cncf.notary.signature --next -sf -o /dev/null -H '{accept}' {base}/manifests/{sm} --next -sf -o /dev/null {base}/blobs/{env} --next -sf -o /dev/null http://localhost:10086/leaf.crl --next -sf -o /dev/null http://localhost:10086/intermediate.crl",
+        d = subject.digest,
+        sm = sig.manifest_descriptor.digest,
+        env = sig.envelope_descriptor.digest,
+    );
+    let verify = format!(
+        "{} verify {h}/app:v1 --insecure-registry {h} --trust-policy {} --trust-store {}",
+        env!("CARGO_BIN_EXE_vouch"),
+        m.path("policy.json").display(),
+        m.path("store").display()
+    );
+    let check = Command::new("sh").arg("-c").arg(&verify).output().unwrap();
+    assert!(
+        check.status.success(),
+        "the revocation bench image does not verify: {}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+    let json_out = out_dir().join("cold-revocation-hyperfine.json");
+    let status = Command::new(hyperfine)
+        .args(["--warmup", "3", "--runs", "40", "-N", "--export-json"])
+        .arg(&json_out)
+        .arg(&verify)
+        .arg(&curl)
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "hyperfine failed");
+    let h: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+    let mean = |i: usize| h["results"][i]["mean"].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    let v = json!({
+        "vouch_verify_ms": mean(0),
+        "curl_floor_ms": mean(1),
+        "ratio": mean(0) / mean(1),
+        "round_trips": "registry 4 + CRL 2 (+ one OCSP name that does not resolve)",
+        "target": "ratio <= 1.5",
+    });
+    save("cold_revocation", &v);
+    v
+}
+
 /// A memory registry with `n` signed images (each with one trusted signature and `extra`
 /// other referrers).
 fn signed_registry(n: usize, extra: usize, state: State) -> (MemoryRegistry, Vec<String>, Vec<u8>) {
@@ -691,7 +816,7 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["warm", "cold", "herd", "memory", "scale"];
+    let all = ["warm", "cold", "cold_revocation", "herd", "memory", "scale"];
     let run: Vec<&str> = if wanted.is_empty() {
         all.to_vec()
     } else {
@@ -710,6 +835,7 @@ fn main() {
         let v = match name {
             "warm" => warm(),
             "cold" => cold(),
+            "cold_revocation" => cold_revocation(),
             "herd" => herd(),
             "memory" => memory(),
             _ => scale(),

@@ -609,7 +609,7 @@ fn main() -> ExitCode {
             return ExitCode::from(3);
         }
     };
-    match cli.command {
+    let code = match cli.command {
         Command::Verify(args) => runtime.block_on(verify(args)),
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Audit(args) => runtime.block_on(audit(args)),
@@ -639,5 +639,9 @@ fn main() -> ExitCode {
         }
         Command::Quarantine(QuarantineCommand::Get(args)) => runtime.block_on(quarantine_get(args)),
         Command::Quarantine(QuarantineCommand::Set(args)) => runtime.block_on(quarantine_set(args)),
-    }
+    };
+    // The answer is in: do not wait for blocking work still running (a name lookup for an
+    // OCSP responder that timed out can take the resolver's 5 s), as dropping the runtime would.
+    runtime.shutdown_background();
+    code
 }
