@@ -391,26 +391,35 @@ fn cold() -> Value {
         m.path("policy.json").display(),
         m.path("store").display()
     );
-    let json_out = out_dir().join("cold-hyperfine.json");
+    let v = versus_curl(&hyperfine, "cold", &verify, &curl);
+    save("cold", &v);
+    v
+}
+
+/// `verify` next to `curl` under hyperfine (40 runs each): means, medians and their ratios.
+/// A median beside the mean shows when one slow run (a resolver that did not answer) moved it.
+fn versus_curl(hyperfine: &Path, name: &str, verify: &str, curl: &str) -> Value {
+    let json_out = out_dir().join(format!("{name}-hyperfine.json"));
     let status = Command::new(hyperfine)
         .args(["--warmup", "3", "--runs", "40", "-N", "--export-json"])
         .arg(&json_out)
-        .arg(&verify)
-        .arg(&curl)
+        .arg(verify)
+        .arg(curl)
         .stdout(Stdio::null())
         .status()
         .unwrap();
     assert!(status.success(), "hyperfine failed");
     let h: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
-    let mean = |i: usize| h["results"][i]["mean"].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    let v = json!({
-        "vouch_verify_ms": mean(0),
-        "curl_floor_ms": mean(1),
-        "ratio": mean(0) / mean(1),
+    let ms = |i: usize, what: &str| h["results"][i][what].as_f64().unwrap_or(f64::NAN) * 1000.0;
+    json!({
+        "vouch_verify_ms": ms(0, "mean"),
+        "curl_floor_ms": ms(1, "mean"),
+        "ratio": ms(0, "mean") / ms(1, "mean"),
+        "vouch_verify_median_ms": ms(0, "median"),
+        "curl_floor_median_ms": ms(1, "median"),
+        "median_ratio": ms(0, "median") / ms(1, "median"),
         "target": "ratio <= 1.5",
-    });
-    save("cold", &v);
-    v
+    })
 }
 
 /// A plain-HTTP file server on 127.0.0.1:`port` (the port a certificate's CRL URLs name),
@@ -513,25 +522,8 @@ fn cold_revocation() -> Value {
         "the revocation bench image does not verify: {}",
         String::from_utf8_lossy(&check.stdout)
     );
-    let json_out = out_dir().join("cold-revocation-hyperfine.json");
-    let status = Command::new(hyperfine)
-        .args(["--warmup", "3", "--runs", "40", "-N", "--export-json"])
-        .arg(&json_out)
-        .arg(&verify)
-        .arg(&curl)
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(status.success(), "hyperfine failed");
-    let h: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
-    let mean = |i: usize| h["results"][i]["mean"].as_f64().unwrap_or(f64::NAN) * 1000.0;
-    let v = json!({
-        "vouch_verify_ms": mean(0),
-        "curl_floor_ms": mean(1),
-        "ratio": mean(0) / mean(1),
-        "round_trips": "registry 4 + CRL 2 (+ one OCSP name that does not resolve)",
-        "target": "ratio <= 1.5",
-    });
+    let mut v = versus_curl(&hyperfine, "cold-revocation", &verify, &curl);
+    v["round_trips"] = json!("registry 4 + CRL 2 (+ one OCSP name that does not resolve)");
     save("cold_revocation", &v);
     v
 }

@@ -409,6 +409,26 @@ fn crl_dir() -> PathBuf {
     vectors().join("revocation/notation-e2e/crl")
 }
 
+/// An offline CRL directory in `img`'s temp dir holding `files` (fixture → name), and a config
+/// file that uses only it: the directory and the config path.
+fn offline_config(img: &Signed, files: &[(&str, &str)]) -> (PathBuf, String) {
+    let offline = img.dir.path().join("crls");
+    std::fs::create_dir_all(&offline).unwrap();
+    for (fixture, name) in files {
+        std::fs::copy(crl_dir().join(fixture), offline.join(name)).unwrap();
+    }
+    let config = img.dir.path().join("vouch.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "revocation:\n  offlineCrls: {}\n  fetch: false\n",
+            offline.display()
+        ),
+    )
+    .unwrap();
+    (offline, config.display().to_string())
+}
+
 fn crl_images(n: usize) -> Signed {
     let d = crl_dir();
     Signed::new(
@@ -499,24 +519,13 @@ fn an_offline_crl_directory_stands_in_for_unreachable_distribution_points() {
     let _port = turn(&CRL_PORT);
     // Nothing listens on 10086: every fetch fails, and the directory decides.
     let img = crl_images(1);
-    let offline = img.dir.path().join("crls");
-    std::fs::create_dir_all(&offline).unwrap();
-    std::fs::copy(crl_dir().join("leaf.crl"), offline.join("leaf.crl")).unwrap();
-    std::fs::copy(
-        crl_dir().join("intermediate.crl"),
-        offline.join("intermediate.crl"),
-    )
-    .unwrap();
-    let config = img.dir.path().join("vouch.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "revocation:\n  offlineCrls: {}\n  fetch: false\n",
-            offline.display()
-        ),
-    )
-    .unwrap();
-    let c = config.display().to_string();
+    let (offline, c) = offline_config(
+        &img,
+        &[
+            ("leaf.crl", "leaf.crl"),
+            ("intermediate.crl", "intermediate.crl"),
+        ],
+    );
     let (code, v, err) = img.verify(&policy("strict", None), 1, &["--config", &c]);
     assert_eq!(code, 0, "{v:#}{err}");
     // A revoked one there is revoked.
@@ -530,35 +539,16 @@ fn an_offline_crl_directory_stands_in_for_unreachable_distribution_points() {
 fn offline_crls_are_chosen_by_distribution_point_or_validity_not_by_file_order() {
     let _port = turn(&CRL_PORT);
     let img = crl_images(1);
-    let offline = img.dir.path().join("crls");
-    std::fs::create_dir_all(&offline).unwrap();
     // The leaf's issuer has two CRLs here: one whose signature does not verify, sorting first,
     // and one that revokes the leaf. Neither is named for the distribution point.
-    std::fs::copy(
-        crl_dir().join("leaf_expired.crl"),
-        offline.join("a-first.crl"),
-    )
-    .unwrap();
-    std::fs::copy(
-        crl_dir().join("leaf_revoked.crl"),
-        offline.join("b-second.crl"),
-    )
-    .unwrap();
-    std::fs::copy(
-        crl_dir().join("intermediate.crl"),
-        offline.join("intermediate.crl"),
-    )
-    .unwrap();
-    let config = img.dir.path().join("vouch.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "revocation:\n  offlineCrls: {}\n  fetch: false\n",
-            offline.display()
-        ),
-    )
-    .unwrap();
-    let c = config.display().to_string();
+    let (offline, c) = offline_config(
+        &img,
+        &[
+            ("leaf_expired.crl", "a-first.crl"),
+            ("leaf_revoked.crl", "b-second.crl"),
+            ("intermediate.crl", "intermediate.crl"),
+        ],
+    );
     let (code, v, _) = img.verify(&policy("strict", None), 1, &["--config", &c]);
     assert_eq!(code, 1, "{v:#}");
     assert!(
