@@ -476,10 +476,12 @@ fn cold_revocation() -> Value {
         ..Default::default()
     })
     .unwrap();
-    let chain: Vec<Vec<u8>> = x509_parser::pem::Pem::iter_from_buffer(
+    let chain: Vec<Vec<u8>> = vouch::notation::trust_store::parse_certificate_file(
         &std::fs::read(crls.join("certchain_with_crl.pem")).unwrap(),
     )
-    .map(|p| p.unwrap().contents)
+    .unwrap()
+    .iter()
+    .map(|c| c.der().to_vec())
     .collect();
     let signer = vouch::notation::signer::Signer::new(
         vouch::notation::signer::SigningKey::from_pem(

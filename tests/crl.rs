@@ -17,10 +17,7 @@ fn vectors() -> PathBuf {
 }
 
 fn pem_certs(path: &Path) -> Vec<Certificate> {
-    let bytes = fs::read(path).unwrap();
-    x509_parser::pem::Pem::iter_from_buffer(&bytes)
-        .map(|p| Certificate::from_der(&p.unwrap().contents).unwrap())
-        .collect()
+    vouch::notation::trust_store::parse_certificate_file(&fs::read(path).unwrap()).unwrap()
 }
 
 fn crl_file(path: &Path) -> Crl {

@@ -35,12 +35,9 @@ fn policy(level: &str, revocation_override: Option<&str>) -> String {
     )
 }
 
-/// DER certificates of a PEM file, in order.
-fn pem_chain(path: &Path) -> Vec<Vec<u8>> {
-    let text = std::fs::read(path).unwrap();
-    x509_parser::pem::Pem::iter_from_buffer(&text)
-        .map(|p| p.unwrap().contents)
-        .collect()
+/// The certificates of a PEM file, in order (the trust store's reader).
+fn pem_chain(path: &Path) -> Vec<vouch::notation::x509::Certificate> {
+    vouch::notation::trust_store::parse_certificate_file(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// An image in a fake registry signed by `key` with `chain`, a trust store holding `root`, and
@@ -60,7 +57,7 @@ impl Signed {
         .unwrap();
         let signer = Signer::new(
             SigningKey::from_pem(&std::fs::read(key).unwrap()).unwrap(),
-            pem_chain(chain),
+            pem_chain(chain).iter().map(|c| c.der().to_vec()).collect(),
         )
         .unwrap();
         let mut images = Vec::new();
@@ -578,11 +575,7 @@ fn a_waiter_for_another_admissions_fetch_keeps_its_own_deadline() {
 
 async fn waiter_keeps_its_deadline() {
     use vouch::notation::revocation::{Checker, RevocationSettings, Status};
-    use vouch::notation::x509::Certificate;
-    let chain: Vec<Certificate> = pem_chain(&crl_dir().join("certchain_with_crl.pem"))
-        .iter()
-        .map(|d| Certificate::from_der(d).unwrap())
-        .collect();
+    let chain = pem_chain(&crl_dir().join("certchain_with_crl.pem"));
     let checker = Checker::new(
         RevocationSettings {
             crl_timeout: Duration::from_secs(10),
