@@ -59,15 +59,20 @@ impl ImageReference {
         if inner.repository().chars().any(|c| c.is_ascii_uppercase()) {
             return Err(fail("repository name must be lowercase".into()));
         }
-        let registry = canonical_registry(inner.registry()).map_err(fail)?;
-        let inner = if registry == inner.registry() {
+        let inner = if already_canonical(inner.registry()) {
             inner
         } else {
+            let registry = canonical_registry(inner.registry()).map_err(fail)?;
             // Parse again with the host spelled canonically, so that Docker's normalisation
             // (`Index.Docker.io/redis` is `docker.io/library/redis`) applies to it as well. A
             // canonical host differs only when the first component was a host.
             let rest = image.find('/').map_or("", |i| &image[i..]);
-            grammar::parse(&format!("{registry}{rest}")).map_err(|e| fail(describe(&e, image)))?
+            if registry == inner.registry() {
+                inner
+            } else {
+                grammar::parse(&format!("{registry}{rest}"))
+                    .map_err(|e| fail(describe(&e, image)))?
+            }
         };
         if let Some(digest) = inner.digest() {
             // The grammar admits upper-case hex; registries and Notation payloads use lower case
@@ -154,6 +159,35 @@ pub fn canonical_host(host: &str) -> Result<String, String> {
         Some(port) => format!("{name}:{port}"),
         None => name.to_string(),
     })
+}
+
+/// Whether `host` is already written as [`canonical_registry`] writes it, decided without the
+/// URL parser, since every admission parses its images: lower-case DNS labels, none of them
+/// punycode (the parser checks those) and the last not a number (an IPv4 spelling), no Docker
+/// Hub alias, and no port or one without leading zeros, at most 65535 and not 443. Anything
+/// else takes the full path, which may well find it canonical too.
+fn already_canonical(host: &str) -> bool {
+    let (name, port) = match host.split_once(':') {
+        Some((name, port)) => (name, Some(port)),
+        None => (host, None),
+    };
+    let port_ok = port.is_none_or(|p| {
+        !p.starts_with('0')
+            && p.len() <= 5
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535 && n != 443)
+    });
+    let last = name.rsplit('.').next().unwrap_or_default();
+    port_ok
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && !name
+            .split('.')
+            .any(|l| l.is_empty() || l.starts_with("xn--"))
+        && !last.bytes().all(|b| b.is_ascii_digit())
+        && !last.starts_with("0x")
+        && !matches!(name, "index.docker.io" | "registry-1.docker.io")
 }
 
 /// The registry a canonical host names, with Docker Hub's aliases (`index.docker.io`,
@@ -421,6 +455,54 @@ mod tests {
         for bad in ["reg%2eexample", "registry.example.", "a:1:2", "", "[::1]"] {
             assert!(canonical_host(bad).is_err(), "{bad}");
         }
+    }
+
+    /// The shortcut never calls a host canonical that the full path would spell otherwise.
+    #[test]
+    fn the_canonical_shortcut_agrees_with_the_url_parser() {
+        let names = [
+            "docker.io",
+            "localhost",
+            "registry.example",
+            "a-b.example",
+            "ghcr.io",
+            "x1.y2",
+            "127.0.0.1",
+            "127.1",
+            "2130706433",
+            "0x7f.0.0.1",
+            "reg.0x1",
+            "reg.08",
+            "reg.1a",
+            "index.docker.io",
+            "registry-1.docker.io",
+            "xn--n3h.com",
+            "xn--bad",
+            "Registry.io",
+            "a",
+            "1a",
+            "a1",
+            "-a",
+            "a-",
+        ];
+        let ports = [
+            "", ":5000", ":05000", ":443", ":0443", ":65535", ":65536", ":1", ":0", ":80",
+        ];
+        for name in names {
+            for port in ports {
+                let host = format!("{name}{port}");
+                if already_canonical(&host) {
+                    assert_eq!(
+                        canonical_registry(&host).as_deref(),
+                        Ok(host.as_str()),
+                        "{host}"
+                    );
+                }
+            }
+        }
+        assert!(already_canonical("registry.example:5000"));
+        assert!(already_canonical("docker.io"));
+        assert!(!already_canonical("127.0.0.1:5000"));
     }
 
     /// The hand-written grammar agrees with oci-spec's regular expression (plus our lower-case
