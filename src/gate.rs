@@ -225,11 +225,19 @@ impl Judgement {
     }
 
     /// The earliest `nextUpdate` of the revocation data (OCSP responses, CRLs) any of its
-    /// signatures' verdicts rests on.
+    /// signatures' verdicts rests on: the signing chains' and the TSA chains'.
     pub fn evidence_valid_until(&self) -> Option<OffsetDateTime> {
         self.signatures
             .iter()
-            .filter_map(|s| s.revocation.as_ref()?.valid_until)
+            .flat_map(|s| {
+                let signing = s.revocation.as_ref().and_then(|r| r.valid_until);
+                let tsa = s
+                    .timestamp
+                    .as_ref()
+                    .and_then(|t| t.revocation.as_ref()?.valid_until);
+                [signing, tsa]
+            })
+            .flatten()
             .min()
     }
 
@@ -925,6 +933,7 @@ mod tests {
             error: Some("e".into()),
             warnings: Vec::new(),
             revocation: None,
+            timestamp: None,
         });
         let back: Judgement = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
         assert_eq!(back.signatures.len(), 1);

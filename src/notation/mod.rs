@@ -9,6 +9,7 @@ pub mod envelope;
 pub mod level;
 pub mod revocation;
 pub mod signer;
+pub mod timestamp;
 pub mod trust_policy;
 pub mod trust_store;
 pub mod verifier;

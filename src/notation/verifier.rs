@@ -12,10 +12,11 @@ use time::OffsetDateTime;
 
 use super::envelope::{self, Envelope, SigningScheme, TargetArtifact};
 use super::level::{Action, Check};
-use super::revocation::{chain_result, CertResult, Checker, Purpose};
+use super::revocation::{chain_result, CertResult, Checker, Purpose, Status};
+use super::timestamp::{TimestampError, TimestampToken};
 use super::trust_policy::{TrustPolicyStatement, TrustedIdentities, VerifyTimestamp};
-use super::trust_store::{StoreType, TrustStores};
-use super::x509::rfc1123z;
+use super::trust_store::{StoreType, TrustStoreRef, TrustStores};
+use super::x509::{rfc1123z, validate_timestamping_chain};
 use crate::registry::Digest;
 
 /// What happened to one check of one signature.
@@ -63,9 +64,33 @@ pub struct SignatureOutcome {
     /// names OCSP responders or CRL distribution points.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Box<ChainRevocation>>,
+    /// The RFC 3161 timestamp the signature's time rests on, once its token verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<Box<TimestampReport>>,
 }
 
-/// The revocation status of a signing chain, certificate by certificate.
+/// A verified RFC 3161 timestamp countersignature, as the JSON result shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimestampReport {
+    /// The TSA's `genTime`.
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// `genTime` minus the TSA's accuracy: the earliest the signature may have been made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub earliest: OffsetDateTime,
+    /// `genTime` plus the accuracy.
+    #[serde(with = "time::serde::rfc3339")]
+    pub latest: OffsetDateTime,
+    /// The subject of the TSA's signing certificate.
+    pub tsa: String,
+    /// The TSA chain's revocation status, when a certificate of it names OCSP responders or
+    /// CRL distribution points.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<ChainRevocation>,
+}
+
+/// The revocation status of a chain (signing or TSA), certificate by certificate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainRevocation {
@@ -97,6 +122,7 @@ impl SignatureOutcome {
             error: None,
             warnings: Vec::new(),
             revocation: None,
+            timestamp: None,
         }
     }
 }
@@ -229,7 +255,11 @@ async fn verify_into(
         let result = match check {
             Check::Authenticity => authenticity(ctx, &env),
             Check::Expiry => expiry(ctx, &env),
-            Check::AuthenticTimestamp => authentic_timestamp(ctx, &env),
+            Check::AuthenticTimestamp => {
+                let (result, report) = authentic_timestamp(ctx, &env).await;
+                run.out.timestamp = report;
+                result
+            }
             Check::Revocation => {
                 let (result, report) = revocation(ctx, &env).await;
                 run.out.revocation = report;
@@ -332,51 +362,127 @@ fn expiry(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), String> {
     }
 }
 
-fn authentic_timestamp(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), String> {
-    let within = |at: OffsetDateTime, what: &str| -> Result<(), String> {
-        for cert in &env.chain {
-            if at < cert.not_before() {
-                return Err(format!(
-                    "{what} is before certificate {:?} validity period, it will be valid from {:?}",
-                    cert.subject(),
-                    rfc1123z(cert.not_before())
-                ));
-            }
-            if at > cert.not_after() {
-                return Err(format!(
-                    "{what} is after certificate {:?} validity period, it was expired at {:?}",
-                    cert.subject(),
-                    rfc1123z(cert.not_after())
-                ));
-            }
-        }
-        Ok(())
-    };
+/// notation-go `verifyAuthenticTimestamp`: when is the signature deemed made, and was every
+/// signing certificate valid then? Under `notary.x509.signingAuthority`, at the signed
+/// authentic signing time. Under `notary.x509`, at the time an RFC 3161 countersignature
+/// proves ([`verify_timestamp`]) when the statement has a `tsa` store and asks for it
+/// (`verifyTimestamp: always`, or `afterCertExpiry` with an expired chain); otherwise now.
+async fn authentic_timestamp(
+    ctx: &VerificationContext<'_>,
+    env: &Envelope,
+) -> (Result<(), String>, Option<Box<TimestampReport>>) {
     if env.signing_scheme == SigningScheme::X509SigningAuthority {
-        return within(env.signing_time, "authentic signing time");
+        let invalid = env.chain.iter().find(|c| !c.is_valid_at(env.signing_time));
+        return match invalid {
+            Some(cert) => (
+                Err(format!(
+                    "certificate {:?} was not valid when the digital signature was produced at {:?}",
+                    cert.subject(),
+                    rfc1123z(env.signing_time)
+                )),
+                None,
+            ),
+            None => (Ok(()), None),
+        };
     }
-    let has_tsa_store = ctx
+    let tsa_stores: Vec<_> = ctx
         .statement
         .trust_stores
         .iter()
-        .any(|r| r.store_type == StoreType::Tsa);
-    let chain_expired = env.chain.iter().any(|c| ctx.now > c.not_after());
-    let verify_timestamp = has_tsa_store
+        .filter(|r| r.store_type == StoreType::Tsa)
+        .collect();
+    let due = !tsa_stores.is_empty()
         && match ctx.statement.verify_timestamp {
             VerifyTimestamp::Always => true,
-            VerifyTimestamp::AfterCertExpiry => chain_expired,
+            VerifyTimestamp::AfterCertExpiry => env.chain.iter().any(|c| ctx.now > c.not_after()),
         };
-    if !verify_timestamp {
-        return within(ctx.now, "verification time");
+    if !due {
+        return (valid_now(ctx, env), None);
     }
-    match &env.timestamp_token {
-        None => Err("no timestamp countersignature was found in the signature envelope".into()),
-        // Never reported as passed: RFC 3161 verification is not implemented yet.
-        Some(_) => Err(
-            "timestamp countersignature not checked: RFC 3161 timestamp verification is not supported by this version of vouch"
-                .into(),
-        ),
+    let mut report = None;
+    let result = verify_timestamp(ctx, env, &tsa_stores, &mut report).await;
+    (result.map_err(|e| e.to_string()), report)
+}
+
+/// Without a timestamp to rely on, every signing certificate must be valid now.
+fn valid_now(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), String> {
+    for cert in &env.chain {
+        if ctx.now < cert.not_before() {
+            return Err(format!(
+                "verification time is before certificate {:?} validity period, it will be valid from {:?}",
+                cert.subject(),
+                rfc1123z(cert.not_before())
+            ));
+        }
+        if ctx.now > cert.not_after() {
+            return Err(format!(
+                "verification time is after certificate {:?} validity period, it was expired at {:?}",
+                cert.subject(),
+                rfc1123z(cert.not_after())
+            ));
+        }
     }
+    Ok(())
+}
+
+/// The countersignature's steps in notation-go's order (`verifyTimestamp`), the first failure
+/// winning: token present, parsed, its TSTInfo valid for this signature, a `tsa` root to trust,
+/// the token's signature and TSA path, the TSA chain's rules, the stamped time inside every
+/// signing certificate's validity, and the TSA chain's revocation. That last one runs whatever
+/// the statement says of `revocation`: it is part of trusting the time. `report` is filled in
+/// once the token's signature verified.
+async fn verify_timestamp(
+    ctx: &VerificationContext<'_>,
+    env: &Envelope,
+    tsa_stores: &[&TrustStoreRef],
+    report: &mut Option<Box<TimestampReport>>,
+) -> Result<(), TimestampError> {
+    let bytes = env
+        .timestamp_token
+        .as_deref()
+        .ok_or(TimestampError::Missing)?;
+    let token = TimestampToken::parse(bytes)?;
+    let stamp = token.timestamp(&env.signature)?;
+    let mut roots = Vec::new();
+    for r in tsa_stores {
+        let certs = ctx.stores.certificates(r).ok_or_else(|| {
+            TimestampError::TrustStore(format!(
+                "the trust store {:?} of type \"tsa\" is not loaded",
+                r.name
+            ))
+        })?;
+        roots.extend_from_slice(certs);
+    }
+    if roots.is_empty() {
+        return Err(TimestampError::NoTrustedTsa);
+    }
+    let chain = token.verify(&roots, stamp.time)?;
+    validate_timestamping_chain(&chain).map_err(TimestampError::Chain)?;
+    let shown = report.insert(Box::new(TimestampReport {
+        time: stamp.time,
+        earliest: stamp.earliest(),
+        latest: stamp.latest(),
+        tsa: chain[0].subject().to_string(),
+        revocation: None,
+    }));
+    for cert in &env.chain {
+        stamp.within(cert)?;
+    }
+    let certificates = ctx
+        .revocation
+        .check_chain(&chain, None, ctx.now, ctx.deadline)
+        .await;
+    let result = chain_result(Purpose::Timestamping, &certificates);
+    if certificates
+        .iter()
+        .any(|c| c.status != Status::NonRevokable)
+    {
+        shown.revocation = Some(ChainRevocation {
+            valid_until: certificates.iter().filter_map(|c| c.valid_until).min(),
+            certificates,
+        });
+    }
+    result.map_err(TimestampError::Revocation)
 }
 
 /// The signing chain's revocation (notation-go `verifyRevocation`): every certificate but the
@@ -421,6 +527,149 @@ async fn revocation(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notation::revocation::RevocationSettings;
+    use crate::notation::trust_policy::TrustPolicy;
+    use std::path::{Path, PathBuf};
+
+    fn timestamp_vectors() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/timestamp/notation-go")
+    }
+
+    /// notation-go `TestAuthenticTimestamp`'s setup: the file trust store of its testdata, a
+    /// statement with `trust_stores` and `verify_timestamp`, and a revocation checker that
+    /// never leaves this machine (fetching off: the GlobalSign TSA chain names real OCSP and
+    /// CRL hosts, so its revocation is unknown here, as notation finds offline).
+    async fn authentic_timestamp_of(
+        file: &str,
+        trust_stores: &[&str],
+        verify_timestamp: &str,
+    ) -> (Result<(), String>, Option<Box<TimestampReport>>) {
+        let policy = serde_json::json!({
+            "version": "1.0",
+            "trustPolicies": [{
+                "name": "ts",
+                "registryScopes": ["*"],
+                "signatureVerification": {"level": "strict", "verifyTimestamp": verify_timestamp},
+                "trustStores": trust_stores,
+                "trustedIdentities": ["*"],
+            }]
+        });
+        let policy = TrustPolicy::from_json(policy.to_string().as_bytes()).unwrap();
+        let root = timestamp_vectors().join("truststore");
+        let stores = TrustStores::load(&root, policy.trust_store_refs()).unwrap();
+        let bytes = std::fs::read(timestamp_vectors().join("sigEnv").join(file)).unwrap();
+        let media = if bytes.starts_with(b"{") {
+            envelope::MEDIA_TYPE_JWS
+        } else {
+            envelope::MEDIA_TYPE_COSE
+        };
+        let env = envelope::parse(media, &bytes).unwrap();
+        let checker = Checker::new(
+            RevocationSettings {
+                fetch: false,
+                ..Default::default()
+            },
+            None,
+        );
+        let target = TargetArtifact {
+            media_type: String::new(),
+            digest: String::new(),
+            size: 0,
+            annotations: None,
+        };
+        let ctx = VerificationContext {
+            statement: &policy.statements()[0],
+            stores: &stores,
+            target: &target,
+            now: OffsetDateTime::now_utc(),
+            revocation: &checker,
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(10),
+        };
+        authentic_timestamp(&ctx, &env).await
+    }
+
+    const GLOBALSIGN_TSA_UNKNOWN: &str = r#"timestamping certificate with subject "CN=Globalsign TSA for Advanced - G4 - 202311,O=GlobalSign nv-sa,C=BE" revocation status is unknown"#;
+
+    #[tokio::test]
+    async fn notation_go_timestamped_envelopes_verify_up_to_the_tsa_revocation_check() {
+        // Every step before the TSA chain's revocation passes; that one is unknown offline,
+        // exactly as notation decides without network.
+        for file in [
+            "jwsWithTimestamp.sig",
+            "coseWithTimestamp.sig",
+            "jwsExpiredWithTimestamp.sig",
+            "coseExpiredWithTimestamp.sig",
+        ] {
+            let (result, report) = authentic_timestamp_of(
+                file,
+                &["ca:valid-trust-store", "tsa:test-timestamp"],
+                "always",
+            )
+            .await;
+            assert_eq!(result.unwrap_err(), GLOBALSIGN_TSA_UNKNOWN, "{file}");
+            let report = report.unwrap_or_else(|| panic!("{file}: no timestamp report"));
+            assert_eq!(
+                report.tsa,
+                "CN=Globalsign TSA for Advanced - G4 - 202311,O=GlobalSign nv-sa,C=BE"
+            );
+            let revocation = report.revocation.as_ref().unwrap();
+            assert_eq!(revocation.certificates.len(), 3, "{file}");
+        }
+        let (_, report) = authentic_timestamp_of(
+            "jwsWithTimestamp.sig",
+            &["ca:valid-trust-store", "tsa:test-timestamp"],
+            "always",
+        )
+        .await;
+        let report = report.unwrap();
+        assert_eq!(
+            report.time,
+            time::macros::datetime!(2024-06-18 06:29:37 UTC)
+        );
+        assert_eq!(report.latest - report.earliest, time::Duration::seconds(2));
+    }
+
+    #[tokio::test]
+    async fn notation_go_timestamp_failures() {
+        let both = ["ca:valid-trust-store", "tsa:test-timestamp"];
+        let err = |r: (Result<(), String>, Option<Box<TimestampReport>>)| r.0.unwrap_err();
+        assert_eq!(
+            err(authentic_timestamp_of("timestampBeforeNotBefore.sig", &both, "always").await),
+            r#"timestamp can be before certificate "CN=testTSA,O=Notary,L=Seattle,ST=WA,C=US" validity period, it will be valid from "Fri, 18 Sep 2099 11:54:34 +0000""#
+        );
+        assert_eq!(
+            err(authentic_timestamp_of("timestampAfterNotAfter.sig", &both, "always").await),
+            r#"timestamp can be after certificate "CN=testTSA,O=Notary,L=Seattle,ST=WA,C=US" validity period, it was expired at "Tue, 18 Sep 2001 11:54:34 +0000""#
+        );
+        assert_eq!(
+            err(authentic_timestamp_of("withoutTimestamp.sig", &both, "always").await),
+            "no timestamp countersignature was found in the signature envelope"
+        );
+        assert_eq!(
+            err(authentic_timestamp_of(
+                "coseWithTimestamp.sig",
+                &["ca:valid-trust-store", "tsa:test-mismatch"],
+                "always"
+            )
+            .await),
+            "failed to verify the timestamp countersignature with error: failed to verify signed token: cms verification failure: x509: certificate signed by unknown authority"
+        );
+        // Without a tsa store the token is not looked at: the expired certificate decides.
+        assert_eq!(
+            err(authentic_timestamp_of(
+                "coseExpiredWithTimestamp.sig",
+                &["ca:valid-trust-store"],
+                "always"
+            )
+            .await),
+            r#"verification time is after certificate "CN=testTSA,O=Notary,L=Seattle,ST=WA,C=US" validity period, it was expired at "Tue, 18 Jun 2024 07:30:31 +0000""#
+        );
+        // afterCertExpiry with a valid certificate: no timestamp verification, pass.
+        let (result, report) =
+            authentic_timestamp_of("coseWithTimestamp.sig", &both, "afterCertExpiry").await;
+        result.unwrap();
+        assert!(report.is_none());
+    }
 
     fn passed(check: Check) -> CheckResult {
         CheckResult {

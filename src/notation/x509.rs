@@ -118,11 +118,15 @@ pub struct Certificate {
 
 #[derive(Clone, Default)]
 struct Eku {
+    critical: bool,
+    any: bool,
     server_auth: bool,
     client_auth: bool,
     email_protection: bool,
     time_stamping: bool,
     ocsp_signing: bool,
+    /// How many purposes the extension lists (known or not).
+    count: usize,
 }
 
 #[derive(Clone)]
@@ -199,7 +203,19 @@ impl Certificate {
                     key_usage = Some((ext.critical, ku.flags));
                 }
                 ParsedExtension::ExtendedKeyUsage(e) if oid == OID_EKU_EXT => {
+                    let known = [
+                        e.any,
+                        e.server_auth,
+                        e.client_auth,
+                        e.code_signing,
+                        e.email_protection,
+                        e.time_stamping,
+                        e.ocsp_signing,
+                    ];
                     eku = Some(Eku {
+                        critical: ext.critical,
+                        any: e.any,
+                        count: known.iter().filter(|k| **k).count() + e.other.len(),
                         server_auth: e.server_auth,
                         client_auth: e.client_auth,
                         email_protection: e.email_protection,
@@ -325,6 +341,12 @@ impl Certificate {
         self.basic_constraints.is_some_and(|(ca, _)| ca)
     }
 
+    /// The basic-constraints path length limit, when the certificate is a CA that sets one.
+    pub fn path_len_constraint(&self) -> Option<u32> {
+        self.basic_constraints
+            .and_then(|(ca, len)| if ca { len } else { None })
+    }
+
     /// Whether subject equals issuer and the certificate's own key verifies its signature.
     pub fn is_self_signed(&self) -> bool {
         self.subject_raw == self.issuer_raw && self.verify_signed_by(self).is_ok()
@@ -363,6 +385,45 @@ impl Certificate {
     /// The raw value of the Freshest CRL extension (delta CRL locations), if present.
     pub fn freshest_crl_extension(&self) -> Option<&[u8]> {
         self.freshest_crl.as_deref()
+    }
+
+    /// Whether `t` lies inside the validity period (both ends inclusive, as Go compares).
+    pub fn is_valid_at(&self, t: OffsetDateTime) -> bool {
+        self.not_before <= t && t <= self.not_after
+    }
+
+    /// Whether the extended key usage allows timestamping, as Go's chain verification asks it
+    /// of every certificate of a TSA's chain: no extension (any purpose), `anyExtendedKeyUsage`,
+    /// or `timeStamping` listed.
+    pub fn permits_time_stamping(&self) -> bool {
+        self.eku.as_ref().is_none_or(|e| e.any || e.time_stamping)
+    }
+
+    /// Whether the extended key usage is exactly `timeStamping`, and whether the extension is
+    /// critical (RFC 3161 §2.3); `None` when it lists anything else or is absent.
+    pub fn time_stamping_only(&self) -> Option<bool> {
+        self.eku
+            .as_ref()
+            .filter(|e| e.count == 1 && e.time_stamping)
+            .map(|e| e.critical)
+    }
+
+    /// Go's `CheckSignatureFrom`: `parent` must be allowed to sign certificates (a CA, with
+    /// `keyCertSign` when it has a key usage) and its key must verify this certificate's
+    /// signature (SHA-1 refused).
+    pub fn check_signature_from(&self, parent: &Certificate) -> Result<(), String> {
+        let may_sign = parent.is_ca()
+            && parent
+                .key_usage
+                .is_none_or(|(_, flags)| flags & KU_KEY_CERT_SIGN != 0);
+        if !may_sign {
+            return Err(
+                "x509: invalid signature: parent certificate cannot sign this kind of certificate"
+                    .into(),
+            );
+        }
+        self.verify_issued_by(parent, Sha1::Refused)
+            .map_err(|e| format!("x509: {e}"))
     }
 
     /// Whether the key usage (if any) allows signing CRLs (`cRLSign`).
@@ -740,6 +801,155 @@ fn validate_ca(ca: &Certificate, cas_below: usize) -> Result<(), String> {
         None => Err(format!(
             "certificate with subject {s:?} is invalid. The key usage extension must be present"
         )),
+    }
+}
+
+/// Check a TSA's chain (signer first, ending with its trusted root) against Notation's
+/// timestamping rules (notation-core-go `x509/timestamp_cert_validations.go`
+/// `ValidateTimestampingCertChain`), with its messages. Validity periods are not checked here:
+/// the chain was built at the timestamp's time.
+pub fn validate_timestamping_chain(chain: &[Certificate]) -> Result<(), String> {
+    let Some(leaf) = chain.first() else {
+        return Err("certificate chain must contain at least one certificate".into());
+    };
+    if chain.len() == 1 {
+        leaf.verify_issued_by(leaf, Sha1::Refused).map_err(|e| {
+            format!(
+                "invalid self-signed certificate. subject: {:?}. Error: x509: {e}",
+                leaf.subject
+            )
+        })?;
+        if leaf.subject_raw != leaf.issuer_raw {
+            return Err(format!(
+                "invalid self-signed certificate. subject: {:?}. Error: issuer and subject are not the same",
+                leaf.subject
+            ));
+        }
+        return validate_timestamping_leaf(leaf)
+            .map_err(|e| format!("invalid self-signed certificate. Error: {e}"));
+    }
+    // Go's `isIssuedBy`: the signature first, then the names.
+    let issued_by = |child: &Certificate, parent: &Certificate| {
+        child
+            .check_signature_from(parent)
+            .map(|()| parent.subject_raw == child.issuer_raw)
+    };
+    let last = chain.len() - 1;
+    for (i, cert) in chain.iter().enumerate() {
+        let s = &cert.subject;
+        if i == last {
+            match issued_by(cert, cert) {
+                Err(e) => return Err(format!(
+                    "root certificate with subject {s:?} is invalid or not self-signed. Certificate chain must end with a valid self-signed root certificate. Error: {e}"
+                )),
+                Ok(false) => return Err(format!(
+                    "root certificate with subject {s:?} is not self-signed. Certificate chain must end with a valid self-signed root certificate"
+                )),
+                Ok(true) => {}
+            }
+        } else {
+            if let Ok(true) = issued_by(cert, cert) {
+                return Err(if i == 0 {
+                    format!("leaf certificate with subject {s:?} is self-signed. Certificate chain must not contain self-signed leaf certificate")
+                } else {
+                    format!("intermediate certificate with subject {s:?} is self-signed. Certificate chain must not contain self-signed intermediate certificate")
+                });
+            }
+            let parent = &chain[i + 1];
+            match issued_by(cert, parent) {
+                Err(e) => return Err(format!(
+                    "invalid certificates or certificate with subject {s:?} is not issued by {:?}. Error: {e}",
+                    parent.subject
+                )),
+                Ok(false) => return Err(format!(
+                    "certificate with subject {s:?} is not issued by {:?}",
+                    parent.subject
+                )),
+                Ok(true) => {}
+            }
+        }
+        if i == 0 {
+            validate_timestamping_leaf(cert)?;
+        } else {
+            validate_timestamping_ca(cert, i - 1)?;
+        }
+    }
+    Ok(())
+}
+
+fn validate_timestamping_leaf(leaf: &Certificate) -> Result<(), String> {
+    let s = &leaf.subject;
+    if leaf.is_ca() {
+        return Err(format!(
+            "certificate with subject {s:?}: if the basic constraints extension is present, the ca field must be set to false"
+        ));
+    }
+    let Some((_, flags)) = leaf.key_usage else {
+        return Err(format!(
+            "certificate with subject {s:?}: key usage extension must be present"
+        ));
+    };
+    if flags & KU_DIGITAL_SIGNATURE == 0 {
+        return Err(format!(
+            "the certificate with subject {s:?} is invalid. The key usage must have the bit positions for \"Digital Signature\" set"
+        ));
+    }
+    let found: Vec<String> = [
+        (KU_KEY_ENCIPHERMENT, "KeyEncipherment"),
+        (KU_DATA_ENCIPHERMENT, "DataEncipherment"),
+        (KU_KEY_AGREEMENT, "KeyAgreement"),
+        (KU_KEY_CERT_SIGN, "CertSign"),
+        (KU_CRL_SIGN, "CRLSign"),
+        (KU_ENCIPHER_ONLY, "EncipherOnly"),
+        (KU_DECIPHER_ONLY, "DecipherOnly"),
+    ]
+    .iter()
+    .filter(|(bit, _)| flags & bit != 0)
+    .map(|(_, name)| format!("{name:?}"))
+    .collect();
+    if !found.is_empty() {
+        return Err(format!(
+            "the certificate with subject {s:?} is invalid. The key usage must be \"Digital Signature\" only, but found {}",
+            found.join(", ")
+        ));
+    }
+    match leaf.time_stamping_only() {
+        None => return Err(format!(
+            "timestamp signing certificate with subject {s:?} must have and only have Timestamping as extended key usage"
+        )),
+        Some(false) => return Err(format!(
+            "timestamp signing certificate with subject {s:?} must have extended key usage extension marked as critical"
+        )),
+        Some(true) => {}
+    }
+    leaf.signing_algorithm()
+        .map(|_| ())
+        .map_err(|e| format!("certificate with subject {s:?}: {e}"))
+}
+
+fn validate_timestamping_ca(ca: &Certificate, cas_below: usize) -> Result<(), String> {
+    let s = &ca.subject;
+    match ca.basic_constraints {
+        Some((true, Some(max))) if (max as usize) < cas_below => {
+            return Err(format!(
+                "certificate with subject {s:?}: expected path length of {cas_below} but certificate has path length {max} instead"
+            ))
+        }
+        Some((true, _)) => {}
+        _ => {
+            return Err(format!(
+                "certificate with subject {s:?}: ca field in basic constraints must be present, critical, and set to true"
+            ))
+        }
+    }
+    match ca.key_usage {
+        None => Err(format!(
+            "certificate with subject {s:?}: key usage extension must be present"
+        )),
+        Some((_, flags)) if flags & KU_KEY_CERT_SIGN == 0 => Err(format!(
+            "certificate with subject {s:?}: key usage must have the bit positions for key cert sign set"
+        )),
+        Some(_) => Ok(()),
     }
 }
 
