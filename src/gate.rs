@@ -224,21 +224,11 @@ impl Judgement {
         j
     }
 
-    /// The earliest `nextUpdate` of the revocation data (OCSP responses, CRLs) any of its
-    /// signatures' verdicts rests on: the signing chains' and the TSA chains'.
+    /// The earliest time any of its signatures' outcomes may change by itself (expiry,
+    /// certificate validity judged at "now", the `nextUpdate` of the OCSP responses and CRLs
+    /// it rests on): no cached verdict outlives it.
     pub fn evidence_valid_until(&self) -> Option<OffsetDateTime> {
-        self.signatures
-            .iter()
-            .flat_map(|s| {
-                let signing = s.revocation.as_ref().and_then(|r| r.valid_until);
-                let tsa = s
-                    .timestamp
-                    .as_ref()
-                    .and_then(|t| t.revocation.as_ref()?.valid_until);
-                [signing, tsa]
-            })
-            .flatten()
-            .min()
+        self.signatures.iter().filter_map(|s| s.valid_until).min()
     }
 
     fn set_quarantine(&mut self, rule: &QuarantineRule, state: &QuarantineState, image: &str) {
@@ -934,6 +924,7 @@ mod tests {
             warnings: Vec::new(),
             revocation: None,
             timestamp: None,
+            valid_until: None,
         });
         let back: Judgement = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
         assert_eq!(back.signatures.len(), 1);

@@ -273,8 +273,9 @@ impl VerdictCache {
         self.last_digests.get(key).await
     }
 
-    /// How long a judgement stays fresh: by outcome, and never past the earliest `nextUpdate`
-    /// of the revocation data it rests on (a verdict cannot outlive its evidence).
+    /// How long a judgement stays fresh: by outcome, and never past the moment its outcome may
+    /// change by itself (an expiry, a certificate's validity, the earliest `nextUpdate` of the
+    /// revocation data it rests on): a verdict cannot outlive its evidence.
     fn ttl_for(&self, j: &Judgement) -> Option<Duration> {
         let by_outcome = if j.pending {
             self.settings.pending_ttl
@@ -458,7 +459,8 @@ mod tests {
         .expect("judgement")
     }
 
-    /// An allow whose signature's revocation data is good until `until`.
+    /// An allow whose signature's outcome holds until `until` (e.g. its revocation data's
+    /// `nextUpdate`).
     fn allow_until(until: time::OffsetDateTime) -> Judgement {
         let until = until
             .format(&time::format_description::well_known::Rfc3339)
@@ -466,7 +468,8 @@ mod tests {
         serde_json::from_value(serde_json::json!({
             "outcome": "verified", "reasons": [], "warnings": [],
             "signatures": [{"digest": "sha256:00", "envelope": "application/cose", "verified": true,
-                "checks": [], "revocation": {"certificates": [], "validUntil": until}}]
+                "checks": [], "revocation": {"certificates": [], "validUntil": until},
+                "validUntil": until}]
         }))
         .expect("judgement")
     }

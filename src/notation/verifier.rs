@@ -67,6 +67,15 @@ pub struct SignatureOutcome {
     /// The RFC 3161 timestamp the signature's time rests on, once its token verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timestamp: Option<Box<TimestampReport>>,
+    /// When this outcome may change by itself, so no cached verdict built on it outlives it:
+    /// the signature's expiry, the chain's validity bounds when they were judged at "now"
+    /// (no verified timestamp), the earliest `nextUpdate` of the revocation data used.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub valid_until: Option<OffsetDateTime>,
 }
 
 /// A verified RFC 3161 timestamp countersignature, as the JSON result shows it.
@@ -123,6 +132,7 @@ impl SignatureOutcome {
             warnings: Vec::new(),
             revocation: None,
             timestamp: None,
+            valid_until: None,
         }
     }
 }
@@ -267,7 +277,9 @@ async fn verify_into(
             }
             Check::Integrity => Ok(()),
         };
-        if !run.record(check, action, result) {
+        let go_on = run.record(check, action, result);
+        run.out.valid_until = valid_until(ctx, &env, &run.out);
+        if !go_on {
             return;
         }
     }
@@ -289,6 +301,34 @@ async fn verify_into(
         return;
     }
     run.out.verified = true;
+}
+
+/// The earliest future moment at which what was decided so far would be decided otherwise
+/// without any new input (see [`SignatureOutcome::valid_until`]).
+fn valid_until(
+    ctx: &VerificationContext<'_>,
+    env: &Envelope,
+    out: &SignatureOutcome,
+) -> Option<OffsetDateTime> {
+    let judged_now =
+        env.signing_scheme == SigningScheme::X509 && out.timestamp.is_none();
+    let validity = env
+        .chain
+        .iter()
+        .filter(|_| judged_now)
+        .flat_map(|c| [c.not_before(), c.not_after()]);
+    let revocation = [
+        out.revocation.as_ref().and_then(|r| r.valid_until),
+        out.timestamp
+            .as_ref()
+            .and_then(|t| t.revocation.as_ref()?.valid_until),
+    ];
+    env.expiry
+        .into_iter()
+        .chain(validity)
+        .filter(|t| *t > ctx.now)
+        .chain(revocation.into_iter().flatten())
+        .min()
 }
 
 fn authenticity(ctx: &VerificationContext<'_>, env: &Envelope) -> Result<(), String> {
@@ -586,6 +626,50 @@ mod tests {
             deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(10),
         };
         authentic_timestamp(&ctx, &env).await
+    }
+
+    #[test]
+    fn an_outcome_judged_at_now_holds_until_the_chain_expires_and_a_timestamped_one_longer() {
+        let bytes =
+            std::fs::read(timestamp_vectors().join("sigEnv/coseWithTimestamp.sig")).unwrap();
+        let env = envelope::parse(envelope::MEDIA_TYPE_COSE, &bytes).unwrap();
+        let policy = TrustPolicy::from_json(
+            br#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],
+            "signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}"#,
+        )
+        .unwrap();
+        let stores = TrustStores::default();
+        let checker = Checker::new(RevocationSettings::default(), None);
+        let target = TargetArtifact {
+            media_type: String::new(),
+            digest: String::new(),
+            size: 0,
+            annotations: None,
+        };
+        let ctx = VerificationContext {
+            statement: &policy.statements()[0],
+            stores: &stores,
+            target: &target,
+            now: time::macros::datetime!(2026-12-01 00:00 UTC),
+            revocation: &checker,
+            deadline: tokio::time::Instant::now(),
+        };
+        let mut out = SignatureOutcome::new("sha256:00", envelope::MEDIA_TYPE_COSE);
+        assert_eq!(valid_until(&ctx, &env, &out), Some(env.chain[0].not_after()));
+        out.timestamp = Some(Box::new(TimestampReport {
+            time: ctx.now,
+            earliest: ctx.now,
+            latest: ctx.now,
+            tsa: "CN=tsa".into(),
+            revocation: Some(ChainRevocation {
+                certificates: Vec::new(),
+                valid_until: Some(ctx.now + time::Duration::hours(1)),
+            }),
+        }));
+        assert_eq!(
+            valid_until(&ctx, &env, &out),
+            Some(ctx.now + time::Duration::hours(1))
+        );
     }
 
     const GLOBALSIGN_TSA_UNKNOWN: &str = r#"timestamping certificate with subject "CN=Globalsign TSA for Advanced - G4 - 202311,O=GlobalSign nv-sa,C=BE" revocation status is unknown"#;
