@@ -227,7 +227,11 @@ fn tag1_time(v: &Value) -> Result<OffsetDateTime, String> {
 }
 
 /// Build the bytes of a Notation COSE envelope (used by `vouch demo` and by tests that need
-/// envelopes the vectors lack). `sign` signs the `Sig_structure` bytes.
+/// envelopes the vectors lack). `sign` signs the `Sig_structure` bytes; `countersign`, when
+/// given, receives the finished signature (the 4th element of COSE_Sign1) and returns an
+/// RFC 3161 TimeStampToken (DER), put in the unprotected header as
+/// `io.cncf.notary.timestampSignature` (unprotected, since it is made after the signature).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     algorithm: SignatureAlgorithm,
     scheme: SigningScheme,
@@ -236,6 +240,7 @@ pub fn build(
     signing_time: OffsetDateTime,
     expiry: Option<OffsetDateTime>,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+    countersign: Option<&dyn Fn(&[u8]) -> Result<Vec<u8>, String>>,
 ) -> Result<Vec<u8>, String> {
     let alg = match algorithm {
         SignatureAlgorithm::PS256 => coset::iana::Algorithm::PS256,
@@ -288,11 +293,19 @@ pub fn build(
         ],
         ..Default::default()
     };
-    let sign1 = coset::CoseSign1Builder::new()
+    let mut sign1 = coset::CoseSign1Builder::new()
         .protected(protected)
         .unprotected(unprotected)
         .payload(payload.to_vec())
         .try_create_signature(b"", sign)?
         .build();
+    if let Some(countersign) = countersign {
+        let token = countersign(&sign1.signature)
+            .map_err(|e| format!("timestamping the signature failed: {e}"))?;
+        sign1
+            .unprotected
+            .rest
+            .push((Label::Text(TIMESTAMP.into()), Value::Bytes(token)));
+    }
     sign1.to_tagged_vec().map_err(|e| e.to_string())
 }
