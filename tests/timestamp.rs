@@ -15,7 +15,7 @@ use common::tsa::{EssCertId, Stamp, Tsa};
 use serde_json::Value;
 use time::macros::datetime;
 use time::OffsetDateTime;
-use vouch::notation::signer::SignOptions;
+use vouch::notation::signer::{Countersigner, SignOptions};
 
 /// A pretended time at which the TSAs of these tests stamp.
 const STAMPED_AT: &str = "2025-03-01 12:00:00";
@@ -48,11 +48,7 @@ impl Case {
     }
 
     /// Sign now with a countersignature by `stamp`.
-    fn stamped(
-        dir: tempfile::TempDir,
-        id: &Identity,
-        stamp: &dyn Fn(&[u8]) -> Result<Vec<u8>, String>,
-    ) -> Case {
+    fn stamped(dir: tempfile::TempDir, id: &Identity, stamp: &Countersigner<'_>) -> Case {
         Self::sign(
             dir,
             id,
@@ -149,8 +145,6 @@ fn assert_failed_with(code: i32, result: &Value, message: &str) {
     assert_eq!(result["verified"], false, "{result:#}");
     assert_eq!(error(result), message, "{result:#}");
 }
-
-const STRICT_ALWAYS: (&str, &str) = ("strict", "always");
 
 // ---------------------------------------------------------------------------------------------
 // The harness itself: what openssl makes is what the cases below say it is.
@@ -276,14 +270,43 @@ fn a_failing_tsa_says_why() {
 // ---------------------------------------------------------------------------------------------
 // Verification.
 
-#[test]
-fn a_token_over_the_signature_verifies_under_strict() {
+/// An image signed now by `id` and countersigned by `stamp(tsa, signature)`, where `tsa` is the
+/// test's TSA "good", whose root is the `tsa:good` store.
+fn by_good_tsa(
+    id: &Identity,
+    stamp: impl Fn(&Tsa, &[u8]) -> Result<Vec<u8>, String>,
+) -> (Case, Tsa) {
     let dir = tempdir();
     let tsa = Tsa::new(dir.path(), "good");
-    let case = Case::stamped(dir, &signer(), &|sig| tsa.stamp(sig));
+    let case = Case::stamped(dir, id, &|sig| stamp(&tsa, sig));
     case.trust_tsa(&tsa, "good");
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, err) = case.verify(&policy(level, when, &["ca:signer", "tsa:good"], ""));
+    (case, tsa)
+}
+
+/// `strict`, `verifyTimestamp` `when`, stores `ca:signer` and `tsa:good`.
+fn strict_with_good_tsa(when: &str) -> String {
+    strict_with_tsa(when, "tsa:good", "")
+}
+
+/// `strict`, `verifyTimestamp` `when`, stores `ca:signer` and `tsa_store`, with `overrides`.
+fn strict_with_tsa(when: &str, tsa_store: &str, overrides: &str) -> String {
+    policy("strict", when, &["ca:signer", tsa_store], overrides)
+}
+
+/// Failed under strict with `authenticTimestamp validation failed: <message>`.
+#[track_caller]
+fn assert_timestamp_failure(code: i32, result: &Value, message: &str) {
+    assert_failed_with(
+        code,
+        result,
+        &format!("authenticTimestamp validation failed: {message}"),
+    );
+}
+
+#[test]
+fn a_token_over_the_signature_verifies_under_strict() {
+    let (case, tsa) = by_good_tsa(&signer(), |tsa, sig| tsa.stamp(sig));
+    let (code, result, err) = case.verify(&strict_with_good_tsa("always"));
     assert_verified(code, &result, &err);
     let checks = signature(&result)["checks"].as_array().expect("checks");
     assert!(
@@ -306,8 +329,7 @@ fn a_token_by_an_untrusted_tsa_fails() {
     let other = Tsa::new(dir.path(), "trusted");
     let case = Case::stamped(dir, &signer(), &|sig| tsa.stamp(sig));
     case.trust_tsa(&other, "other");
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, _) = case.verify(&policy(level, when, &["ca:signer", "tsa:other"], ""));
+    let (code, result, _) = case.verify(&strict_with_tsa("always", "tsa:other", ""));
     assert_eq!(code, 1, "{result:#}");
     // notation's tail is Go's `cms verification failure: x509: certificate signed by unknown
     // authority`; the prefix is notation's own.
@@ -317,15 +339,13 @@ fn a_token_by_an_untrusted_tsa_fails() {
     );
 }
 
+const MISMATCHED: &str = "failed to get timestamp from timestamp countersignature with error: invalid TSTInfo: mismatched message";
+
 #[test]
 fn a_token_over_other_bytes_fails_as_a_mismatched_message() {
-    let dir = tempdir();
-    let tsa = Tsa::new(dir.path(), "good");
-    let case = Case::stamped(dir, &signer(), &|_sig| tsa.stamp(b"not the signature"));
-    case.trust_tsa(&tsa, "good");
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, _) = case.verify(&policy(level, when, &["ca:signer", "tsa:good"], ""));
-    assert_failed_with(code, &result, "authenticTimestamp validation failed: failed to get timestamp from timestamp countersignature with error: invalid TSTInfo: mismatched message");
+    let (case, _) = by_good_tsa(&signer(), |tsa, _sig| tsa.stamp(b"not the signature"));
+    let (code, result, _) = case.verify(&strict_with_good_tsa("always"));
+    assert_timestamp_failure(code, &result, MISMATCHED);
 }
 
 #[test]
@@ -334,56 +354,47 @@ fn no_token_with_a_tsa_store_and_always_fails() {
     let tsa = Tsa::new(dir.path(), "good");
     let case = Case::sign(dir, &signer(), &SignOptions::default());
     case.trust_tsa(&tsa, "good");
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, _) = case.verify(&policy(level, when, &["ca:signer", "tsa:good"], ""));
-    assert_failed_with(
+    let (code, result, _) = case.verify(&strict_with_good_tsa("always"));
+    assert_timestamp_failure(
         code,
         &result,
-        "authenticTimestamp validation failed: no timestamp countersignature was found in the signature envelope",
+        "no timestamp countersignature was found in the signature envelope",
     );
 }
 
 #[test]
 fn a_token_before_the_signing_certificate_was_valid_fails() {
-    let dir = tempdir();
-    let tsa = Tsa::new(dir.path(), "good");
     let id = signer_valid(
         datetime!(2025-06-01 00:00:00 UTC),
         datetime!(2036-01-01 00:00:00 UTC),
     );
-    let case = Case::stamped(dir, &id, &|sig| tsa.stamp_at(sig, STAMPED_AT));
-    case.trust_tsa(&tsa, "good");
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, _) = case.verify(&policy(level, when, &["ca:signer", "tsa:good"], ""));
-    assert_failed_with(
+    let (case, _) = by_good_tsa(&id, |tsa, sig| tsa.stamp_at(sig, STAMPED_AT));
+    let (code, result, _) = case.verify(&strict_with_good_tsa("always"));
+    let subject = id.subject();
+    assert_timestamp_failure(
         code,
         &result,
         &format!(
-            r#"authenticTimestamp validation failed: timestamp can be before certificate "{}" validity period, it will be valid from "Sun, 01 Jun 2025 00:00:00 +0000""#,
-            id.subject()
+            r#"timestamp can be before certificate "{subject}" validity period, it will be valid from "Sun, 01 Jun 2025 00:00:00 +0000""#
         ),
     );
 }
 
 #[test]
 fn a_token_after_the_signing_certificate_expired_fails() {
-    let dir = tempdir();
-    let tsa = Tsa::new(dir.path(), "good");
     let id = signer_valid(
         datetime!(2020-01-01 00:00:00 UTC),
         datetime!(2024-01-01 00:00:00 UTC),
     );
-    let case = Case::stamped(dir, &id, &|sig| tsa.stamp_at(sig, STAMPED_AT));
-    case.trust_tsa(&tsa, "good");
+    let (case, _) = by_good_tsa(&id, |tsa, sig| tsa.stamp_at(sig, STAMPED_AT));
+    let subject = id.subject();
     for when in ["always", "afterCertExpiry"] {
-        let (code, result, _) =
-            case.verify(&policy("strict", when, &["ca:signer", "tsa:good"], ""));
-        assert_failed_with(
+        let (code, result, _) = case.verify(&strict_with_good_tsa(when));
+        assert_timestamp_failure(
             code,
             &result,
             &format!(
-                r#"authenticTimestamp validation failed: timestamp can be after certificate "{}" validity period, it was expired at "Mon, 01 Jan 2024 00:00:00 +0000""#,
-                id.subject()
+                r#"timestamp can be after certificate "{subject}" validity period, it was expired at "Mon, 01 Jan 2024 00:00:00 +0000""#
             ),
         );
     }
@@ -415,8 +426,7 @@ fn an_expired_certificate_verifies_by_a_token_made_while_it_was_valid() {
     let (case, _) = expired_but_stamped_in_time(&tsa, dir);
     case.trust_tsa(&tsa, "good");
     for when in ["afterCertExpiry", "always"] {
-        let (code, result, err) =
-            case.verify(&policy("strict", when, &["ca:signer", "tsa:good"], ""));
+        let (code, result, err) = case.verify(&strict_with_good_tsa(when));
         assert_verified(code, &result, &err);
     }
 }
@@ -427,12 +437,12 @@ fn an_expired_certificate_without_a_tsa_store_fails_at_verification_time() {
     let tsa = Tsa::new(dir.path(), "good");
     let (case, id) = expired_but_stamped_in_time(&tsa, dir);
     let (code, result, _) = case.verify(&policy("strict", "afterCertExpiry", &["ca:signer"], ""));
-    assert_failed_with(
+    let subject = id.subject();
+    assert_timestamp_failure(
         code,
         &result,
         &format!(
-            r#"authenticTimestamp validation failed: verification time is after certificate "{}" validity period, it was expired at "Sun, 01 Jun 2025 00:00:00 +0000""#,
-            id.subject()
+            r#"verification time is after certificate "{subject}" validity period, it was expired at "Sun, 01 Jun 2025 00:00:00 +0000""#
         ),
     );
 }
@@ -445,41 +455,24 @@ fn after_cert_expiry_does_not_look_at_the_token_of_a_valid_certificate() {
     let case = Case::stamped(dir, &signer(), &|_sig| tsa.stamp(b"not the signature"));
     let other = Tsa::new(case.dir.path(), "other");
     case.trust_tsa(&other, "other");
-    let (code, result, err) = case.verify(&policy(
-        "strict",
-        "afterCertExpiry",
-        &["ca:signer", "tsa:other"],
-        "",
-    ));
+    let (code, result, err) = case.verify(&strict_with_tsa("afterCertExpiry", "tsa:other", ""));
     assert_verified(code, &result, &err);
 }
 
 #[test]
 fn a_v1_signing_certificate_attribute_is_refused() {
-    let dir = tempdir();
-    let tsa = Tsa::new(dir.path(), "good");
-    let stamp = |sig: &[u8]| {
-        tsa.stamp_with(
-            sig,
-            &Stamp {
-                ess_cert_id: EssCertId::V1,
-                ..Default::default()
-            },
-        )
+    let v1 = Stamp {
+        ess_cert_id: EssCertId::V1,
+        ..Default::default()
     };
-    let case = Case::stamped(dir, &signer(), &stamp);
-    case.trust_tsa(&tsa, "good");
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, _) = case.verify(&policy(level, when, &["ca:signer", "tsa:good"], ""));
-    assert_failed_with(code, &result, "authenticTimestamp validation failed: failed to verify the timestamp countersignature with error: failed to verify signed token: failed to get SigningCertificateV2 from signed attributes: attribute not found");
+    let (case, _) = by_good_tsa(&signer(), |tsa, sig| tsa.stamp_with(sig, &v1));
+    let (code, result, _) = case.verify(&strict_with_good_tsa("always"));
+    assert_timestamp_failure(code, &result, "failed to verify the timestamp countersignature with error: failed to verify signed token: failed to get SigningCertificateV2 from signed attributes: attribute not found");
 }
 
 #[test]
 fn a_bad_token_is_logged_under_permissive() {
-    let dir = tempdir();
-    let tsa = Tsa::new(dir.path(), "good");
-    let case = Case::stamped(dir, &signer(), &|_sig| tsa.stamp(b"not the signature"));
-    case.trust_tsa(&tsa, "good");
+    let (case, _) = by_good_tsa(&signer(), |tsa, _sig| tsa.stamp(b"not the signature"));
     let (code, result, err) = case.verify(&policy(
         "permissive",
         "always",
@@ -487,9 +480,10 @@ fn a_bad_token_is_logged_under_permissive() {
         "",
     ));
     assert_verified(code, &result, &err);
-    let warning = r#"authenticTimestamp was set to "log" and failed with error: failed to get timestamp from timestamp countersignature with error: invalid TSTInfo: mismatched message"#;
+    let warning =
+        format!(r#"authenticTimestamp was set to "log" and failed with error: {MISMATCHED}"#);
     let warnings = signature(&result)["warnings"].as_array().expect("warnings");
-    assert!(warnings.iter().any(|w| w == warning), "{result:#}");
+    assert!(warnings.iter().any(|w| *w == *warning), "{result:#}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -510,8 +504,7 @@ fn crl_case() -> (Case, Tsa, CrlServer) {
 #[test]
 fn a_tsa_leaf_listed_on_no_crl_verifies_and_its_crl_was_fetched() {
     let (case, _tsa, server) = crl_case();
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, err) = case.verify(&policy(level, when, &["ca:signer", "tsa:crl"], ""));
+    let (code, result, err) = case.verify(&strict_with_tsa("always", "tsa:crl", ""));
     assert_verified(code, &result, &err);
     assert!(
         server.requests().iter().any(|p| p == "/tsa.crl"),
@@ -525,18 +518,14 @@ fn a_revoked_tsa_leaf_fails_the_timestamp_even_when_revocation_is_skipped() {
     let (case, tsa, server) = crl_case();
     tsa.revoke_leaf();
     server.serve("tsa.crl", tsa.crl());
-    let message = format!(
-        r#"authenticTimestamp validation failed: timestamping certificate with subject "{}" is revoked"#,
-        tsa.subject()
-    );
+    let subject = tsa.subject();
     for overrides in ["", r#"{"revocation":"skip"}"#] {
-        let (code, result, _) = case.verify(&policy(
-            "strict",
-            "always",
-            &["ca:signer", "tsa:crl"],
-            overrides,
-        ));
-        assert_failed_with(code, &result, &message);
+        let (code, result, _) = case.verify(&strict_with_tsa("always", "tsa:crl", overrides));
+        assert_timestamp_failure(
+            code,
+            &result,
+            &format!(r#"timestamping certificate with subject "{subject}" is revoked"#),
+        );
     }
 }
 
@@ -544,14 +533,13 @@ fn a_revoked_tsa_leaf_fails_the_timestamp_even_when_revocation_is_skipped() {
 fn an_unreachable_tsa_crl_leaves_the_timestamp_unknown() {
     let (case, tsa, server) = crl_case();
     drop(server);
-    let (level, when) = STRICT_ALWAYS;
-    let (code, result, _) = case.verify(&policy(level, when, &["ca:signer", "tsa:crl"], ""));
-    assert_failed_with(
+    let (code, result, _) = case.verify(&strict_with_tsa("always", "tsa:crl", ""));
+    let subject = tsa.subject();
+    assert_timestamp_failure(
         code,
         &result,
         &format!(
-            r#"authenticTimestamp validation failed: timestamping certificate with subject "{}" revocation status is unknown"#,
-            tsa.subject()
+            r#"timestamping certificate with subject "{subject}" revocation status is unknown"#
         ),
     );
 }

@@ -5,6 +5,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use time::OffsetDateTime;
 
+pub use super::envelope::cose::Countersigner;
 use super::envelope::{cose, SigningScheme, TargetArtifact, MEDIA_TYPE_COSE};
 use super::x509::{Certificate, SignatureAlgorithm};
 use super::ARTIFACT_TYPE_SIGNATURE;
@@ -111,10 +112,6 @@ pub struct SignatureArtifact {
     /// Descriptor of the signature manifest.
     pub manifest_descriptor: Descriptor,
 }
-
-/// A timestamp authority as the signer sees it: given the raw signature bytes (what an RFC 3161
-/// message imprint covers), it returns a TimeStampToken (DER) or why it could not.
-pub type Countersigner<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + 'a;
 
 /// How a signature is made, beyond the key and chain ([`Signer::sign_artifact_with`]).
 #[derive(Clone, Copy, Default)]

@@ -64,7 +64,11 @@ impl Tsa {
         let cdp = crl_url
             .map(|u| format!("crlDistributionPoints = URI:{u}\n"))
             .unwrap_or_default();
-        std::fs::write(dir.join("tsa.cnf"), TSA_CNF.replace("@CDP@\n", &cdp)).expect("cnf");
+        let mut cnf = TSA_CNF.replace("@CDP@\n", &cdp);
+        for (section, alg) in [("tsa_v2", "sha256"), ("tsa_v1", "sha1")] {
+            cnf.push_str(&TS_SECTION.replace("@NAME@", section).replace("@ALG@", alg));
+        }
+        std::fs::write(dir.join("tsa.cnf"), cnf).expect("cnf");
         std::fs::write(dir.join("ca/index.txt"), "").expect("index");
         std::fs::write(dir.join("ca/serial"), "1000\n").expect("serial");
         std::fs::write(dir.join("ca/crlnumber"), "1000\n").expect("crlnumber");
@@ -242,7 +246,7 @@ fn run(cmd: &mut Command, args: &[&str]) -> Result<(), String> {
 }
 
 /// `openssl ca` (the root signs itself and the leaf; `preserve` keeps the subjects in the order
-/// given) and `openssl ts` (two TSA sections that differ only in the ESS certificate id).
+/// given) and the `openssl ts` default; the sections are [`TS_SECTION`]s.
 const TSA_CNF: &str = r#"
 [ ca ]
 default_ca = tsa_ca
@@ -294,24 +298,11 @@ authorityKeyIdentifier = keyid
 [ tsa ]
 default_tsa = tsa_v2
 
-[ tsa_v2 ]
-dir = .
-serial = $dir/tsaserial
-crypto_device = builtin
-signer_cert = $dir/tsa.crt
-certs = $dir/root.crt
-signer_key = $dir/tsa.key
-signer_digest = sha256
-default_policy = 1.2.3.4.1
-other_policies = 1.2.3.4.5
-digests = sha256, sha384, sha512
-accuracy = secs:1
-ordering = no
-tsa_name = no
-ess_cert_id_chain = no
-ess_cert_id_alg = sha256
+"#;
 
-[ tsa_v1 ]
+/// One `openssl ts` section; `@NAME@` and `@ALG@` (the ESS certificate id hash) filled in.
+const TS_SECTION: &str = r#"
+[ @NAME@ ]
 dir = .
 serial = $dir/tsaserial
 crypto_device = builtin
@@ -326,5 +317,5 @@ accuracy = secs:1
 ordering = no
 tsa_name = no
 ess_cert_id_chain = no
-ess_cert_id_alg = sha1
+ess_cert_id_alg = @ALG@
 "#;

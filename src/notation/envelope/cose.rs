@@ -226,6 +226,10 @@ fn tag1_time(v: &Value) -> Result<OffsetDateTime, String> {
     }
 }
 
+/// A timestamp authority as a signer sees it: given the raw signature bytes (what an RFC 3161
+/// message imprint covers), it returns a TimeStampToken (DER) or why it could not.
+pub type Countersigner<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
 /// Build the bytes of a Notation COSE envelope (used by `vouch demo` and by tests that need
 /// envelopes the vectors lack). `sign` signs the `Sig_structure` bytes; `countersign`, when
 /// given, receives the finished signature (the 4th element of COSE_Sign1) and returns an
@@ -240,7 +244,7 @@ pub fn build(
     signing_time: OffsetDateTime,
     expiry: Option<OffsetDateTime>,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
-    countersign: Option<&dyn Fn(&[u8]) -> Result<Vec<u8>, String>>,
+    countersign: Option<&Countersigner<'_>>,
 ) -> Result<Vec<u8>, String> {
     let alg = match algorithm {
         SignatureAlgorithm::PS256 => coset::iana::Algorithm::PS256,
