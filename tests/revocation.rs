@@ -9,13 +9,13 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use common::fake_registry::{FakeRegistry, State};
-use common::{outcome, vectors, vouch_env};
+use common::crl_server::{CrlServer, Silent};
+use common::fake_registry::{push_image, verify_json, FakeRegistry, State};
+use common::vectors;
 use vouch::notation::signer::{Signer, SigningKey};
-use vouch::registry::Descriptor;
 
 /// The ports the e2e certificates name: one test at a time on each.
 static OCSP_PORT: Mutex<()> = Mutex::new(());
@@ -62,25 +62,7 @@ impl Signed {
         .unwrap();
         let mut images = Vec::new();
         for i in 0..count {
-            let subject = reg.with(|s| {
-                let config = s.put_blob(format!("{{\"n\":{i}}}").as_bytes());
-                let m = serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-                    "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":format!("{{\"n\":{i}}}").len()},
-                    "layers":[]});
-                let bytes = serde_json::to_vec(&m).unwrap();
-                let digest = s.put_manifest(
-                    "application/vnd.oci.image.manifest.v1+json",
-                    &bytes,
-                    Some(&format!("v{i}")),
-                );
-                Descriptor {
-                    media_type: "application/vnd.oci.image.manifest.v1+json".into(),
-                    digest,
-                    size: bytes.len() as u64,
-                    artifact_type: None,
-                    annotations: None,
-                }
-            });
+            let subject = push_image(&reg, &format!("v{i}"), i);
             let sig = signer.sign_artifact(&subject, None).unwrap();
             reg.with(|s| s.put_signature(&sig));
             images.push(format!("{}/app:v{i}", reg.host));
@@ -94,29 +76,15 @@ impl Signed {
 
     /// `vouch verify` of the first `n` images under `policy`, JSON output.
     fn verify(&self, policy: &str, n: usize, extra: &[&str]) -> (i32, serde_json::Value, String) {
-        let p = self
-            .dir
-            .path()
-            .join(format!("policy-{}.json", common::free_port()));
-        std::fs::write(&p, policy).unwrap();
         let store = self.dir.path().join("store");
-        let (p, store) = (p.display().to_string(), store.display().to_string());
-        let mut args = vec!["verify"];
-        args.extend(self.images[..n].iter().map(String::as_str));
-        args.extend([
-            "--trust-policy",
-            &p,
-            "--trust-store",
+        verify_json(
+            &self.reg,
+            self.dir.path(),
+            &self.images[..n],
+            policy,
             &store,
-            "--insecure-registry",
-            &self.reg.host,
-            "-o",
-            "json",
-        ]);
-        args.extend_from_slice(extra);
-        let (code, out, err) = outcome(&vouch_env(&args, &[]));
-        let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-        (code, v, err)
+            extra,
+        )
     }
 }
 
@@ -313,93 +281,14 @@ fn a_silent_ocsp_responder_times_out_as_unknown_within_the_deadline() {
 // ---------------------------------------------------------------------------------------------
 // CRL: the notation e2e CRLs on port 10086.
 
-/// The files a [`CrlServer`] serves, by name.
-type Served = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
-
-/// A loopback HTTP server on a fixed port serving files by name, counting requests; `silent`
-/// makes it accept and never answer.
-struct CrlServer {
-    served: Served,
-    requests: Arc<Mutex<Vec<String>>>,
-    silent: Arc<std::sync::atomic::AtomicBool>,
-    _stop: Stop,
+/// The e2e CRL server: on the port the certificates name, serving the fixtures by name.
+fn crl_server() -> CrlServer {
+    CrlServer::start(10086)
 }
 
-impl CrlServer {
-    fn start() -> Self {
-        let served: Served = Arc::default();
-        let requests: Arc<Mutex<Vec<String>>> = Arc::default();
-        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let listener = std::net::TcpListener::bind("127.0.0.1:10086").expect("port 10086");
-        let stop = Stop::new(10086);
-        let (s, r, q, done) = (
-            served.clone(),
-            requests.clone(),
-            silent.clone(),
-            stop.flag.clone(),
-        );
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if done.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { break };
-                let (s, r, q) = (s.clone(), r.clone(), q.clone());
-                std::thread::spawn(move || {
-                    use std::io::{BufRead, BufReader, Write};
-                    let mut line = String::new();
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    if reader.read_line(&mut line).is_err() {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
-                            break;
-                        }
-                    }
-                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                    r.lock().unwrap().push(path.clone());
-                    if q.load(std::sync::atomic::Ordering::SeqCst) {
-                        std::thread::sleep(Duration::from_secs(30));
-                        return;
-                    }
-                    let body = s
-                        .lock()
-                        .unwrap()
-                        .iter()
-                        .find(|(name, _)| path == format!("/{name}"))
-                        .map(|(_, b)| b.clone());
-                    let head = match &body {
-                        Some(b) => format!("HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", b.len()),
-                        None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
-                    };
-                    let _ = stream.write_all(head.as_bytes());
-                    if let Some(b) = body {
-                        let _ = stream.write_all(&b);
-                    }
-                });
-            }
-        });
-        CrlServer {
-            served,
-            requests,
-            silent,
-            _stop: stop,
-        }
-    }
-
-    /// Serve `file` (from the e2e CRL fixtures) as `name`.
-    fn serve(&self, name: &str, file: &str) {
-        let bytes = std::fs::read(crl_dir().join(file)).unwrap();
-        let mut s = self.served.lock().unwrap();
-        s.retain(|(n, _)| n != name);
-        s.push((name.to_string(), bytes));
-    }
-
-    fn requests(&self) -> Vec<String> {
-        self.requests.lock().unwrap().clone()
-    }
+/// Serve the e2e CRL fixture `file` as `name`.
+fn serve(server: &CrlServer, name: &str, file: &str) {
+    server.serve(name, std::fs::read(crl_dir().join(file)).unwrap());
 }
 
 fn crl_dir() -> PathBuf {
@@ -439,9 +328,9 @@ fn crl_images(n: usize) -> Signed {
 #[test]
 fn crls_decide_revocation_and_are_fetched_once_for_many_images() {
     let _port = turn(&CRL_PORT);
-    let server = CrlServer::start();
-    server.serve("leaf.crl", "leaf.crl");
-    server.serve("intermediate.crl", "intermediate.crl");
+    let server = crl_server();
+    serve(&server, "leaf.crl", "leaf.crl");
+    serve(&server, "intermediate.crl", "intermediate.crl");
     let img = crl_images(3);
     let (code, v, err) = img.verify(&policy("strict", None), 3, &[]);
     assert_eq!(code, 0, "{v:#}{err}");
@@ -464,15 +353,15 @@ fn crls_decide_revocation_and_are_fetched_once_for_many_images() {
         "{asked:?}"
     );
 
-    server.serve("leaf.crl", "leaf_revoked.crl");
+    serve(&server, "leaf.crl", "leaf_revoked.crl");
     let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
     assert_eq!(code, 1, "{v:#}");
     assert!(
         said(&v).contains(r#"signing certificate with subject \"CN=LeafCert,OU=OrgUnit,O=Organization,L=City,ST=State,C=US\" is revoked"#),
         "{v:#}"
     );
-    server.serve("leaf.crl", "leaf.crl");
-    server.serve("intermediate.crl", "intermediate_revoked.crl");
+    serve(&server, "leaf.crl", "leaf.crl");
+    serve(&server, "intermediate.crl", "intermediate_revoked.crl");
     let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
     assert_eq!(code, 1, "{v:#}");
     assert!(
@@ -480,8 +369,8 @@ fn crls_decide_revocation_and_are_fetched_once_for_many_images() {
         "{v:#}"
     );
     // A CRL that is not signed by the issuer (this one's signature does not verify) is unknown.
-    server.serve("intermediate.crl", "intermediate.crl");
-    server.serve("leaf.crl", "leaf_expired.crl");
+    serve(&server, "intermediate.crl", "intermediate.crl");
+    serve(&server, "leaf.crl", "leaf_expired.crl");
     let (code, v, _) = img.verify(&policy("strict", None), 1, &[]);
     assert_eq!(code, 1, "{v:#}");
     assert!(
@@ -494,10 +383,8 @@ fn crls_decide_revocation_and_are_fetched_once_for_many_images() {
 #[test]
 fn a_silent_crl_server_is_cut_off_by_the_deadline_and_is_unknown() {
     let _port = turn(&CRL_PORT);
-    let server = CrlServer::start();
-    server
-        .silent
-        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let server = crl_server();
+    server.set_silent(true);
     let img = crl_images(1);
     let started = Instant::now();
     // 3 s for the image: the CRL's own 5 s timeout is longer, the deadline ends the fetch.
@@ -597,64 +484,4 @@ async fn waiter_keeps_its_deadline() {
     assert!(took < Duration::from_secs(4), "the waiter took {took:?}");
     assert_eq!(waited[0].status, Status::Unknown, "{waited:?}");
     assert_eq!(led[0].status, Status::Unknown, "{led:?}");
-}
-
-/// Closes a test server's listener when dropped: sets the flag its accept loop checks and
-/// wakes the loop with one connection, so the fixed port is free for the next test.
-struct Stop {
-    port: u16,
-    flag: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl Stop {
-    fn new(port: u16) -> Self {
-        Stop {
-            port,
-            flag: Arc::default(),
-        }
-    }
-}
-
-impl Drop for Stop {
-    fn drop(&mut self) {
-        self.flag.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = std::net::TcpStream::connect(("127.0.0.1", self.port));
-        // The loop exits and drops the listener; give it a moment before the port is reused.
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok()
-            && started.elapsed() < Duration::from_secs(2)
-        {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-/// A listener that accepts and never answers (the connections it holds close with it).
-struct Silent {
-    held: Arc<Mutex<Vec<std::net::TcpStream>>>,
-    _stop: Stop,
-}
-
-impl Silent {
-    fn on(port: u16) -> Self {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("port");
-        let held: Arc<Mutex<Vec<std::net::TcpStream>>> = Arc::default();
-        let stop = Stop::new(port);
-        let (h, done) = (held.clone(), stop.flag.clone());
-        std::thread::spawn(move || {
-            for s in listener.incoming().flatten() {
-                if done.load(std::sync::atomic::Ordering::SeqCst) {
-                    break;
-                }
-                h.lock().unwrap().push(s);
-            }
-        });
-        Silent { held, _stop: stop }
-    }
-}
-
-impl Drop for Silent {
-    fn drop(&mut self) {
-        self.held.lock().unwrap().clear();
-    }
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: installs the real servers the tests start (Debian's
-# docker-registry, redis-server, chromium), then checks formatting and lints and runs every test.
+# The whole test suite, as CI runs it: installs the real servers and tools the tests start
+# (Debian's docker-registry, redis-server, chromium, faketime), then checks formatting and
+# lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -8,6 +9,8 @@ need=()
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+# tests/timestamp.rs makes RFC 3161 tokens at pretended times with libfaketime.
+command -v faketime >/dev/null 2>&1 || need+=(faketime)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

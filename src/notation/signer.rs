@@ -5,6 +5,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, RsaKeyPair};
 use time::OffsetDateTime;
 
+pub use super::envelope::cose::Countersigner;
 use super::envelope::{cose, SigningScheme, TargetArtifact, MEDIA_TYPE_COSE};
 use super::x509::{Certificate, SignatureAlgorithm};
 use super::ARTIFACT_TYPE_SIGNATURE;
@@ -112,6 +113,18 @@ pub struct SignatureArtifact {
     pub manifest_descriptor: Descriptor,
 }
 
+/// How a signature is made, beyond the key and chain ([`Signer::sign_artifact_with`]).
+#[derive(Clone, Copy, Default)]
+pub struct SignOptions<'a> {
+    /// The envelope's signing time; `None` is now. Under `notary.x509` it is the signer's own
+    /// claim (a timestamp is what proves a time), so tests may backdate it freely.
+    pub signing_time: Option<OffsetDateTime>,
+    /// The signature's expiry (`io.cncf.notary.expiry`).
+    pub expiry: Option<OffsetDateTime>,
+    /// An RFC 3161 countersignature over the signature, put in the unprotected header.
+    pub timestamp: Option<&'a Countersigner<'a>>,
+}
+
 /// The empty config blob `{}` of OCI 1.1 artifacts.
 pub const EMPTY_CONFIG: &[u8] = b"{}";
 /// Its media type.
@@ -155,8 +168,26 @@ impl Signer {
         signing_time: OffsetDateTime,
         expiry: Option<OffsetDateTime>,
     ) -> Result<Vec<u8>, String> {
+        self.sign_cose_with(
+            target,
+            &SignOptions {
+                signing_time: Some(signing_time),
+                expiry,
+                timestamp: None,
+            },
+        )
+    }
+
+    /// A COSE envelope over `target`, made as `options` say.
+    pub fn sign_cose_with(
+        &self,
+        target: &TargetArtifact,
+        options: &SignOptions<'_>,
+    ) -> Result<Vec<u8>, String> {
         let payload = payload_json(target);
-        let signing_time = signing_time
+        let signing_time = options
+            .signing_time
+            .unwrap_or_else(OffsetDateTime::now_utc)
             .replace_nanosecond(0)
             .map_err(|e| e.to_string())?;
         cose::build(
@@ -165,8 +196,9 @@ impl Signer {
             &payload,
             &self.chain,
             signing_time,
-            expiry,
+            options.expiry,
             |tbs| self.key.sign(tbs),
+            options.timestamp,
         )
     }
 
@@ -176,15 +208,51 @@ impl Signer {
         subject: &Descriptor,
         expiry: Option<OffsetDateTime>,
     ) -> Result<SignatureArtifact, String> {
+        self.sign_artifact_with(
+            subject,
+            &SignOptions {
+                expiry,
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Sign `subject` now with an RFC 3161 countersignature from `stamp` (which receives the
+    /// raw signature bytes and returns the TimeStampToken DER).
+    pub fn sign_artifact_timestamped(
+        &self,
+        subject: &Descriptor,
+        stamp: &Countersigner<'_>,
+    ) -> Result<SignatureArtifact, String> {
+        self.sign_artifact_with(
+            subject,
+            &SignOptions {
+                timestamp: Some(stamp),
+                ..Default::default()
+            },
+        )
+    }
+
+    /// Sign `subject` as `options` say and wrap the envelope in an OCI 1.1 signature manifest
+    /// (created at the signing time).
+    pub fn sign_artifact_with(
+        &self,
+        subject: &Descriptor,
+        options: &SignOptions<'_>,
+    ) -> Result<SignatureArtifact, String> {
         let target = TargetArtifact {
             media_type: subject.media_type.clone(),
             digest: subject.digest.clone(),
             size: subject.size,
             annotations: None,
         };
-        let now = OffsetDateTime::now_utc();
-        let envelope = self.sign_cose(&target, now, expiry)?;
-        Ok(signature_manifest(subject, envelope, MEDIA_TYPE_COSE, now))
+        let at = options.signing_time.unwrap_or_else(OffsetDateTime::now_utc);
+        let options = SignOptions {
+            signing_time: Some(at),
+            ..*options
+        };
+        let envelope = self.sign_cose_with(&target, &options)?;
+        Ok(signature_manifest(subject, envelope, MEDIA_TYPE_COSE, at))
     }
 }
 
@@ -239,5 +307,104 @@ pub fn signature_manifest(
         envelope_descriptor,
         manifest,
         manifest_descriptor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+
+    use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose};
+
+    use super::*;
+    use crate::notation::envelope;
+
+    fn signer() -> Signer {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+        let cert = p.self_signed(&key).expect("cert");
+        Signer::new(
+            SigningKey::from_pkcs8(&key.serialize_der()).expect("signing key"),
+            vec![cert.der().to_vec()],
+        )
+        .expect("signer")
+    }
+
+    fn subject() -> Descriptor {
+        Descriptor {
+            media_type: OCI_MANIFEST.into(),
+            digest: format!("sha256:{}", sha256_hex(b"image")),
+            size: 5,
+            artifact_type: None,
+            annotations: None,
+        }
+    }
+
+    #[test]
+    fn the_countersignature_covers_the_signature_and_lands_in_the_unprotected_header() {
+        let seen = RefCell::new(Vec::new());
+        let stamp = |sig: &[u8]| {
+            *seen.borrow_mut() = sig.to_vec();
+            Ok(b"token over the signature".to_vec())
+        };
+        let sig = signer()
+            .sign_artifact_timestamped(&subject(), &stamp)
+            .expect("sign");
+        let env = envelope::parse(MEDIA_TYPE_COSE, &sig.envelope).expect("parse");
+        assert_eq!(
+            env.timestamp_token.as_deref(),
+            Some(&b"token over the signature"[..])
+        );
+        assert!(!seen.borrow().is_empty());
+        assert_eq!(env.signature, *seen.borrow());
+        // The unprotected header is outside what the signature covers.
+        let target = env.verify_integrity().expect("integrity");
+        assert_eq!(target.digest, subject().digest);
+    }
+
+    #[test]
+    fn without_a_countersigner_there_is_no_token() {
+        let sig = signer().sign_artifact(&subject(), None).expect("sign");
+        let env = envelope::parse(MEDIA_TYPE_COSE, &sig.envelope).expect("parse");
+        assert_eq!(env.timestamp_token, None);
+    }
+
+    #[test]
+    fn a_failing_countersigner_fails_the_signature() {
+        let stamp = |_: &[u8]| Err("the TSA said no".to_string());
+        let err = signer()
+            .sign_artifact_timestamped(&subject(), &stamp)
+            .err()
+            .expect("an error");
+        assert_eq!(err, "timestamping the signature failed: the TSA said no");
+    }
+
+    #[test]
+    fn the_signing_time_can_be_chosen() {
+        let at = time::macros::datetime!(2025-03-01 12:00:00.5 UTC);
+        let expiry = time::macros::datetime!(2025-04-01 00:00:00 UTC);
+        let sig = signer()
+            .sign_artifact_with(
+                &subject(),
+                &SignOptions {
+                    signing_time: Some(at),
+                    expiry: Some(expiry),
+                    timestamp: None,
+                },
+            )
+            .expect("sign");
+        let env = envelope::parse(MEDIA_TYPE_COSE, &sig.envelope).expect("parse");
+        assert_eq!(
+            env.signing_time,
+            time::macros::datetime!(2025-03-01 12:00:00 UTC)
+        );
+        assert_eq!(env.expiry, Some(expiry));
+        let manifest: serde_json::Value = serde_json::from_slice(&sig.manifest).expect("json");
+        assert_eq!(
+            manifest["annotations"]["org.opencontainers.image.created"],
+            "2025-03-01T12:00:00.5Z"
+        );
     }
 }

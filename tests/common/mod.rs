@@ -3,11 +3,13 @@
 #![allow(dead_code)]
 
 pub mod acr;
+pub mod crl_server;
 pub mod fake_registry;
 pub mod hostile_client;
 pub mod hostile_registry;
 pub mod kube_api;
 pub mod pki;
+pub mod tsa;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -25,6 +25,14 @@ impl Identity {
         .expect("signer")
     }
 
+    /// The leaf's subject as vouch (and Go's `pkix.Name`) prints it.
+    pub fn subject(&self) -> String {
+        vouch::notation::x509::Certificate::from_der(&self.leaf_der)
+            .expect("leaf")
+            .subject()
+            .to_string()
+    }
+
     /// Write the anchor as a PEM file into `<root>/x509/ca/<name>/`.
     pub fn write_store(&self, root: &std::path::Path, name: &str) {
         let d = root.join("x509/ca").join(name);
@@ -79,6 +87,25 @@ pub fn self_signed(cn: &str, alg: &'static SignatureAlgorithm) -> Identity {
 
 /// A leaf issued by a root CA; the root is the anchor.
 pub fn ca_issued(cn: &str, alg: &'static SignatureAlgorithm) -> Identity {
+    issued(cn, alg, None)
+}
+
+/// A leaf issued by a root CA, valid from `not_before` to `not_after` (the root keeps rcgen's
+/// default span, 1975–4096, so only the leaf's dates matter); the root is the anchor.
+pub fn ca_issued_valid(
+    cn: &str,
+    alg: &'static SignatureAlgorithm,
+    not_before: time::OffsetDateTime,
+    not_after: time::OffsetDateTime,
+) -> Identity {
+    issued(cn, alg, Some((not_before, not_after)))
+}
+
+fn issued(
+    cn: &str,
+    alg: &'static SignatureAlgorithm,
+    validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
+) -> Identity {
     let ca_key = KeyPair::generate_for(alg).expect("ca key");
     let mut ca = CertificateParams::new(Vec::<String>::new()).expect("params");
     ca.distinguished_name = name(&format!("{cn} root"));
@@ -86,7 +113,12 @@ pub fn ca_issued(cn: &str, alg: &'static SignatureAlgorithm) -> Identity {
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let issuer = CertifiedIssuer::self_signed(ca, ca_key).expect("ca");
     let key = KeyPair::generate_for(alg).expect("key");
-    let leaf = leaf_params(cn).signed_by(&key, &issuer).expect("leaf");
+    let mut params = leaf_params(cn);
+    if let Some((not_before, not_after)) = validity {
+        params.not_before = not_before;
+        params.not_after = not_after;
+    }
+    let leaf = params.signed_by(&key, &issuer).expect("leaf");
     Identity {
         leaf_der: leaf.der().to_vec(),
         key_der: key.serialize_der(),

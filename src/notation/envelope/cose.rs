@@ -226,8 +226,16 @@ fn tag1_time(v: &Value) -> Result<OffsetDateTime, String> {
     }
 }
 
+/// A timestamp authority as a signer sees it: given the raw signature bytes (what an RFC 3161
+/// message imprint covers), it returns a TimeStampToken (DER) or why it could not.
+pub type Countersigner<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, String> + 'a;
+
 /// Build the bytes of a Notation COSE envelope (used by `vouch demo` and by tests that need
-/// envelopes the vectors lack). `sign` signs the `Sig_structure` bytes.
+/// envelopes the vectors lack). `sign` signs the `Sig_structure` bytes; `countersign`, when
+/// given, receives the finished signature (the 4th element of COSE_Sign1) and returns an
+/// RFC 3161 TimeStampToken (DER), put in the unprotected header as
+/// `io.cncf.notary.timestampSignature` (unprotected, since it is made after the signature).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
     algorithm: SignatureAlgorithm,
     scheme: SigningScheme,
@@ -236,6 +244,7 @@ pub fn build(
     signing_time: OffsetDateTime,
     expiry: Option<OffsetDateTime>,
     sign: impl FnOnce(&[u8]) -> Result<Vec<u8>, String>,
+    countersign: Option<&Countersigner<'_>>,
 ) -> Result<Vec<u8>, String> {
     let alg = match algorithm {
         SignatureAlgorithm::PS256 => coset::iana::Algorithm::PS256,
@@ -288,11 +297,19 @@ pub fn build(
         ],
         ..Default::default()
     };
-    let sign1 = coset::CoseSign1Builder::new()
+    let mut sign1 = coset::CoseSign1Builder::new()
         .protected(protected)
         .unprotected(unprotected)
         .payload(payload.to_vec())
         .try_create_signature(b"", sign)?
         .build();
+    if let Some(countersign) = countersign {
+        let token = countersign(&sign1.signature)
+            .map_err(|e| format!("timestamping the signature failed: {e}"))?;
+        sign1
+            .unprotected
+            .rest
+            .push((Label::Text(TIMESTAMP.into()), Value::Bytes(token)));
+    }
     sign1.to_tagged_vec().map_err(|e| e.to_string())
 }
