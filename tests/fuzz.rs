@@ -1394,6 +1394,47 @@ fn fuzz_crls() {
 // ---------------------------------------------------------------------------------------------
 // Registry documents: manifests, indexes, digests, challenges.
 
+/// RFC 3161 tokens: a mutated token never panics or balloons, and one that still verifies
+/// against GlobalSign's root vouches for the seed's own time over the seed's own message (the
+/// signature covers the TSTInfo through the message-digest attribute).
+#[test]
+fn fuzz_timestamp_tokens() {
+    use vouch::notation::timestamp::TimestampToken;
+    let roots = vouch::notation::trust_store::parse_certificate_file(&read(
+        "timestamp/tspclient-go/testdata/GlobalSignRootCA.crt",
+    ))
+    .expect("root");
+    let seeds: Vec<Vec<u8>> = [
+        "timestamp/tspclient-go/testdata/TimeStampToken.p7s",
+        "timestamp/tspclient-go/testdata/TimeStampTokenWithValidAndInvalidSignerInfos.p7s",
+        "timestamp/tspclient-go/testdata/TimeStampTokenNoRoot.p7s",
+        "timestamp/tspclient-go/testdata/TimeStampTokenWithTSTInfoVersion2.p7s",
+        "timestamp/tspclient-go/cms-testdata/TimeStampTokenWithSigningTime.p7s",
+    ]
+    .iter()
+    .map(|f| read(f))
+    .collect();
+    let raw: Vec<&[u8]> = seeds.iter().map(Vec::as_slice).collect();
+    let gen_time = time::macros::datetime!(2021-09-17 14:09:10 UTC);
+    run("timestamp tokens", 5000, case(), |case| {
+        let mut bytes = seeds[case.seed % seeds.len()].clone();
+        mutate(&mut bytes, &case.ops, &raw);
+        bounded(bytes.len(), || -> Result<(), TestCaseError> {
+            let Ok(token) = TimestampToken::parse(&bytes) else {
+                return Ok(());
+            };
+            let stamp = token.timestamp(b"notation");
+            if token.verify(&roots, gen_time).is_ok() {
+                if let Ok(stamp) = stamp {
+                    prop_assert_eq!(stamp.time, gen_time, "a verified token changed its time");
+                }
+            }
+            Ok(())
+        })??;
+        Ok(())
+    });
+}
+
 #[test]
 fn fuzz_registry_documents() {
     let mut seeds: Vec<Vec<u8>> = Vec::new();

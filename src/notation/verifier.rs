@@ -310,8 +310,7 @@ fn valid_until(
     env: &Envelope,
     out: &SignatureOutcome,
 ) -> Option<OffsetDateTime> {
-    let judged_now =
-        env.signing_scheme == SigningScheme::X509 && out.timestamp.is_none();
+    let judged_now = env.signing_scheme == SigningScheme::X509 && out.timestamp.is_none();
     let validity = env
         .chain
         .iter()
@@ -655,7 +654,10 @@ mod tests {
             deadline: tokio::time::Instant::now(),
         };
         let mut out = SignatureOutcome::new("sha256:00", envelope::MEDIA_TYPE_COSE);
-        assert_eq!(valid_until(&ctx, &env, &out), Some(env.chain[0].not_after()));
+        assert_eq!(
+            valid_until(&ctx, &env, &out),
+            Some(env.chain[0].not_after())
+        );
         out.timestamp = Some(Box::new(TimestampReport {
             time: ctx.now,
             earliest: ctx.now,
