@@ -81,6 +81,25 @@ impl Case {
         );
         (code, v["results"][0].clone(), err)
     }
+
+    /// `vouch verify` of the image under `policy`, its text report.
+    fn verify_text(&self, policy: &str) -> String {
+        let p = common::policy_file(self.dir.path(), policy);
+        let (_, out, err) = common::outcome(&common::vouch_env(
+            &[
+                "verify",
+                &self.image,
+                "--trust-policy",
+                p.to_str().expect("path"),
+                "--trust-store",
+                self.store().to_str().expect("path"),
+                "--insecure-registry",
+                &self.reg.host,
+            ],
+            &[],
+        ));
+        format!("{out}{err}")
+    }
 }
 
 /// A trust policy of one statement for every registry.

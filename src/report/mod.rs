@@ -40,13 +40,16 @@ pub fn text(verdicts: &[Verdict]) -> String {
         if let (Some(p), Some(l)) = (&v.policy, &v.level) {
             context.push(format!("policy {p:?}, {l}"));
         }
-        if let Some(signer) = v
-            .signatures
-            .iter()
-            .find(|s| s.verified)
-            .and_then(|s| s.signer.as_deref())
-        {
+        let verified = v.signatures.iter().find(|s| s.verified);
+        if let Some(signer) = verified.and_then(|s| s.signer.as_deref()) {
             context.push(format!("signed by {}", Escaped(signer)));
+        }
+        if let Some(ts) = verified.and_then(|s| s.timestamp.as_deref()) {
+            let at = ts
+                .time
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default();
+            context.push(format!("timestamped {at} by {}", Escaped(&ts.tsa)));
         }
         context.push(match v.admission {
             Admission::Allow => "admission: allow".into(),
