@@ -209,12 +209,7 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
         let file_certs = parse_certificate_file(&bytes).map_err(|e| bad(&path, e))?;
         for c in &file_certs {
             match r.store_type {
-                StoreType::Tsa if !(c.is_ca() && c.is_self_signed()) => {
-                    return Err(bad(
-                        &path,
-                        format!("certificate with subject {:?} is not a self-signed root CA certificate, as a tsa store requires", c.subject()),
-                    ))
-                }
+                StoreType::Tsa => c.check_root_ca().map_err(|e| bad(&path, e))?,
                 _ if !(c.is_ca() || c.is_self_signed()) => {
                     return Err(bad(
                         &path,
@@ -324,6 +319,33 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("has no x509 certificates"), "{err}");
+    }
+
+    #[test]
+    fn a_tsa_store_holds_root_cas_only_with_notations_reasons() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/vectors/timestamp/notation-go/truststore");
+        let tsa = |name: &str| TrustStoreRef {
+            store_type: StoreType::Tsa,
+            name: name.into(),
+        };
+        for ok in ["test-timestamp", "test-mismatch"] {
+            TrustStores::load(&root, [&tsa(ok)]).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
+        let err = TrustStores::load(&root, [&tsa("test-nonCA")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(r#"wabbit-networks.io.crt: certificate with subject "CN=wabbit-networks.io,O=Notary,L=Seattle,ST=WA,C=US" is not a root CA certificate: x509: invalid signature: parent certificate cannot sign this kind of certificate"#),
+            "{err}"
+        );
+        let err = TrustStores::load(&root, [&tsa("test-nonSelfIssued")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(r#"nonSelfIssued.crt: certificate with subject "CN=Notation Test Revokable RSA Chain Cert 2,O=Notary,L=Seattle,ST=WA,C=US" is not a root CA certificate: issuer (CN=Notation Test Revokable RSA Chain Cert Root,O=Notary,L=Seattle,ST=WA,C=US) and subject (CN=Notation Test Revokable RSA Chain Cert 2,O=Notary,L=Seattle,ST=WA,C=US) are not the same"#),
+            "{err}"
+        );
     }
 
     #[test]

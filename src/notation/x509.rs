@@ -97,6 +97,7 @@ pub enum PssSalt {
 pub struct Certificate {
     der: Vec<u8>,
     subject: String,
+    issuer: String,
     subject_dn: Result<DistinguishedName, DnError>,
     subject_raw: Vec<u8>,
     issuer_raw: Vec<u8>,
@@ -280,6 +281,7 @@ impl Certificate {
         Ok(Self {
             der: der.to_vec(),
             subject: go_style(cert.subject()),
+            issuer: go_style(cert.issuer()),
             subject_dn: DistinguishedName::from_x509(cert.subject()),
             subject_raw: cert.subject().as_raw().to_vec(),
             issuer_raw: cert.issuer().as_raw().to_vec(),
@@ -311,6 +313,31 @@ impl Certificate {
     /// The subject as notation prints it (`CN=e2e,O=Notary,L=Seattle,ST=WA,C=US`).
     pub fn subject(&self) -> &str {
         &self.subject
+    }
+
+    /// The issuer as notation prints it.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// Whether this is a root CA certificate as notation's `tsa` store requires (notation-go
+    /// `truststore.go`): Go's `CheckSignatureFrom(itself)` (a CA, `keyCertSign` when it has a key
+    /// usage, its own key verifying its signature) and the issuer the same as the subject.
+    pub fn check_root_ca(&self) -> Result<(), String> {
+        let not_root = |e: &dyn fmt::Display| {
+            format!(
+                "certificate with subject {:?} is not a root CA certificate: {e}",
+                self.subject
+            )
+        };
+        self.check_signature_from(self).map_err(|e| not_root(&e))?;
+        if self.subject_raw != self.issuer_raw {
+            return Err(not_root(&format_args!(
+                "issuer ({}) and subject ({}) are not the same",
+                self.issuer, self.subject
+            )));
+        }
+        Ok(())
     }
 
     /// The subject as a DN for identity matching, or why it cannot match any identity.
@@ -821,8 +848,8 @@ pub fn validate_timestamping_chain(chain: &[Certificate]) -> Result<(), String> 
         })?;
         if leaf.subject_raw != leaf.issuer_raw {
             return Err(format!(
-                "invalid self-signed certificate. subject: {:?}. Error: issuer and subject are not the same",
-                leaf.subject
+                "invalid self-signed certificate. subject: {:?}. Error: issuer ({}) and subject ({}) are not the same",
+                leaf.subject, leaf.issuer, leaf.subject
             ));
         }
         return validate_timestamping_leaf(leaf)
