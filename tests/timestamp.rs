@@ -352,6 +352,17 @@ fn a_token_over_the_signature_verifies_under_strict() {
         age < time::Duration::minutes(10),
         "token made just now: {result:#}"
     );
+    // The text report says it too.
+    let text = case.verify_text(&strict_with_good_tsa("always"));
+    assert!(
+        text.starts_with("VERIFIED ")
+            && text.contains(&format!(
+                "timestamped {} by {}",
+                shown["time"].as_str().unwrap_or_default(),
+                tsa.subject()
+            )),
+        "{text}"
+    );
 }
 
 #[test]
