@@ -143,6 +143,20 @@ pub struct ServeConfig {
     /// How often policy, trust store and certificate files are checked for changes.
     #[serde(default, with = "humantime_serde")]
     pub reload_interval: Option<Duration>,
+    /// What `POST /mutate` pins.
+    #[serde(default)]
+    pub mutate: MutateSettings,
+}
+
+/// The `serve.mutate:` section: what the mutating webhook rewrites to the verified digest.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MutateSettings {
+    /// Also pin the pod templates of workloads (Deployments, StatefulSets, DaemonSets, Jobs,
+    /// CronJobs, ReplicaSets, ReplicationControllers). Off by default: a template rewritten by
+    /// the cluster drifts from what a GitOps tool applied. Pods are always pinned.
+    #[serde(default)]
+    pub templates: bool,
 }
 
 impl Config {
