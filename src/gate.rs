@@ -148,6 +148,11 @@ pub struct Verdict {
     pub signatures: Vec<SignatureOutcome>,
     /// Quarantine status.
     pub quarantine: QuarantineStatus,
+    /// What to run so that the runtime pulls exactly what was verified: the image as written,
+    /// with the verified digest appended when it was written by tag alone
+    /// (`name:tag@sha256:…`). Only for images that verified (not skipped, not refused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pinned: Option<String>,
 }
 
 /// Gate settings.
@@ -395,6 +400,7 @@ impl Gate {
             warnings: Vec::new(),
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
+            pinned: None,
         };
         let reference = match ImageReference::parse(image) {
             Ok(r) => r,
@@ -446,7 +452,14 @@ impl Gate {
                 fingerprint.clone(),
             )
         };
-        // A skip statement needs nothing from the registry when the digest is already known.
+        // A skip statement without a quarantine rule needs nothing from the registry: no tag is
+        // resolved (nothing is pinned either: skipped images are not verified).
+        if skip && rule.is_none() {
+            return (
+                reference.digest().map(str::to_string),
+                Arc::new(skipped(statement)),
+            );
+        }
         let (digest, target) = match reference.digest() {
             Some(d) => (d.to_string(), None),
             None => {
@@ -785,6 +798,13 @@ fn conclude(
     verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
     verdict.admission = admission(j.outcome, statement.level.name());
     apply_quarantine(&mut verdict);
+    if verdict.outcome == Outcome::Verified && verdict.admission == Admission::Allow {
+        verdict.pinned = match (reference.digest(), &verdict.digest) {
+            (Some(_), _) => Some(verdict.image.clone()),
+            (None, Some(d)) => Some(format!("{}@{d}", verdict.image)),
+            (None, None) => None,
+        };
+    }
     verdict
 }
 

@@ -369,6 +369,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .serve
             .reload_interval
             .unwrap_or(defaults.reload_interval),
+        mutate: config.serve.mutate,
     };
     match vouch::server::start(engine, settings, Arc::new(Metrics::new())).await {
         Ok(running) => {

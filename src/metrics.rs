@@ -92,6 +92,9 @@ pub struct Metrics {
     pub connections_closed: Family<Kind, Counter>,
     /// Connections open on the webhook port (TLS handshakes included).
     pub connections_open: Gauge,
+    /// Images the mutating webhook met, by what it did (`pinned`; not pinned because
+    /// `already_pinned`, `not_verified`, `templates_off`, `dryrun`).
+    pub pinning: Family<Kind, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -129,6 +132,12 @@ impl Metrics {
         let admission_shed = Family::<Kind, Counter>::default();
         let connections_closed = Family::<Kind, Counter>::default();
         let connections_open = Gauge::default();
+        let pinning = Family::<Kind, Counter>::default();
+        registry.register(
+            "pinning",
+            "Images the mutating webhook pinned to their verified digest, or why not",
+            pinning.clone(),
+        );
         registry.register(
             "admission_shed",
             "Admission requests answered with the fail-closed answer without being judged, by reason",
@@ -235,6 +244,7 @@ impl Metrics {
             admission_shed,
             connections_closed,
             connections_open,
+            pinning,
             revocation_fetches,
             revocation_fetch_seconds,
             revocation_cache_hits,

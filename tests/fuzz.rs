@@ -707,6 +707,25 @@ fn fuzz_envelopes() {
     );
 }
 
+/// A verified verdict for `image` (pinning fills `pinned`).
+fn verdict_for_pin(image: &str) -> Verdict {
+    Verdict {
+        image: image.to_string(),
+        reference: None,
+        digest: None,
+        policy: Some("p".into()),
+        level: Some("strict".into()),
+        outcome: Outcome::Verified,
+        verified: true,
+        admission: Admission::Allow,
+        reasons: Vec::new(),
+        warnings: Vec::new(),
+        signatures: Vec::new(),
+        quarantine: QuarantineStatus::not_applicable(),
+        pinned: None,
+    }
+}
+
 fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict {
     Verdict {
         image: "registry.example/app:v1".into(),
@@ -729,6 +748,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
         warnings: outcome.warnings.clone(),
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
+        pinned: None,
     }
 }
 
@@ -1119,9 +1139,9 @@ fn fuzz_admission_reviews() {
             );
             let value: Value = serde_json::from_str(object.get()).ok()?;
             let from_value = vouch::admission::images_of(&kind, &value);
-            Some((from_text, from_value))
+            Some((from_text, from_value, value, kind))
         })?;
-        let Some((from_text, from_value)) = result else {
+        let Some((from_text, from_value, value, kind)) = result else {
             return Ok(());
         };
         // The same images, or the same error at the same place (the text reader's message
@@ -1143,6 +1163,43 @@ fn fuzz_admission_reviews() {
             return Ok(());
         };
         prop_assert!(uses.len() <= vouch::admission::MAX_CONTAINERS);
+        // The pins for them apply to the object, and rewrite exactly the images pinned.
+        let pinned_verdicts: Vec<Verdict> = uses
+            .iter()
+            .map(|u| {
+                let mut v = verdict_for_pin(&u.image);
+                v.pinned = (!u.image.contains('@'))
+                    .then(|| format!("{}@sha256:{}", u.image, "ab".repeat(32)));
+                v
+            })
+            .collect();
+        let by_image: std::collections::HashMap<&str, &Verdict> = pinned_verdicts
+            .iter()
+            .map(|v| (v.image.as_str(), v))
+            .collect();
+        let scope = vouch::admission::pin::PinScope {
+            templates: true,
+            dry_run: false,
+        };
+        let pinning = vouch::admission::pin::pin(&kind, &uses, &by_image, scope);
+        let mut doc = value.clone();
+        let applied = json_patch::patch(&mut doc, &pinning.patch);
+        prop_assert!(
+            applied.is_ok(),
+            "the patch does not apply: {:?}: {} to {}",
+            applied,
+            serde_json::to_string(&pinning.patch).unwrap_or_default(),
+            value
+        );
+        let after = vouch::admission::images_of(&kind, &doc).expect("still readable");
+        prop_assert_eq!(after.len(), uses.len());
+        for (a, b) in after.iter().zip(&uses) {
+            let expected = by_image[b.image.as_str()]
+                .pinned
+                .clone()
+                .unwrap_or_else(|| b.image.clone());
+            prop_assert_eq!(&a.image, &expected);
+        }
         // The answer for them: denials and warnings quote the images, escaped.
         let verdicts: Vec<Verdict> = uses
             .iter()
@@ -1164,6 +1221,7 @@ fn fuzz_admission_reviews() {
                 warnings: vec![u.container.clone()],
                 signatures: Vec::new(),
                 quarantine: QuarantineStatus::not_applicable(),
+                pinned: None,
             })
             .collect();
         for enforcement in [

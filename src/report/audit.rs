@@ -380,6 +380,7 @@ mod tests {
             warnings: Vec::new(),
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
+            pinned: None,
         };
         AuditReport {
             rows: vec![AuditRow {

@@ -51,9 +51,10 @@ use serde_json::value::RawValue;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::admission::{decide, images_of, Decision, Enforcement};
+use crate::admission::pin::{pin, PinScope};
+use crate::admission::{decide, images_of, Decision, Enforcement, ImageUse};
 use crate::cache::VerdictCache;
-use crate::config::{ConfigError, EngineSettings};
+use crate::config::{ConfigError, EngineSettings, MutateSettings};
 use crate::gate::{Gate, Verdict};
 use crate::metrics::Metrics;
 use crate::registry::RegistryClient;
@@ -104,6 +105,8 @@ pub struct ServeSettings {
     pub idle_timeout: Duration,
     /// How often files are checked for changes.
     pub reload_interval: Duration,
+    /// What `/mutate` pins.
+    pub mutate: MutateSettings,
 }
 
 impl Default for ServeSettings {
@@ -120,6 +123,7 @@ impl Default for ServeSettings {
             read_timeout: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(60),
             reload_interval: Duration::from_secs(2),
+            mutate: MutateSettings::default(),
         }
     }
 }
@@ -356,6 +360,7 @@ pub fn router(app: Arc<App>) -> Router {
     let backstop = app.settings.deadline + Duration::from_secs(1);
     Router::new()
         .route("/validate", post(validate))
+        .route("/mutate", post(mutate))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -491,6 +496,12 @@ struct Answer {
     warnings: Option<Vec<String>>,
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     audit_annotations: HashMap<String, String>,
+    /// `JSONPatch` when `patch` is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch_type: Option<&'static str>,
+    /// The base64 of an RFC 6902 JSON Patch (the mutating webhook's pins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    patch: Option<String>,
 }
 
 /// The `status` of a denial (a `meta/v1` Status).
@@ -510,6 +521,8 @@ impl Answer {
             status: None,
             warnings: None,
             audit_annotations: HashMap::new(),
+            patch_type: None,
+            patch: None,
         }
     }
 
@@ -530,12 +543,24 @@ impl Answer {
 /// is released before verdicts are awaited.
 struct Work {
     uid: String,
+    /// The object's kind (`Pod`, `Deployment`…).
+    kind: String,
     workload: String,
     namespace: String,
     operation: Operation,
     dry_run: bool,
     /// Distinct images to judge.
     images: BTreeSet<String>,
+    /// Where each image of the object is (for `/mutate`'s patch).
+    uses: Vec<ImageUse>,
+}
+
+/// Which webhook a review came to: both judge alike and give the same allow or deny answer;
+/// the mutating one also pins what it admits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Webhook {
+    Validate,
+    Mutate,
 }
 
 /// What decoding a review gave.
@@ -549,6 +574,15 @@ enum Decoded {
 }
 
 async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
+    admit(app, request, Webhook::Validate).await
+}
+
+async fn mutate(State(app): State<Arc<App>>, request: axum::extract::Request) -> Response {
+    admit(app, request, Webhook::Mutate).await
+}
+
+/// One AdmissionReview, for either webhook, inside the request's deadline.
+async fn admit(app: Arc<App>, request: axum::extract::Request, webhook: Webhook) -> Response {
     let arrived = request
         .extensions()
         .get::<Arrived>()
@@ -604,7 +638,7 @@ async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) 
         drop(slot);
         // 2. Judging, unless too many requests already wait for verdicts.
         let answer = match app.pending.try_acquire() {
-            Ok(_waiting) => app.judge(&work, answer_by).await,
+            Ok(_waiting) => app.judge(&work, answer_by, webhook).await,
             Err(_) => {
                 Metrics::inc(&app.metrics.admission_shed, "overloaded");
                 let reason = format!(
@@ -617,7 +651,7 @@ async fn validate(State(app): State<Arc<App>>, request: axum::extract::Request) 
                     .iter()
                     .map(|image| gate.unjudged(image, &reason))
                     .collect();
-                app.answer(&work, &verdicts)
+                app.answer(&work, &verdicts, webhook)
             }
         };
         review_out(answer)
@@ -706,41 +740,79 @@ impl App {
             }
             _ => BTreeSet::new(),
         };
-        let images: BTreeSet<String> = images
-            .into_iter()
-            .map(|u| u.image)
+        let judged: BTreeSet<String> = images
+            .iter()
+            .map(|u| u.image.clone())
             .filter(|i| !previous.contains(i))
             .collect();
         Decoded::Work(Work {
             uid: req.uid.clone(),
+            kind: kind.to_string(),
             workload,
             namespace: req.namespace.clone().unwrap_or_default(),
             operation: req.operation,
             dry_run: req.dry_run.unwrap_or(false),
-            images,
+            images: judged,
+            uses: images,
         })
     }
 
     /// Judge every distinct image concurrently, each finishing by `due`.
-    async fn judge(&self, work: &Work, due: Instant) -> Answer {
+    async fn judge(&self, work: &Work, due: Instant, webhook: Webhook) -> Answer {
         let gate = self.gate.load_full();
         let verdicts: Vec<Verdict> =
             futures::future::join_all(work.images.iter().map(|image| gate.judge_by(image, due)))
                 .await;
-        self.answer(work, &verdicts)
+        self.answer(work, &verdicts, webhook)
     }
 
-    /// The answer the verdicts make, recorded.
-    fn answer(&self, work: &Work, verdicts: &[Verdict]) -> Answer {
+    /// The answer the verdicts make, recorded; from `/mutate`, with the patch pinning what
+    /// verified when the object is admitted.
+    fn answer(&self, work: &Work, verdicts: &[Verdict], webhook: Webhook) -> Answer {
         let decision = decide(verdicts, self.settings.enforcement);
         self.record(work, verdicts, &decision);
         let mut response = Answer::allow(&work.uid);
         response.warnings = (!decision.warnings.is_empty()).then(|| decision.warnings.clone());
         response.audit_annotations = decision.audit_annotations.clone();
-        if decision.allowed {
-            response
-        } else {
-            response.deny(decision.message)
+        if !decision.allowed {
+            return response.deny(decision.message);
+        }
+        if webhook == Webhook::Mutate {
+            self.pin_into(&mut response, work, verdicts);
+        }
+        response
+    }
+
+    /// Add the patch pinning each verified image of an admitted object, and count what was and
+    /// was not pinned.
+    fn pin_into(&self, response: &mut Answer, work: &Work, verdicts: &[Verdict]) {
+        let by_image: HashMap<&str, &Verdict> =
+            verdicts.iter().map(|v| (v.image.as_str(), v)).collect();
+        let scope = PinScope {
+            templates: self.settings.mutate.templates,
+            dry_run: self.settings.enforcement == Enforcement::Dryrun,
+        };
+        let pinning = pin(&work.kind, &work.uses, &by_image, scope);
+        for why in &pinning.skipped {
+            Metrics::inc(&self.metrics.pinning, why.label());
+        }
+        if pinning.patch.0.is_empty() {
+            return;
+        }
+        for _ in &pinning.patch.0 {
+            Metrics::inc(&self.metrics.pinning, "pinned");
+        }
+        match serde_json::to_vec(&pinning.patch) {
+            Ok(json) => {
+                use base64::Engine;
+                response.patch_type = Some("JSONPatch");
+                response.patch = Some(base64::engine::general_purpose::STANDARD.encode(json));
+            }
+            // A list of strings always serialises; were it ever not to, the object is
+            // admitted unpinned (the validating webhook has judged it all the same).
+            Err(e) => {
+                tracing::error!(error = %e, uid = %work.uid, "cannot encode the pinning patch")
+            }
         }
     }
 

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::escape::{escape, Escaped};
 use crate::gate::{Admission, Outcome, Verdict};
 
+pub mod pin;
+
 /// Most containers read from one object; anything beyond is refused as unreasonable.
 pub const MAX_CONTAINERS: usize = 2048;
 /// Kubernetes shows warnings to users; keep each short and their number bounded.
@@ -29,6 +31,8 @@ pub struct ImageUse {
     pub container: String,
     /// `containers`, `initContainers` or `ephemeralContainers`.
     pub field: &'static str,
+    /// Position in that list (containers without an image count too).
+    pub index: usize,
 }
 
 /// Why an object's images could not be read.
@@ -65,14 +69,17 @@ pub fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
 }
 
 // Only the fields on the way to the containers are read; everything else in the object is
-// skipped without being built, which keeps the webhook's hot path cheap.
+// skipped without being built, which keeps the webhook's hot path cheap. Every level must be a
+// JSON object ([`Object`]): serde's derived structs would also read an array positionally, and
+// an image read from `[["name", "image"]]` has no JSON pointer to be pinned at (nor would the
+// API server accept such an object).
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PodSpec {
-    init_containers: Option<Vec<Container>>,
-    containers: Option<Vec<Container>>,
-    ephemeral_containers: Option<Vec<Container>>,
+    init_containers: Option<Vec<Object<Container>>>,
+    containers: Option<Vec<Object<Container>>>,
+    ephemeral_containers: Option<Vec<Object<Container>>>,
 }
 
 #[derive(Deserialize)]
@@ -85,18 +92,38 @@ struct Container {
 
 #[derive(Deserialize)]
 struct HasSpec<T> {
-    spec: Option<T>,
+    spec: Option<Object<T>>,
 }
 
 #[derive(Deserialize)]
 struct HasTemplate<T> {
-    template: Option<T>,
+    template: Option<Object<T>>,
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HasJobTemplate<T> {
-    job_template: Option<T>,
+    job_template: Option<Object<T>>,
+}
+
+/// A `T` read only from a JSON object.
+struct Object<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct OnlyMaps<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for OnlyMaps<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(OnlyMaps(std::marker::PhantomData))
+            .map(Object)
+    }
 }
 
 type PodObject = HasSpec<PodSpec>;
@@ -120,28 +147,31 @@ where
         })
     }
     let spec = match kind {
-        "Pod" => read::<PodObject, _>(object)?.spec,
+        "Pod" => read::<Object<PodObject>, _>(object)?.0.spec,
         "Deployment"
         | "ReplicaSet"
         | "StatefulSet"
         | "DaemonSet"
         | "Job"
-        | "ReplicationController" => read::<TemplateObject, _>(object)?
+        | "ReplicationController" => read::<Object<TemplateObject>, _>(object)?
+            .0
             .spec
-            .and_then(|s| s.template)
-            .and_then(|t| t.spec),
-        "PodTemplate" => read::<PodTemplateObject, _>(object)?
+            .and_then(|s| s.0.template)
+            .and_then(|t| t.0.spec),
+        "PodTemplate" => read::<Object<PodTemplateObject>, _>(object)?
+            .0
             .template
-            .and_then(|t| t.spec),
-        "CronJob" => read::<CronJobObject, _>(object)?
+            .and_then(|t| t.0.spec),
+        "CronJob" => read::<Object<CronJobObject>, _>(object)?
+            .0
             .spec
-            .and_then(|s| s.job_template)
-            .and_then(|j| j.spec)
-            .and_then(|s| s.template)
-            .and_then(|t| t.spec),
+            .and_then(|s| s.0.job_template)
+            .and_then(|j| j.0.spec)
+            .and_then(|s| s.0.template)
+            .and_then(|t| t.0.spec),
         _ => None,
     };
-    let Some(spec) = spec else {
+    let Some(Object(spec)) = spec else {
         return Ok(Vec::new());
     };
     let lists = [
@@ -158,12 +188,13 @@ where
     }
     let mut out = Vec::with_capacity(total);
     for (field, list) in lists {
-        for c in list.into_iter().flatten() {
+        for (index, Object(c)) in list.into_iter().flatten().enumerate() {
             let Some(image) = c.image else { continue };
             out.push(ImageUse {
                 image,
                 container: c.name.unwrap_or_default(),
                 field,
+                index,
             });
         }
     }
