@@ -233,7 +233,18 @@ impl Judgement {
     /// certificate validity judged at "now", the `nextUpdate` of the OCSP responses and CRLs
     /// it rests on): no cached verdict outlives it.
     pub fn evidence_valid_until(&self) -> Option<OffsetDateTime> {
-        self.signatures.iter().filter_map(|s| s.valid_until).min()
+        // The signing chain's revocation is read too: verdicts shared through Redis by an
+        // older vouch carry only that one.
+        self.signatures
+            .iter()
+            .flat_map(|s| {
+                [
+                    s.valid_until,
+                    s.revocation.as_ref().and_then(|r| r.valid_until),
+                ]
+            })
+            .flatten()
+            .min()
     }
 
     fn set_quarantine(&mut self, rule: &QuarantineRule, state: &QuarantineState, image: &str) {

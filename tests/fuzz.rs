@@ -1,10 +1,11 @@
 //! Fuzz targets for everything vouch reads from outside, on the stable toolchain (issue 11):
 //! COSE and JWS envelopes (parsed and verified against a trust store), image references, trust
 //! policies, AdmissionReviews, docker config files, manifest YAML, certificates, and registry
-//! documents (manifests, indexes, digests, `WWW-Authenticate` challenges), and CRLs (parsed,
-//! validated against their issuer and checked for a certificate). OCSP responses have no
+//! documents (manifests, indexes, digests, `WWW-Authenticate` challenges), CRLs (parsed,
+//! validated against their issuer and checked for a certificate) and RFC 3161 timestamp tokens
+//! (parsed, their TSTInfo read, verified against a TSA root). OCSP responses have no
 //! stored vector to seed from; `tests/ocsp.rs` and the unit tests of `revocation::ocsp` cover
-//! their hostile forms. vouch has no CMS parser yet (timestamps are reported "not checked").
+//! their hostile forms.
 //!
 //! The engine is `proptest`: each case is a seed — a real vector from `../shared/vectors`
 //! (notation-go's COSE signature and timestamped envelopes, the notation e2e layouts' JWS

@@ -539,7 +539,7 @@ fn policy_check_reports_valid_and_invalid_policies() {
     );
 }
 
-// --- timestamped signatures: never reported as passed when the timestamp is not checked -------
+// --- notation's timestamped e2e signatures -------------------------------------------------
 
 /// The signer of the timestamp layouts exists only in the envelope; put it in a store.
 fn timestamp_signer(layout: &str) -> tempfile::TempDir {

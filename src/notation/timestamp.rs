@@ -35,6 +35,7 @@ use spki::AlgorithmIdentifierRef;
 use time::{Duration, OffsetDateTime};
 
 use super::revocation::{go_generalized_time, minimal_integer};
+use super::x509::path::{build_path, Purpose};
 use super::x509::{rfc1123z, Certificate};
 
 const OID_SIGNED_DATA: &str = "1.2.840.113549.1.7.2";
@@ -49,8 +50,10 @@ const OID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
 const OID_SHA384: &str = "2.16.840.1.101.3.4.2.2";
 const OID_SHA512: &str = "2.16.840.1.101.3.4.2.3";
 
-/// Longest TSA path searched (signer, intermediates, root), as a bound on hostile tokens.
-const MAX_PATH: usize = 8;
+/// Most signer infos and certificates read from one token: real tokens carry one signer and
+/// a handful of certificates; the bound keeps a hostile token's verification work small.
+const MAX_SIGNER_INFOS: usize = 8;
+const MAX_CERTIFICATES: usize = 32;
 
 /// Why a timestamp countersignature does not count, in notation's words (each variant is one
 /// step of notation-go's `verifyTimestamp`; the first failure wins).
@@ -113,27 +116,28 @@ pub struct Timestamp {
 }
 
 impl Timestamp {
-    /// The earliest the signature may have been made.
-    pub fn earliest(&self) -> OffsetDateTime {
-        self.time - self.accuracy
+    /// The earliest the signature may have been made (`None` past the calendar: an absurd
+    /// accuracy, which then fails [`Self::within`]).
+    pub fn earliest(&self) -> Option<OffsetDateTime> {
+        self.time.checked_sub(self.accuracy)
     }
 
-    /// The latest the signature may have been made.
-    pub fn latest(&self) -> OffsetDateTime {
-        self.time + self.accuracy
+    /// The latest the signature may have been made (`None` past the calendar).
+    pub fn latest(&self) -> Option<OffsetDateTime> {
+        self.time.checked_add(self.accuracy)
     }
 
     /// Whether the whole interval lies inside `cert`'s validity (tspclient-go `BoundedAfter`
     /// and `BoundedBefore`, both ends inclusive), else notation's message for the side that
     /// does not.
     pub fn within(&self, cert: &Certificate) -> Result<(), TimestampError> {
-        if self.earliest() < cert.not_before() {
+        if self.earliest().is_none_or(|t| t < cert.not_before()) {
             return Err(TimestampError::BeforeValidity {
                 subject: cert.subject().to_string(),
                 from: rfc1123z(cert.not_before()),
             });
         }
-        if self.latest() > cert.not_after() {
+        if self.latest().is_none_or(|t| t > cert.not_after()) {
             return Err(TimestampError::AfterValidity {
                 subject: cert.subject().to_string(),
                 until: rfc1123z(cert.not_after()),
@@ -283,6 +287,12 @@ impl TimestampToken {
             )));
         }
         let x509_only = "failed to parse X.509 certificates from signed data. Only X.509 certificates are supported";
+        let count = signed.certificates.as_ref().map_or(0, |set| set.0.len());
+        if count > MAX_CERTIFICATES {
+            return Err(TimestampError::Parse(format!(
+                "the token carries {count} certificates; at most {MAX_CERTIFICATES} are read"
+            )));
+        }
         let mut certificates = Vec::new();
         for choice in signed.certificates.iter().flat_map(|set| set.0.iter()) {
             let CertificateChoices::Certificate(cert) = choice else {
@@ -315,6 +325,12 @@ impl TimestampToken {
         // nor the signed bytes of their attributes would survive a decode and re-encode.
         let raw_signers = raw_signer_infos(info.content.value())
             .map_err(|e| syntax("invalid signed data", &e))?;
+        if raw_signers.len() > MAX_SIGNER_INFOS {
+            return Err(TimestampError::Parse(format!(
+                "the token carries {} signer infos; at most {MAX_SIGNER_INFOS} are read",
+                raw_signers.len()
+            )));
+        }
         let mut signers = Vec::new();
         for raw in raw_signers {
             let si = cms::signed_data::SignerInfo::from_der(raw)
@@ -458,7 +474,8 @@ impl TimestampToken {
                 signer.version
             )));
         }
-        let chain = build_path(cert, &self.certificates, roots, at).map_err(|e| cms(&e))?;
+        let chain = build_path(cert, &self.certificates, roots, at, Purpose::TimeStamping)
+            .map_err(|e| cms(&e))?;
         verify_signature(signer, cert, &self.tst_info).map_err(|e| cms(&e))?;
         self.verify_signed_attributes(signer, &chain)
             .map_err(|e| cms(&e))?;
@@ -694,133 +711,6 @@ fn verify_signature(
         super::x509::Sha1::Refused,
     )
     .map_err(|e| e.to_string())
-}
-
-/// Go's `Certificate.Verify` for a TSA signer, as far as a TSA chain needs it: the signer and
-/// every certificate of the path valid at `at`, each issued (names and signature) by the next,
-/// intermediates from the token and the root from `roots`, CA and path-length constraints, and
-/// the timestamping EKU allowed along the whole path.
-fn build_path(
-    signer: &Certificate,
-    intermediates: &[Certificate],
-    roots: &[Certificate],
-    at: OffsetDateTime,
-) -> Result<Vec<Certificate>, String> {
-    valid_at(signer, at)?;
-    if roots.iter().any(|r| r.der() == signer.der()) {
-        return Ok(vec![signer.clone()]);
-    }
-    let mut search = PathSearch {
-        intermediates,
-        roots,
-        at,
-        hint: None,
-        incompatible_usage: false,
-    };
-    let mut path = vec![signer];
-    if search.extend(&mut path) {
-        return Ok(path.into_iter().cloned().collect());
-    }
-    if search.incompatible_usage {
-        return Err("x509: certificate specifies an incompatible key usage".into());
-    }
-    Err(match search.hint {
-        Some((e, subject)) => format!(
-            "x509: certificate signed by unknown authority (possibly because of {e:?} while trying to verify candidate authority certificate {subject:?})"
-        ),
-        None => "x509: certificate signed by unknown authority".into(),
-    })
-}
-
-struct PathSearch<'a> {
-    intermediates: &'a [Certificate],
-    roots: &'a [Certificate],
-    at: OffsetDateTime,
-    /// The first reason a candidate issuer was refused, for the error.
-    hint: Option<(String, String)>,
-    /// A path was found but some certificate of it does not allow timestamping.
-    incompatible_usage: bool,
-}
-
-impl<'a> PathSearch<'a> {
-    /// Extend `path` (signer first) to a trusted root, depth first, roots before
-    /// intermediates as Go tries them.
-    fn extend(&mut self, path: &mut Vec<&'a Certificate>) -> bool {
-        if path.len() >= MAX_PATH {
-            return false;
-        }
-        let Some(&child) = path.last() else {
-            return false;
-        };
-        let below = path.len() - 1;
-        for root in self.roots {
-            if self.accepts(child, root, below) {
-                path.push(root);
-                if path.iter().all(|c| c.permits_time_stamping()) {
-                    return true;
-                }
-                self.incompatible_usage = true;
-                path.pop();
-            }
-        }
-        for inter in self.intermediates {
-            if path.iter().any(|c| c.der() == inter.der()) || !self.accepts(child, inter, below) {
-                continue;
-            }
-            path.push(inter);
-            if self.extend(path) {
-                return true;
-            }
-            path.pop();
-        }
-        false
-    }
-
-    /// Whether `issuer` may stand above `child` with `below` intermediates under it.
-    fn accepts(&mut self, child: &Certificate, issuer: &Certificate, below: usize) -> bool {
-        if child.issuer_der() != issuer.subject_der() {
-            return false;
-        }
-        let check = valid_at(issuer, self.at)
-            .and_then(|()| match issuer.path_len_constraint() {
-                Some(max) if below > max as usize => {
-                    Err("x509: too many intermediates for path length constraint".into())
-                }
-                _ => Ok(()),
-            })
-            .and_then(|()| child.check_signature_from(issuer));
-        match check {
-            Ok(()) => true,
-            Err(e) => {
-                self.hint
-                    .get_or_insert_with(|| (e, issuer.subject().to_string()));
-                false
-            }
-        }
-    }
-}
-
-/// Go's validity error for a certificate of the path at `at`.
-fn valid_at(cert: &Certificate, at: OffsetDateTime) -> Result<(), String> {
-    let rfc3339 = |t: OffsetDateTime| {
-        t.format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_else(|_| t.to_string())
-    };
-    if at < cert.not_before() {
-        return Err(format!(
-            "x509: certificate has expired or is not yet valid: current time {} is before {}",
-            rfc3339(at),
-            rfc3339(cert.not_before())
-        ));
-    }
-    if at > cert.not_after() {
-        return Err(format!(
-            "x509: certificate has expired or is not yet valid: current time {} is after {}",
-            rfc3339(at),
-            rfc3339(cert.not_after())
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -209,7 +209,6 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
         let file_certs = parse_certificate_file(&bytes).map_err(|e| bad(&path, e))?;
         for c in &file_certs {
             match r.store_type {
-                StoreType::Tsa => c.check_root_ca().map_err(|e| bad(&path, e))?,
                 _ if !(c.is_ca() || c.is_self_signed()) => {
                     return Err(bad(
                         &path,
@@ -217,6 +216,12 @@ fn load_store(root: &Path, r: &TrustStoreRef) -> Result<Vec<Certificate>, TrustS
                     ))
                 }
                 _ => {}
+            }
+        }
+        // notation's order: every store's rule first, then the root-CA rule of `tsa` stores.
+        if r.store_type == StoreType::Tsa {
+            for c in &file_certs {
+                c.check_root_ca().map_err(|e| bad(&path, e))?;
             }
         }
         certs.extend(file_certs);

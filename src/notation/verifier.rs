@@ -85,12 +85,21 @@ pub struct TimestampReport {
     /// The TSA's `genTime`.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    /// `genTime` minus the TSA's accuracy: the earliest the signature may have been made.
-    #[serde(with = "time::serde::rfc3339")]
-    pub earliest: OffsetDateTime,
+    /// `genTime` minus the TSA's accuracy: the earliest the signature may have been made
+    /// (absent when an absurd accuracy puts it past the calendar).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub earliest: Option<OffsetDateTime>,
     /// `genTime` plus the accuracy.
-    #[serde(with = "time::serde::rfc3339")]
-    pub latest: OffsetDateTime,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    pub latest: Option<OffsetDateTime>,
     /// The subject of the TSA's signing certificate.
     pub tsa: String,
     /// The TSA chain's revocation status, when a certificate of it names OCSP responders or
@@ -660,8 +669,8 @@ mod tests {
         );
         out.timestamp = Some(Box::new(TimestampReport {
             time: ctx.now,
-            earliest: ctx.now,
-            latest: ctx.now,
+            earliest: Some(ctx.now),
+            latest: Some(ctx.now),
             tsa: "CN=tsa".into(),
             revocation: Some(ChainRevocation {
                 certificates: Vec::new(),
@@ -712,7 +721,10 @@ mod tests {
             report.time,
             time::macros::datetime!(2024-06-18 06:29:37 UTC)
         );
-        assert_eq!(report.latest - report.earliest, time::Duration::seconds(2));
+        assert_eq!(
+            report.latest.unwrap() - report.earliest.unwrap(),
+            time::Duration::seconds(2)
+        );
     }
 
     #[tokio::test]

@@ -16,7 +16,11 @@ use x509_parser::prelude::FromDer;
 use x509_parser::public_key::PublicKey;
 use x509_parser::signature_algorithm::SignatureAlgorithm as X509SigAlg;
 
+use der::Decode as _;
+
 use super::dn::{go_style, DistinguishedName, DnError};
+
+pub mod path;
 
 /// The signature algorithms Notation allows, named as JWS names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -115,6 +119,8 @@ pub struct Certificate {
     ocsp_urls: Vec<String>,
     crl_urls: Vec<String>,
     freshest_crl: Option<Vec<u8>>,
+    /// A critical extension Go's parser does not handle (its `UnhandledCriticalExtensions`).
+    unhandled_critical: Option<String>,
 }
 
 #[derive(Clone, Default)]
@@ -161,6 +167,24 @@ const OID_BC_EXT: &str = "2.5.29.19";
 const OID_EKU_EXT: &str = "2.5.29.37";
 const OID_FRESHEST_CRL_EXT: &str = "2.5.29.46";
 
+/// The extensions Go's `x509.ParseCertificate` handles when critical (others end up in
+/// `UnhandledCriticalExtensions`, which its chain verification refuses for the leaf).
+const GO_HANDLED_EXTENSIONS: &[&str] = &[
+    "2.5.29.14",         // subjectKeyIdentifier
+    "2.5.29.15",         // keyUsage
+    "2.5.29.17",         // subjectAltName
+    "2.5.29.19",         // basicConstraints
+    "2.5.29.30",         // nameConstraints
+    "2.5.29.31",         // cRLDistributionPoints
+    "2.5.29.32",         // certificatePolicies
+    "2.5.29.33",         // policyMappings
+    "2.5.29.35",         // authorityKeyIdentifier
+    "2.5.29.36",         // policyConstraints
+    "2.5.29.37",         // extKeyUsage
+    "2.5.29.54",         // inhibitAnyPolicy
+    "1.3.6.1.5.5.7.1.1", // authorityInfoAccess
+];
+
 impl Certificate {
     /// Parse one DER certificate (no trailing bytes allowed).
     pub fn from_der(der: &[u8]) -> Result<Self, CertificateParseError> {
@@ -194,8 +218,12 @@ impl Certificate {
         let mut ocsp_urls = Vec::new();
         let mut crl_urls = Vec::new();
         let mut freshest_crl = None;
+        let mut unhandled_critical = None;
         for ext in cert.extensions() {
             let oid = ext.oid.to_id_string();
+            if ext.critical && !GO_HANDLED_EXTENSIONS.contains(&oid.as_str()) {
+                unhandled_critical.get_or_insert_with(|| oid.clone());
+            }
             match ext.parsed_extension() {
                 ParsedExtension::BasicConstraints(bc) if oid == OID_BC_EXT => {
                     basic_constraints = Some((bc.ca, bc.path_len_constraint));
@@ -213,10 +241,16 @@ impl Certificate {
                         e.time_stamping,
                         e.ocsp_signing,
                     ];
+                    // Counted from the extension itself: a purpose listed twice is two, as Go
+                    // counts it (x509-parser keeps one flag per purpose).
+                    let listed = Vec::<der::asn1::ObjectIdentifier>::from_der(ext.value)
+                        .map_or(known.iter().filter(|k| **k).count() + e.other.len(), |v| {
+                            v.len()
+                        });
                     eku = Some(Eku {
                         critical: ext.critical,
                         any: e.any,
-                        count: known.iter().filter(|k| **k).count() + e.other.len(),
+                        count: listed,
                         server_auth: e.server_auth,
                         client_auth: e.client_auth,
                         email_protection: e.email_protection,
@@ -302,6 +336,7 @@ impl Certificate {
             ocsp_urls,
             crl_urls,
             freshest_crl,
+            unhandled_critical,
         })
     }
 
@@ -412,6 +447,18 @@ impl Certificate {
     /// The raw value of the Freshest CRL extension (delta CRL locations), if present.
     pub fn freshest_crl_extension(&self) -> Option<&[u8]> {
         self.freshest_crl.as_deref()
+    }
+
+    /// The first critical extension Go would not handle, if any (its chain verification
+    /// refuses such a leaf with `x509: unhandled critical extension`).
+    pub fn unhandled_critical_extension(&self) -> Option<&str> {
+        self.unhandled_critical.as_deref()
+    }
+
+    /// Whether two certificates have the same subject and key (Go's `alreadyInChain`: a path
+    /// never holds two such, whatever their serials).
+    pub fn same_subject_and_key(&self, other: &Certificate) -> bool {
+        self.subject_raw == other.subject_raw && self.key.bytes == other.key.bytes
     }
 
     /// Whether `t` lies inside the validity period (both ends inclusive, as Go compares).
