@@ -57,6 +57,11 @@ fn chart_keeps_its_ca_across_upgrades_and_restarts_only_for_config() {
 }
 
 #[test]
+fn chart_pins_with_a_mutating_webhook_in_step_with_the_validating_one() {
+    check_py(&["mutating"]);
+}
+
+#[test]
 fn chart_rejects_typos_and_unsafe_values() {
     check_py(&["values"]);
 }
@@ -121,6 +126,7 @@ fn rendered_configuration_loads_in_vouch() {
         scenarios.len() >= 2,
         "expected the default and the ci/ scenarios, got {scenarios:?}"
     );
+    let mut pinned_templates_seen = std::collections::BTreeSet::new();
     for dir in &scenarios {
         let name = dir.file_name().unwrap().to_string_lossy();
         let text = std::fs::read_to_string(dir.join("config.yaml")).expect("config.yaml");
@@ -146,6 +152,16 @@ fn rendered_configuration_loads_in_vouch() {
             config.serve.deadline.is_some_and(|d| !d.is_zero()),
             "{name}: no deadline"
         );
+        // webhook.mutating.templates, as vouch reads it: /mutate pins templates only when true.
+        let want_templates = std::fs::read_to_string(dir.join("mutate-templates.txt"))
+            .expect("mutate-templates.txt")
+            .trim()
+            == "true";
+        assert_eq!(
+            config.serve.mutate.templates, want_templates,
+            "{name}: serve.mutate.templates does not follow webhook.mutating.templates\n{text}"
+        );
+        pinned_templates_seen.insert(want_templates);
         let policy = dir.join("trustpolicy.json");
         if policy.exists() {
             let external: Vec<String> = std::fs::read_to_string(dir.join("external-stores.txt"))
@@ -156,6 +172,11 @@ fn rendered_configuration_loads_in_vouch() {
             load_policy_and_stores(&policy, &dir.join("truststore"), &external);
         }
     }
+    assert_eq!(
+        pinned_templates_seen.len(),
+        2,
+        "no scenario renders serve.mutate.templates both ways (true and false)"
+    );
 }
 
 #[test]

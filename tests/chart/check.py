@@ -13,8 +13,11 @@ Concerns:
             Kubernetes JSON schemas of the oldest and newest supported versions
             (kubernetes-validate, strict: unknown fields fail), CRDs against schemas here
   safety    the properties a fail-closed webhook needs, on every scenario's objects
-  upgrade   TLS "generate" keeps its CA across upgrades via lookup; config changes roll the
-            pods, trust policy changes do not (vouch reloads them)
+  upgrade   TLS "generate" keeps its CA across upgrades via lookup, in both webhook
+            configurations; config changes roll the pods, trust policy changes do not (vouch
+            reloads them); switching pinning off removes the mutating webhook
+  mutating  the MutatingWebhookConfiguration (pinning): on by default, switchable off, pods
+            only unless webhook.mutating.templates, in step with the validating webhook
   values    values.schema.json and the template guards reject typos and unsafe combinations;
             every value in values.yaml carries a comment
   policies  policy/*.json are valid Notation trust policies whose stores exist in
@@ -66,7 +69,9 @@ KUBE_VERSIONS = ["1.25", kubernetes_validate.utils.major_minor(kubernetes_valida
 # The vouch configuration keys vouch understands today. Anything else makes vouch refuse to start.
 CONFIG_KEYS = {"trustPolicy", "trustStore", "insecureRegistries", "dockerConfig", "maxSignatures", "serve",
                "quarantine", "cache", "revocation"}
-SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "logFormat", "reloadInterval"}
+SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "logFormat", "reloadInterval",
+              "mutate"}
+MUTATE_KEYS = {"templates"}
 
 SEVERITY = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
 
@@ -141,7 +146,10 @@ EXTRA_SCENARIOS: dict[str, dict] = {
         "env": [{"name": "RUST_LOG", "value": "vouch=debug"}],
         "serviceAccount": {"create": False, "name": "platform-webhooks"},
         "webhook": {"validateWorkloads": False, "timeoutSeconds": 15, "objectSelector": {"matchLabels": {"team": "a"}},
-                    "annotations": {"example.com/owner": "platform"}},
+                    "annotations": {"example.com/owner": "platform"},
+                    "mutating": {"objectSelector": {"matchLabels": {"team": "b"},
+                                                    "matchExpressions": [{"key": "vouch.dev/no-pin", "operator": "DoesNotExist"}]},
+                                 "annotations": {"example.com/owner": "platform-pinning"}}},
         "existingTrustPolicyConfigMap": "central-trust-policy",
         "registryAuth": {"pullSecrets": {"enabled": True}},
         "service": {"port": 8443},
@@ -151,6 +159,16 @@ EXTRA_SCENARIOS: dict[str, dict] = {
         "metrics": {"serviceMonitor": {"enabled": True, "tlsConfig": {"insecureSkipVerify": True}}},
         "tls": {"mode": "secret", "secret": {"name": "webhook-cert", "caCert": None}},
     },
+    # Pinning workload templates too, with namespaces and objects exempted from pinning only.
+    "pin-templates": {
+        "webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 12, "excludeNamespaces": ["legacy"],
+                    "namespaceSelectorExpressions": [{"key": "vouch.dev/ignore", "operator": "DoesNotExist"}],
+                    "mutating": {"templates": True,
+                                 "namespaceSelectorExpressions": [{"key": "vouch.dev/no-pin", "operator": "DoesNotExist"}],
+                                 "objectSelector": {"matchExpressions": [{"key": "vouch.dev/no-pin", "operator": "DoesNotExist"}]}}},
+    },
+    # No pinning: only the validating webhook.
+    "no-pinning": {"webhook": {"mutating": {"enabled": False}}},
 }
 
 
@@ -479,7 +497,8 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
         for key in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by",
                     "app.kubernetes.io/version", "helm.sh/chart"):
             ok(key in labels, f"{label} lacks label {key}")
-        cluster_scoped = doc["kind"] in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration")
+        cluster_scoped = doc["kind"] in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+                                         "MutatingWebhookConfiguration")
         if not cluster_scoped:
             ok(md.get("namespace") == NAMESPACE, f"{label} is not in the release namespace")
 
@@ -588,6 +607,8 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
     serve = cfg.get("serve") or {}
     unknown = set(serve) - SERVE_KEYS
     ok(not unknown, f"vouch config serve has keys vouch does not know: {sorted(unknown)}")
+    unknown = set(serve.get("mutate") or {}) - MUTATE_KEYS
+    ok(not unknown, f"vouch config serve.mutate has keys vouch does not know: {sorted(unknown)}")
     ok(serve.get("enforcement") in ("enforce", "dryrun"), f"enforcement {serve.get('enforcement')!r}")
     ok(serve.get("enforcement") == values["vouch"]["enforcement"], "enforcement does not follow values")
     ok(serve.get("logFormat") in ("json", "text"), f"logFormat {serve.get('logFormat')!r}")
@@ -745,10 +766,105 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
     else:
         ok(r.one("ServiceMonitor") is None, "ServiceMonitor rendered although disabled")
 
+    # --- the mutating webhook (pinning), in step with the validating one
+    check_mutating(name, values, r, ok)
+
     # --- NOTES.txt tells what to do next and how to get out of trouble
     ok(f"kubectl delete validatingwebhookconfiguration {vwcs[0]['metadata']['name']}" in r.notes,
        "NOTES.txt does not say how to remove the webhook")
     ok("rollout status" in r.notes, "NOTES.txt does not say how to wait for vouch")
+
+
+POD_RULES = [("", "pods", {"CREATE", "UPDATE"}), ("", "pods/ephemeralcontainers", {"UPDATE"})]
+WORKLOAD_RULES = [("", "replicationcontrollers"), ("apps", "deployments"), ("apps", "replicasets"),
+                  ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"), ("batch", "cronjobs")]
+
+
+def rule_map(hook: dict) -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource) -> operations, over every rule of a webhook."""
+    out: dict[tuple[str, str], set[str]] = {}
+    for rule in hook.get("rules") or []:
+        for g in rule["apiGroups"]:
+            for res in rule["resources"]:
+                out.setdefault((g, res), set()).update(rule["operations"])
+    return out
+
+
+def selector_terms(sel: dict | None) -> list[dict]:
+    """A label selector as the list of requirements it ANDs (matchLabels as "In" terms)."""
+    sel = sel or {}
+    terms = [{"key": k, "operator": "In", "values": [v]} for k, v in (sel.get("matchLabels") or {}).items()]
+    return terms + [dict(e) for e in sel.get("matchExpressions") or []]
+
+
+def hooks_of(r: Rendered, kind: str) -> list[dict]:
+    return [h for c in r.all(kind) for h in c.get("webhooks") or []]
+
+
+def check_mutating(name: str, values: dict, r: Rendered, ok: Callable[[bool, str], bool]) -> None:
+    """The MutatingWebhookConfiguration follows webhook.mutating and never reaches further than
+    the validating webhook: it judges as /validate does, so anything it selects beyond the
+    validating webhook's selection would be refused where the user asked for no judging."""
+    mut = values["webhook"].get("mutating") or {}
+    mwcs = r.all("MutatingWebhookConfiguration")
+    cfg_mutate = (vouch_config(r).get("serve") or {}).get("mutate") or {}
+    ok(cfg_mutate.get("templates") is bool(mut.get("templates")),
+       f"serve.mutate.templates is {cfg_mutate.get('templates')!r}, webhook.mutating.templates {mut.get('templates')!r}")
+    if not mut.get("enabled"):
+        ok(not mwcs, "webhook.mutating.enabled is false but a MutatingWebhookConfiguration is rendered")
+        ok("mutatingwebhookconfiguration" not in r.notes, "NOTES.txt talks about a mutating webhook that is not installed")
+        return
+    if not ok(len(mwcs) == 1, f"expected one MutatingWebhookConfiguration, got {len(mwcs)}"):
+        return
+    mwc, vwc = mwcs[0], r.one("ValidatingWebhookConfiguration")
+    hooks = mwc.get("webhooks") or []
+    if not ok(len(hooks) == 1, f"expected one mutating webhook, got {len(hooks)}"):
+        return
+    m, v = hooks[0], vwc["webhooks"][0]
+    ok(m.get("name") == "mutate.vouch.dev", f"mutating webhook name {m.get('name')!r}")
+    ok(m.get("reinvocationPolicy") == "IfNeeded", "mutating webhook reinvocationPolicy is not IfNeeded")
+    ok(m.get("sideEffects") == "None", "mutating webhook sideEffects must be None")
+    ok(m.get("admissionReviewVersions") == ["v1"], "mutating webhook admissionReviewVersions must be [v1]")
+    for field in ("failurePolicy", "timeoutSeconds", "matchPolicy"):
+        ok(field in m and m.get(field) == v.get(field),
+           f"mutating webhook {field} {m.get(field)!r} differs from the validating one's {v.get(field)!r}")
+    mcc, vcc = m["clientConfig"], v["clientConfig"]
+    ok("url" not in mcc, "mutating clientConfig must use the Service, not a URL")
+    ok(mcc["service"].get("path") == "/mutate", f"mutating clientConfig path is {mcc['service'].get('path')!r}")
+    ok({k: x for k, x in mcc["service"].items() if k != "path"} == {k: x for k, x in vcc["service"].items() if k != "path"},
+       "mutating clientConfig.service is not the validating one's Service and port")
+    ok(mcc.get("caBundle") == vcc.get("caBundle"), "the two webhooks have different caBundles")
+    ann = "cert-manager.io/inject-ca-from"
+    m_ann, v_ann = mwc["metadata"].get("annotations") or {}, vwc["metadata"].get("annotations") or {}
+    if values["tls"]["mode"] == "certManager":
+        ok(m_ann.get(ann) and m_ann.get(ann) == v_ann.get(ann),
+           f"certManager: {ann} on the mutating webhook {m_ann.get(ann)!r} differs from the validating one's {v_ann.get(ann)!r}")
+    else:
+        ok(ann not in m_ann, f"{ann} outside certManager mode")
+    for k, x in (mut.get("annotations") or {}).items():
+        ok(m_ann.get(k) == x, f"webhook.mutating.annotations {k} is not on the MutatingWebhookConfiguration")
+    # namespaces: the validating selection, then the pinning-only terms
+    v_ns, m_ns = v["namespaceSelector"]["matchExpressions"], m["namespaceSelector"]["matchExpressions"]
+    ok(m_ns == v_ns + list(mut.get("namespaceSelectorExpressions") or []),
+       f"mutating namespaceSelector {m_ns} is not the validating one's {v_ns} AND webhook.mutating.namespaceSelectorExpressions")
+    ok(not m["namespaceSelector"].get("matchLabels"), "mutating namespaceSelector must not use matchLabels")
+    # objects: every term of webhook.objectSelector and webhook.mutating.objectSelector, nothing else
+    want = selector_terms(values["webhook"].get("objectSelector")) + selector_terms(mut.get("objectSelector"))
+    got = selector_terms(m.get("objectSelector"))
+    ok(sorted(map(json.dumps, got)) == sorted(map(json.dumps, want)),
+       f"mutating objectSelector terms {got} are not webhook.objectSelector AND webhook.mutating.objectSelector {want}")
+    rules = rule_map(m)
+    for g, res, ops in POD_RULES:
+        ok(ops <= rules.get((g, res), set()), f"mutating webhook does not pin {res} {sorted(ops)}")
+    for g, res in WORKLOAD_RULES:
+        if mut.get("templates"):
+            ok({"CREATE", "UPDATE"} <= rules.get((g, res), set()), f"templates: mutating webhook does not pin {g or 'core'}/{res}")
+        else:
+            ok((g, res) not in rules, f"templates is false but the mutating webhook receives {g or 'core'}/{res}")
+    ok(set(rules) <= set(rule_map(v)), "the mutating webhook receives resources the validating one does not judge")
+    ok(all(rule.get("scope") == "Namespaced" for rule in m["rules"]), "mutating rules must be scoped to Namespaced")
+    ok(f"kubectl delete mutatingwebhookconfiguration {mwc['metadata']['name']}" in r.notes,
+       "NOTES.txt does not say how to remove the mutating webhook")
 
 
 def check_chain(name: str, ca_pem: bytes, crt_pem: bytes, dns: str) -> None:
@@ -794,6 +910,9 @@ def concern_safety() -> None:
     R.check(not d["registryAuth"]["pullSecrets"]["enabled"], "safety defaults: Secrets readable by default")
     R.check(d["tls"]["mode"] == "generate", "safety defaults: TLS needs something beyond the chart")
     R.check(d["webhook"]["validateWorkloads"], "safety defaults: workloads are not judged")
+    R.check(d["webhook"]["mutating"]["enabled"], "safety defaults: admitted images are not pinned")
+    R.check(not d["webhook"]["mutating"]["templates"],
+            "safety defaults: workload templates are pinned (drifts from what GitOps tools applied)")
     R.check(duration_ms(d["vouch"]["deadline"]) < d["webhook"]["timeoutSeconds"] * 1000,
             "safety defaults: deadline not below timeoutSeconds")
     r = render(None)
@@ -810,19 +929,42 @@ def concern_upgrade() -> None:
     with FakeKube() as kube:
         first = helm_install(kube, None)
         hook1 = first.one("ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
+        mhook1 = first.one("MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
         ca1 = secret_pem(first, f"{fullname()}-ca", "ca.crt")
         crt1 = secret_pem(first, f"{fullname()}-tls", "tls.crt")
         R.check(kube.get("", "v1", "secrets", NAMESPACE, f"{fullname()}-ca") is not None,
                 "upgrade: the CA secret did not reach the (fake) cluster")
         second = helm_upgrade(kube, {"vouch": {"enforcement": "dryrun"}})
         hook2 = second.one("ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
+        mhook2 = second.one("MutatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"]
         ca2 = secret_pem(second, f"{fullname()}-ca", "ca.crt")
         crt2 = secret_pem(second, f"{fullname()}-tls", "tls.crt")
         R.check(ca1 == ca2, "upgrade: the CA changed across an upgrade (lookup not used)")
         R.check(hook1 == hook2, "upgrade: the caBundle changed across an upgrade")
+        R.check(mhook1 == hook1 and mhook2 == hook2,
+                "upgrade: the mutating webhook's caBundle is not the validating webhook's")
+        R.check(base64.b64decode(mhook2) == ca1, "upgrade: the mutating webhook's caBundle is not the kept CA")
+        for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+            stored = kube.get("admissionregistration.k8s.io", "v1", kind.lower() + "s", "", fullname())
+            R.check(stored is not None and stored["webhooks"][0]["clientConfig"].get("caBundle") == hook1,
+                    f"upgrade: the {kind} in the (fake) cluster does not carry the kept CA")
         R.check(crt1 != crt2, "upgrade: the serving certificate was not re-issued on upgrade")
         if ca2 and crt2:
             check_chain("upgrade", ca2, crt2, f"{fullname()}.{NAMESPACE}.svc")
+    print("upgrade switches pinning off and on again", flush=True)
+    with FakeKube() as kube:
+        helm_install(kube, None)
+        mwc = ("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "", fullname())
+        R.check(kube.get(*mwc) is not None, "upgrade: the install did not create the MutatingWebhookConfiguration")
+        off = helm_upgrade(kube, {"webhook": {"mutating": {"enabled": False}}})
+        R.check(off.one("MutatingWebhookConfiguration") is None and kube.get(*mwc) is None,
+                "upgrade: webhook.mutating.enabled=false does not remove the MutatingWebhookConfiguration")
+        R.check(off.one("ValidatingWebhookConfiguration") is not None, "upgrade: switching pinning off removed validation")
+        on = helm_upgrade(kube, {"webhook": {"mutating": {"enabled": True, "templates": True}}})
+        stored = kube.get(*mwc)
+        R.check(stored is not None and stored["webhooks"][0]["clientConfig"].get("caBundle") ==
+                on.one("ValidatingWebhookConfiguration")["webhooks"][0]["clientConfig"]["caBundle"],
+                "upgrade: pinning switched on again does not carry the validating webhook's CA")
     with FakeKube() as kube:
         other = helm_install(kube, None)
         R.check(secret_pem(other, f"{fullname()}-ca", "ca.crt") != ca1,
@@ -840,6 +982,87 @@ def concern_upgrade() -> None:
     policy = {"version": "1.0", "trustPolicies": [{"name": "other", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]}
     R.check(checksum({"trustPolicy": policy}) == base,
             "upgrade: a trust policy change restarts the pods (vouch reloads it; it should not)")
+
+
+def concern_mutating() -> None:
+    def ok(cond: bool, what: str) -> bool:
+        return R.check(bool(cond), f"mutating: {what}")
+
+    def pair(r: Rendered) -> tuple[dict | None, dict | None]:
+        v, m = hooks_of(r, "ValidatingWebhookConfiguration"), hooks_of(r, "MutatingWebhookConfiguration")
+        return (v[0] if v else None), (m[0] if len(m) == 1 else None)
+
+    def templates_setting(r: Rendered) -> Any:
+        return ((vouch_config(r).get("serve") or {}).get("mutate") or {}).get("templates")
+
+    print("mutating: on by default, beside the validating webhook, with its CA", flush=True)
+    r = render(None)
+    v, m = pair(r)
+    if ok(v is not None and m is not None, "the defaults do not render one validating and one mutating webhook"):
+        ca = secret_pem(r, f"{fullname()}-ca", "ca.crt")
+        ok(m["clientConfig"].get("caBundle") and m["clientConfig"]["caBundle"] == v["clientConfig"].get("caBundle"),
+           "generate mode: the two webhooks have different caBundles")
+        ok(ca is not None and base64.b64decode(m["clientConfig"]["caBundle"]) == ca,
+           "generate mode: the mutating caBundle is not the generated CA")
+        ok(m["clientConfig"]["service"] == {**v["clientConfig"]["service"], "path": "/mutate"},
+           f"the mutating webhook does not call /mutate on the validating webhook's Service: {m['clientConfig']['service']}")
+        ok(m.get("reinvocationPolicy") == "IfNeeded", "reinvocationPolicy is not IfNeeded")
+        ok(set(rule_map(m)) == {("", "pods"), ("", "pods/ephemeralcontainers")},
+           f"by default only pods are pinned, got {sorted(rule_map(m))}")
+        ok(templates_setting(r) is False, f"serve.mutate.templates is {templates_setting(r)!r} by default, not false")
+
+    print("mutating: webhook.mutating.enabled=false renders none", flush=True)
+    r = render({"webhook": {"mutating": {"enabled": False}}})
+    v, _ = pair(r)
+    ok(not r.all("MutatingWebhookConfiguration"), "enabled=false still renders a MutatingWebhookConfiguration")
+    ok(v is not None and set(rule_map(v)) == set(rule_map(pair(render(None))[0])), "enabled=false changes the validating webhook")
+
+    print("mutating: templates=true pins workload templates and tells vouch", flush=True)
+    r = render({"webhook": {"mutating": {"templates": True}}})
+    v, m = pair(r)
+    if ok(m is not None, "templates=true renders no mutating webhook"):
+        got = rule_map(m)
+        for g, res in WORKLOAD_RULES:
+            ok({"CREATE", "UPDATE"} <= got.get((g, res), set()), f"templates=true: {g or 'core'}/{res} is not pinned")
+        for g, res, ops in POD_RULES:
+            ok(ops <= got.get((g, res), set()), f"templates=true: {res} {sorted(ops)} is no longer pinned")
+        ok(rule_map(m) == rule_map(v), "templates=true: mutating and validating webhooks do not receive the same objects")
+    ok(templates_setting(r) is True, f"templates=true: serve.mutate.templates is {templates_setting(r)!r}")
+
+    print("mutating: failurePolicy, timeouts and namespace exclusions follow the validating webhook", flush=True)
+    extra = {"key": "vouch.dev/ignore", "operator": "DoesNotExist"}
+    pin_only = {"key": "vouch.dev/no-pin", "operator": "DoesNotExist"}
+    r = render({"vouch": {"deadline": "15s"},
+                "webhook": {"failurePolicy": "Ignore", "timeoutSeconds": 20, "excludeNamespaces": ["team-x"],
+                            "namespaceSelectorExpressions": [extra],
+                            "mutating": {"namespaceSelectorExpressions": [pin_only],
+                                         "objectSelector": {"matchLabels": {"pin": "yes"}}}}})
+    v, m = pair(r)
+    if ok(m is not None, "no mutating webhook"):
+        ok(m["failurePolicy"] == v["failurePolicy"] == "Ignore", f"failurePolicy is {m['failurePolicy']!r}, not Ignore")
+        ok(m["timeoutSeconds"] == v["timeoutSeconds"] == 20, f"timeoutSeconds is {m['timeoutSeconds']!r}, not 20")
+        ok(m["sideEffects"] == "None" and m["matchPolicy"] == v["matchPolicy"], "sideEffects or matchPolicy differ")
+        exprs = m["namespaceSelector"]["matchExpressions"]
+        names = next((set(e["values"]) for e in exprs if e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn"), set())
+        ok({"kube-system", "kube-node-lease", NAMESPACE, "team-x"} <= names, f"excluded namespaces {sorted(names)}")
+        ok(extra in exprs and pin_only in exprs, f"namespace terms {exprs}")
+        ok(pin_only not in v["namespaceSelector"]["matchExpressions"], "a pinning-only exemption reached the validating webhook")
+        ok(m.get("objectSelector") == {"matchLabels": {"pin": "yes"}} and "objectSelector" not in v,
+           f"webhook.mutating.objectSelector: mutating {m.get('objectSelector')}, validating {v.get('objectSelector')}")
+
+    print("mutating: certManager mode annotates both webhooks", flush=True)
+    r = render(load_yaml(CHART / "ci" / "certmanager-values.yaml"))
+    ann = "cert-manager.io/inject-ca-from"
+    want = f"{NAMESPACE}/{fullname()}-serving"
+    for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"):
+        c = r.one(kind)
+        if ok(c is not None, f"certManager: no {kind}"):
+            ok((c["metadata"].get("annotations") or {}).get(ann) == want, f"certManager: {kind} lacks {ann}: {want}")
+            ok(not c["webhooks"][0]["clientConfig"].get("caBundle"), f"certManager: {kind} has a caBundle of its own")
+
+    print("mutating: dryrun keeps the webhook (vouch itself never mutates in dryrun)", flush=True)
+    r = render({"vouch": {"enforcement": "dryrun"}})
+    ok(len(r.all("MutatingWebhookConfiguration")) == 1, "dryrun drops the mutating webhook")
 
 
 NEGATIVE_CASES: list[tuple[str, dict, str]] = [
@@ -869,6 +1092,15 @@ NEGATIVE_CASES: list[tuple[str, dict, str]] = [
     ("policy string that is not JSON", {"trustPolicy": "{not json"}, "trustPolicy"),
     ("duplicate trust store", {"trustStores": [{"name": "a", "type": "ca", "existingSecret": "s"}, {"name": "a", "type": "ca", "existingSecret": "t"}]}, "listed twice"),
     ("excluded namespace that is not a name", {"webhook": {"excludeNamespaces": ["Team A"]}}, "excludeNamespaces"),
+    ("unknown key under webhook.mutating", {"webhook": {"mutating": {"pinTemplates": True}}}, "pinTemplates"),
+    ("webhook.mutating.enabled that is not a boolean", {"webhook": {"mutating": {"enabled": "yes"}}}, "enabled"),
+    ("webhook.mutating.templates that is not a boolean", {"webhook": {"mutating": {"templates": "true"}}}, "templates"),
+    ("misspelt webhook.mutating.objectSelector key",
+     {"webhook": {"mutating": {"objectSelector": {"matchLabel": {"a": "b"}}}}}, "matchLabel"),
+    ("pinning namespace term with an unknown operator",
+     {"webhook": {"mutating": {"namespaceSelectorExpressions": [{"key": "a", "operator": "Missing"}]}}}, "operator"),
+    ("pinning templates that are not judged",
+     {"webhook": {"validateWorkloads": False, "mutating": {"templates": True}}}, "validateWorkloads"),
 ]
 
 
@@ -951,7 +1183,8 @@ def concern_policies() -> None:
 
 def dump(out: Path) -> None:
     """For tests/chart.rs: each scenario's rendered config.yaml, trustpolicy.json and inline trust
-    stores, laid out as the pod sees them, so vouch's own parsers can load them."""
+    stores, laid out as the pod sees them, so vouch's own parsers can load them; and
+    mutate-templates.txt, the serve.mutate.templates vouch must read from config.yaml."""
     out.mkdir(parents=True, exist_ok=True)
     for name, user_values in scenarios():
         values = coalesce(default_values(), user_values)
@@ -977,6 +1210,9 @@ def dump(out: Path) -> None:
             else:
                 external.append(ref)
         (d / "external-stores.txt").write_text("".join(f"{e}\n" for e in external))
+        # What serve.mutate.templates must parse to, from the values (not from the rendering).
+        pin_templates = bool((values["webhook"].get("mutating") or {}).get("templates"))
+        (d / "mutate-templates.txt").write_text(f"{str(pin_templates).lower()}\n")
     print(f"wrote {len(scenarios())} scenarios to {out}")
 
 
@@ -986,6 +1222,7 @@ CONCERNS: dict[str, Callable[[], None]] = {
     "safety": concern_safety,
     "upgrade": concern_upgrade,
     "values": concern_values,
+    "mutating": concern_mutating,
     "policies": concern_policies,
 }
 

@@ -157,6 +157,9 @@ Checks that span several values; included once from the Deployment template.
 {{- if ge $deadline $timeout }}
 {{- fail (printf "vouch.deadline (%s) must be below webhook.timeoutSeconds (%ds): the API server would give up before vouch answers" .Values.vouch.deadline (int .Values.webhook.timeoutSeconds)) }}
 {{- end }}
+{{- if and .Values.webhook.mutating.enabled .Values.webhook.mutating.templates (not .Values.webhook.validateWorkloads) }}
+{{- fail "webhook.mutating.templates pins workload templates, and pinning judges them as the validating webhook would: it needs webhook.validateWorkloads=true (or set webhook.mutating.templates=false)" }}
+{{- end }}
 {{- if not (has .Values.tls.mode (list "generate" "certManager" "secret")) }}
 {{- fail (printf "tls.mode %q: use generate, certManager or secret" .Values.tls.mode) }}
 {{- end }}
@@ -201,5 +204,62 @@ Checks that span several values; included once from the Deployment template.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The admission rules of a webhook: pods and their ephemeral containers always; with a true
+argument also the workloads that carry a pod template.
+*/}}
+{{- define "vouch.webhookRules" -}}
+- apiGroups: [""]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["pods"]
+  scope: Namespaced
+# `kubectl debug` adds ephemeral containers through this subresource.
+- apiGroups: [""]
+  apiVersions: ["v1"]
+  operations: ["UPDATE"]
+  resources: ["pods/ephemeralcontainers"]
+  scope: Namespaced
+{{- if . }}
+- apiGroups: [""]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["replicationcontrollers"]
+  scope: Namespaced
+- apiGroups: ["apps"]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["deployments", "replicasets", "statefulsets", "daemonsets"]
+  scope: Namespaced
+- apiGroups: ["batch"]
+  apiVersions: ["v1"]
+  operations: ["CREATE", "UPDATE"]
+  resources: ["jobs", "cronjobs"]
+  scope: Namespaced
+{{- end }}
+{{- end }}
+
+{{/*
+The mutating webhook's objectSelector: webhook.objectSelector AND webhook.mutating.objectSelector.
+When both are set they are ANDed as matchExpressions (matchLabels become "In" terms), since a
+plain merge would let one matchLabels value replace the other. YAML; empty for no selector.
+*/}}
+{{- define "vouch.mutatingObjectSelector" -}}
+{{- $all := .Values.webhook.objectSelector | default dict }}
+{{- $pin := (.Values.webhook.mutating | default dict).objectSelector | default dict }}
+{{- if and $all $pin }}
+{{- $exprs := list }}
+{{- range (list $all $pin) }}
+{{- range $key, $value := (.matchLabels | default dict) }}
+{{- $exprs = append $exprs (dict "key" $key "operator" "In" "values" (list $value)) }}
+{{- end }}
+{{- $exprs = concat $exprs (.matchExpressions | default list) }}
+{{- end }}
+{{- toYaml (dict "matchExpressions" $exprs) }}
+{{- else if or $all $pin }}
+{{- toYaml (or $all $pin) }}
 {{- end }}
 {{- end }}
