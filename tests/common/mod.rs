@@ -8,6 +8,7 @@ pub mod file_server;
 pub mod hostile_client;
 pub mod hostile_registry;
 pub mod kube_api;
+pub mod ocsp_responder;
 pub mod pki;
 
 use std::net::TcpListener;
