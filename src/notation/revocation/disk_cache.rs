@@ -176,6 +176,16 @@ impl DiskCache {
             .as_deref()
             .map(|d| decode("delta", d))
             .transpose()?;
+        // A base naming delta CRLs is never used without one (nor is it stored without one).
+        match (crl::delta_urls(&base), &delta) {
+            (Err(e), _) => return Err(corrupt(format!("base CRL: {e}"))),
+            (Ok(urls), None) if !urls.is_empty() => {
+                return Err(corrupt(
+                    "the base CRL names delta CRLs and no delta CRL is stored".into(),
+                ))
+            }
+            _ => {}
+        }
         let effective =
             base.is_effective(now) && delta.as_ref().is_none_or(|d| d.is_effective(now));
         if !effective {
@@ -364,6 +374,25 @@ mod tests {
             )
             .unwrap();
         assert!(cache.get(url, now()).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_base_naming_delta_crls_is_used_only_with_its_delta() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../shared/vectors/notation-core-go/crl-testdata");
+        let base = std::fs::read(dir.join("crlWithMultipleFreshestCRLs.crl")).unwrap();
+        let delta = std::fs::read(dir.join("delta.crl")).unwrap();
+        // Both current until 2024-11-25T07:36:40Z.
+        let then = time::macros::datetime!(2024-11-25 07:33 UTC);
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = DiskCache::new(tmp.path());
+        let url = "http://example.test/base.crl";
+        cache.set(url, &base, None).unwrap();
+        let err = cache.get(url, then).unwrap_err();
+        assert!(err.to_string().contains("no delta CRL is stored"), "{err}");
+        cache.set(url, &base, Some(&delta)).unwrap();
+        let (_, d) = cache.get(url, then).unwrap().expect("hit");
+        assert_eq!(d.expect("delta").der(), &delta[..]);
     }
 
     #[test]
