@@ -7,6 +7,12 @@
 //!   same registry round trips in one process (hyperfine);
 //! - cold_revocation: the same for an image whose chain is checked by CRL (the notation e2e CRL
 //!   chain, its CRLs served on port 10086), curl making the registry and CRL round trips;
+//! - cold_ocsp_crl: the same for a chain minted here whose leaf is checked by OCSP (`openssl
+//!   ocsp`) and whose intermediate by CRL, both on ports chosen at run time, curl making the
+//!   registry, OCSP and CRL round trips; and the same `vouch verify` with the CRL on disk;
+//! - warm_revocation: the warm path (one core, wrk) for that image next to an image whose chain
+//!   names no revocation endpoint, in one `vouch serve`; revocation requests counted during the
+//!   warm phase (there must be none);
 //! - herd: 200 concurrent admissions of a never-seen image; registry requests counted;
 //! - memory: resident memory with 100,000 cached verdicts;
 //! - scale: the published Ratify load test replayed: 10,000 pod admissions of 10 images each
@@ -422,37 +428,26 @@ fn versus_curl(hyperfine: &Path, name: &str, verify: &str, curl: &str) -> Value 
     })
 }
 
-/// A plain-HTTP file server on 127.0.0.1:`port` (the port a certificate's CRL URLs name),
-/// answering each request with the file named by its path and closing the connection, as a
-/// CRL distribution point does.
-fn crl_server(port: u16, files: Vec<(String, Vec<u8>)>) {
-    let listener = std::net::TcpListener::bind(("127.0.0.1", port)).expect("CRL port");
-    let files = Arc::new(files);
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let files = files.clone();
-            std::thread::spawn(move || {
-                use std::io::{BufRead, BufReader, Write};
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).map_or(true, |n| n == 0) || h.trim().is_empty() {
-                        break;
-                    }
-                }
-                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
-                let body = files
-                    .iter()
-                    .find(|(n, _)| path == format!("/{n}"))
-                    .map(|(_, b)| b.clone())
-                    .unwrap_or_default();
-                let _ = stream.write_all(format!("HTTP/1.1 200 OK\r\nContent-Type: application/pkix-crl\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len()).as_bytes());
-                let _ = stream.write_all(&body);
-            });
-        }
-    });
+/// curl making the registry round trips `vouch verify` of `host/app:v1` makes (tag, referrers,
+/// signature manifest, envelope) and then GETs of `extra` URLs, in one process.
+fn registry_curl(
+    host: &str,
+    subject: &Descriptor,
+    sig: &vouch::notation::signer::SignatureArtifact,
+    extra: &[String],
+) -> String {
+    let base = format!("http://{host}/v2/app");
+    let accept = "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+    let mut curl = format!(
+        "curl -sf -o /dev/null -H '{accept}' -I {base}/manifests/v1 --next -sf -o /dev/null {base}/referrers/{d}?artifactType=application%2Fvnd.cncf.notary.signature --next -sf -o /dev/null -H '{accept}' {base}/manifests/{sm} --next -sf -o /dev/null {base}/blobs/{env}",
+        d = subject.digest,
+        sm = sig.manifest_descriptor.digest,
+        env = sig.envelope_descriptor.digest,
+    );
+    for url in extra {
+        curl.push_str(&format!(" --next -sf -o /dev/null '{url}'"));
+    }
+    curl
 }
 
 /// Cold `vouch verify` of an image whose chain needs revocation data: the notation e2e CRL chain
@@ -464,13 +459,10 @@ fn cold_revocation() -> Value {
         return json!({"skipped": "hyperfine is not installed"});
     };
     let crls = common::vectors().join("revocation/notation-e2e/crl");
-    crl_server(
-        10086,
-        ["leaf.crl", "intermediate.crl"]
-            .iter()
-            .map(|n| (n.to_string(), std::fs::read(crls.join(n)).unwrap()))
-            .collect(),
-    );
+    let server = common::file_server::FileServer::on(10086);
+    for n in ["leaf.crl", "intermediate.crl"] {
+        server.serve(n, std::fs::read(crls.join(n)).unwrap());
+    }
     let reg = MemoryRegistry::start(State {
         referrers_api: true,
         ..Default::default()
@@ -491,42 +483,247 @@ fn cold_revocation() -> Value {
         chain,
     )
     .unwrap();
-    let subject = reg.with(|s| {
-        let config = s.put_blob(b"{}");
-        let m = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":2},"layers":[]});
-        let bytes = serde_json::to_vec(&m).unwrap();
-        let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", &bytes, None);
-        s.tags.insert("app:v1".into(), digest.clone());
-        Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
-    });
-    let sig = signer.sign_artifact(&subject, None).unwrap();
-    reg.with(|s| s.put_signature(&sig));
+    let (subject, sig) =
+        common::fake_registry::put_signed_image(&reg, "app", "v1", b"revocation", &signer);
     let m = Material::new(&std::fs::read(crls.join("root.crt")).unwrap());
     let h = &reg.host;
-    let base = format!("http://{h}/v2/app");
-    let accept = "Accept: application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
-    let curl = format!(
-        "curl -sf -o /dev/null -H '{accept}' -I {base}/manifests/v1 --next -sf -o /dev/null {base}/referrers/{d}?artifactType=application%2Fvnd.cncf.notary.signature --next -sf -o /dev/null -H '{accept}' {base}/manifests/{sm} --next -sf -o /dev/null {base}/blobs/{env} --next -sf -o /dev/null http://localhost:10086/leaf.crl --next -sf -o /dev/null http://localhost:10086/intermediate.crl",
-        d = subject.digest,
-        sm = sig.manifest_descriptor.digest,
-        env = sig.envelope_descriptor.digest,
+    let curl = registry_curl(
+        h,
+        &subject,
+        &sig,
+        &[
+            "http://localhost:10086/leaf.crl".into(),
+            "http://localhost:10086/intermediate.crl".into(),
+        ],
     );
-    let verify = format!(
-        "{} verify {h}/app:v1 --insecure-registry {h} --trust-policy {} --trust-store {}",
-        env!("CARGO_BIN_EXE_vouch"),
-        m.path("policy.json").display(),
-        m.path("store").display()
-    );
-    let check = Command::new("sh").arg("-c").arg(&verify).output().unwrap();
-    assert!(
-        check.status.success(),
-        "the revocation bench image does not verify: {}",
-        String::from_utf8_lossy(&check.stdout)
-    );
+    // Cold: no CRL from the disk cache.
+    let verify = format!("{} --no-crl-cache", verify_command(&m, h));
+    check_verifies(&verify);
     let mut v = versus_curl(&hyperfine, "cold-revocation", &verify, &curl);
     v["round_trips"] = json!("registry 4 + CRL 2 (+ one OCSP name that does not resolve)");
     save("cold_revocation", &v);
+    drop(server);
+    v
+}
+
+/// `vouch verify HOST/app:v1` against `m`'s trust material.
+fn verify_command(m: &Material, host: &str) -> String {
+    format!(
+        "{} verify {host}/app:v1 --insecure-registry {host} --trust-policy {} --trust-store {}",
+        env!("CARGO_BIN_EXE_vouch"),
+        m.path("policy.json").display(),
+        m.path("store").display()
+    )
+}
+
+fn check_verifies(verify: &str) {
+    let check = Command::new("sh").arg("-c").arg(verify).output().unwrap();
+    assert!(
+        check.status.success(),
+        "the revocation bench image does not verify: {}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
+}
+
+/// A chain minted here — root, intermediate checked by CRL (a loopback file server), leaf
+/// checked by OCSP (`openssl ocsp` answering for the intermediate) — both on ports chosen at
+/// run time, and a registry holding `app:v1` signed with it and `plain:v1` signed by a leaf of
+/// the same root naming no revocation endpoint.
+struct RevocationWorld {
+    crl: common::file_server::FileServer,
+    _ocsp: common::ocsp_responder::OcspResponder,
+    reg: MemoryRegistry,
+    subject: Descriptor,
+    sig: vouch::notation::signer::SignatureArtifact,
+    plain: Descriptor,
+    material: Material,
+    /// The OCSP GET and CRL URLs vouch asks, in that order.
+    urls: Vec<String>,
+}
+
+fn revocation_world() -> RevocationWorld {
+    use common::pki::{Ca, Endpoints};
+    let root = Ca::root("bench revocation root");
+    let crl = common::file_server::FileServer::start();
+    let crl_url = crl.url("intermediate.crl");
+    let inter = root.intermediate(
+        "bench revocation intermediate",
+        2,
+        Endpoints {
+            crl: Some(&crl_url),
+            ocsp: None,
+        },
+    );
+    crl.serve("intermediate.crl", root.crl(1, &[]));
+    let ocsp = common::ocsp_responder::OcspResponder::start(&inter, &[0x1001]);
+    let id = inter.signer(
+        "bench revocation",
+        0x1001,
+        Endpoints {
+            crl: None,
+            ocsp: Some(&ocsp.url()),
+        },
+    );
+    let plain_id = root.signer("bench plain", 0x2001, Endpoints::default());
+    let reg = MemoryRegistry::start(State {
+        referrers_api: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let (subject, sig) =
+        common::fake_registry::put_signed_image(&reg, "app", "v1", b"revocation", &id.signer());
+    let (plain, _) =
+        common::fake_registry::put_signed_image(&reg, "plain", "v1", b"plain", &plain_id.signer());
+    let cert = |der: &[u8]| vouch::notation::x509::Certificate::from_der(der).unwrap();
+    let request =
+        vouch::notation::revocation::ocsp::request(&cert(&id.chain[0]), &cert(&id.chain[1]))
+            .unwrap();
+    let ocsp_get =
+        vouch::notation::revocation::ocsp::request_url(&ocsp.url(), &request).expect("OCSP GET");
+    RevocationWorld {
+        crl,
+        _ocsp: ocsp,
+        reg,
+        subject,
+        sig,
+        plain,
+        material: Material::new(&id.anchor_der),
+        urls: vec![ocsp_get, crl_url],
+    }
+}
+
+/// Cold `vouch verify` of an image whose chain needs OCSP (leaf) and CRL (intermediate), next
+/// to curl making the same registry, OCSP and CRL round trips; then the same with the CRL in
+/// the disk cache (notation's layout) from an earlier run.
+fn cold_ocsp_crl() -> Value {
+    let Some(hyperfine) = which("hyperfine") else {
+        return json!({"skipped": "hyperfine is not installed"});
+    };
+    let w = revocation_world();
+    let h = &w.reg.host;
+    let curl = registry_curl(h, &w.subject, &w.sig, &w.urls);
+    let verify = format!("{} --no-crl-cache", verify_command(&w.material, h));
+    check_verifies(&verify);
+    let mut v = versus_curl(&hyperfine, "cold-ocsp-crl", &verify, &curl);
+    let disk = w.material.path("crl-cache");
+    let with_disk = format!(
+        "{} --crl-cache-dir {}",
+        verify_command(&w.material, h),
+        disk.display()
+    );
+    check_verifies(&with_disk);
+    let asked = w.crl.requests().len();
+    let d = versus_curl(&hyperfine, "cold-ocsp-crl-disk", &with_disk, &curl);
+    v["crl_on_disk"] = json!({
+        "vouch_verify_median_ms": d["vouch_verify_median_ms"],
+        "curl_floor_median_ms": d["curl_floor_median_ms"],
+        "median_ratio": d["median_ratio"],
+        // hyperfine ran each command 3 + 40 times; curl asks every time.
+        "crl_requests_by_vouch": w.crl.requests().len() as i64 - asked as i64 - 43,
+    });
+    v["round_trips"] = json!("registry 4 + OCSP 1 (leaf) + CRL 1 (intermediate)");
+    save("cold_ocsp_crl", &v);
+    v
+}
+
+/// The sum of a counter family in the Prometheus text of `GET /metrics`.
+async fn metric_sum(client: &reqwest::Client, port: u16, name: &str) -> f64 {
+    let text = client
+        .get(format!("https://localhost:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with(name))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The warm path (one runtime thread, wrk at 32 connections) for the image checked by OCSP and
+/// CRL next to one whose chain names no endpoint, in one `vouch serve`, interleaved; the
+/// revocation requests made during the warm phase counted at the CRL server and in vouch's
+/// metrics.
+fn warm_revocation() -> Value {
+    let w = revocation_world();
+    let serve = w.material.serve_with_threads(&w.reg.host, "", Some(1));
+    let client = w.material.client();
+    let url = format!("https://localhost:{}/validate", serve.port);
+    let bodies: Vec<(&str, PathBuf)> = [
+        ("revocation", "app", &w.subject),
+        ("plain", "plain", &w.plain),
+    ]
+    .into_iter()
+    .map(|(name, repo, d)| {
+        let image = format!("{}/{repo}@{}", w.reg.host, d.digest);
+        let body = serde_json::to_vec(&review(name, &[image])).unwrap();
+        let file = w.material.path(&format!("review-{name}.json"));
+        std::fs::write(&file, body).unwrap();
+        (name, file)
+    })
+    .collect();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let fetches = "vouch_revocation_fetches_total";
+    let (before, crl_before) = rt.block_on(async {
+        for (name, file) in &bodies {
+            let body: Value = serde_json::from_slice(&std::fs::read(file).unwrap()).unwrap();
+            let r = admit(&client, &url, &body).await.expect("answer");
+            assert_eq!(r["response"]["allowed"], true, "{name}: {r}");
+        }
+        (
+            metric_sum(&client, serve.port, fetches).await,
+            w.crl.requests().len(),
+        )
+    });
+    // Warming made the OCSP and the CRL fetch (and nothing else).
+    assert_eq!(before, 2.0, "revocation fetches while warming");
+    let rounds = 2;
+    let mut runs: Vec<(&str, f64, f64)> = Vec::new();
+    for _ in 0..rounds {
+        for (name, file) in &bodies {
+            if let Some((rps, p99)) = wrk(&url, file, 8) {
+                runs.push((name, rps, p99));
+            }
+        }
+    }
+    let (after, crl_after) = rt.block_on(async {
+        (
+            metric_sum(&client, serve.port, fetches).await,
+            w.crl.requests().len(),
+        )
+    });
+    drop(serve);
+    let mean = |name: &str, i: usize| {
+        let v: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.0 == name)
+            .map(|r| if i == 1 { r.1 } else { r.2 })
+            .collect();
+        v.iter().sum::<f64>() / v.len().max(1) as f64
+    };
+    let v = json!({
+        "cores": 1, "connections": 32, "seconds_per_run": 8, "runs_each": rounds,
+        "revocation": {"requests_per_s": mean("revocation", 1), "p99_ms": mean("revocation", 2)},
+        "plain": {"requests_per_s": mean("plain", 1), "p99_ms": mean("plain", 2)},
+        "throughput_ratio": mean("revocation", 1) / mean("plain", 1),
+        "revocation_fetches_during_warm": after - before,
+        "crl_requests_during_warm": crl_after - crl_before,
+        "target": "zero revocation requests; ratio >= 0.95",
+    });
+    // The sanity check of this benchmark: warm admissions make no revocation request.
+    assert_eq!(
+        after - before,
+        0.0,
+        "revocation fetches during the warm phase: {v}"
+    );
+    assert_eq!(
+        crl_after, crl_before,
+        "CRL requests during the warm phase: {v}"
+    );
+    save("warm_revocation", &v);
     v
 }
 
@@ -810,7 +1007,16 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let all = ["warm", "cold", "cold_revocation", "herd", "memory", "scale"];
+    let all = [
+        "warm",
+        "warm_revocation",
+        "cold",
+        "cold_revocation",
+        "cold_ocsp_crl",
+        "herd",
+        "memory",
+        "scale",
+    ];
     let run: Vec<&str> = if wanted.is_empty() {
         all.to_vec()
     } else {
@@ -830,6 +1036,8 @@ fn main() {
             "warm" => warm(),
             "cold" => cold(),
             "cold_revocation" => cold_revocation(),
+            "warm_revocation" => warm_revocation(),
+            "cold_ocsp_crl" => cold_ocsp_crl(),
             "herd" => herd(),
             "memory" => memory(),
             _ => scale(),

@@ -37,6 +37,7 @@ def load(n):
     p = f"target/bench/{n}.json"
     return json.load(open(p)) if os.path.exists(p) else {}
 s, w, c, h, m, sc = (load(n) for n in ["signatures", "warm", "cold", "herd", "memory", "scale"])
+wr, co = load("warm_revocation"), load("cold_ocsp_crl")
 print("\n== vouch benchmarks (this machine: %d cores) ==" % os.cpu_count())
 for k, v in s.items():
     print(f"signature  {k:<36} {v['mean_us']:9.1f} µs")
@@ -47,6 +48,10 @@ for part in ("one_core", "all_cores"):
         print(f"warm       {r['cores']} core(s) each: vouch {r['vouch']['requests_per_s']:.0f} req/s p99 {r['vouch']['p99_ms']:.2f} ms | nginx floor {f.get('requests_per_s', 0):.0f} req/s p99 {f.get('p99_ms', 0):.2f} ms | ratio {r.get('throughput_ratio') or 0:.2f} (target >= 0.5, p99 <= 5 ms)")
 if c.get("vouch_verify_ms"):
     print(f"cold       vouch verify {c['vouch_verify_ms']:.1f} ms | curl floor {c['curl_floor_ms']:.1f} ms | ratio {c['ratio']:.2f} (target <= 1.5)")
+if wr:
+    print(f"warm rev.  1 core: OCSP+CRL image {wr['revocation']['requests_per_s']:.0f} req/s p99 {wr['revocation']['p99_ms']:.2f} ms | no-endpoint image {wr['plain']['requests_per_s']:.0f} req/s | ratio {wr['throughput_ratio']:.2f} (target >= 0.95), revocation requests while warm: {wr['revocation_fetches_during_warm']:.0f} (target 0)")
+if co.get("vouch_verify_ms"):
+    print(f"cold OCSP+CRL  vouch verify median {co['vouch_verify_median_ms']:.1f} ms | curl floor {co['curl_floor_median_ms']:.1f} ms | ratio {co['median_ratio']:.2f} (target <= 1.5); CRL on disk: {co['crl_on_disk']['vouch_verify_median_ms']:.1f} ms")
 if h:
     print(f"herd       registry requests: 1 admission {h['registry_requests_one_admission']}, 200 concurrent {h['registry_requests_200_concurrent']} (target: equal)")
 if m:

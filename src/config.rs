@@ -29,6 +29,7 @@
 //!   crlTimeout: 5s           # one CRL download (notation's default)
 //!   crlCacheBytes: 268435456 # CRLs kept in memory, each until its nextUpdate
 //!   offlineCrls: /etc/vouch/crls   # DER CRLs used when a distribution point cannot be fetched
+//!   crlCacheDir: /var/cache/vouch/crl  # CRLs on disk, notation's layout (verify: notation's own)
 //!   fetch: true              # false: no network, only offlineCrls (air-gapped clusters)
 //! cache:
 //!   allowTtl: 10m

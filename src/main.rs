@@ -179,6 +179,28 @@ struct VerifyArgs {
     /// Seconds allowed for each image.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
+    /// CRL cache shared with the notation CLI, in its layout. Default: `revocation.crlCacheDir`
+    /// of --config, else notation's ($NOTATION_CACHE/crl, $XDG_CACHE_HOME/notation/crl or
+    /// ~/.cache/notation/crl).
+    #[arg(long, value_name = "DIR")]
+    crl_cache_dir: Option<PathBuf>,
+    /// Keep CRLs in memory only (no disk cache).
+    #[arg(long, conflicts_with = "crl_cache_dir")]
+    no_crl_cache: bool,
+}
+
+impl VerifyArgs {
+    /// The CRL disk cache this run uses: the flag, the config file's, else notation's own (a CI
+    /// machine then shares CRLs with `notation verify`); none with --no-crl-cache.
+    fn crl_cache_dir(&self, configured: Option<PathBuf>) -> Option<PathBuf> {
+        if self.no_crl_cache {
+            return None;
+        }
+        self.crl_cache_dir
+            .clone()
+            .or(configured)
+            .or_else(vouch::notation::revocation::disk_cache::notation_crl_dir)
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -284,7 +306,9 @@ async fn verify(args: VerifyArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let gate = args.engine.resolve().and_then(|(_, engine)| {
+    let gate = args.engine.resolve().and_then(|(_, mut engine)| {
+        engine.revocation.crl_cache_dir =
+            args.crl_cache_dir(engine.revocation.crl_cache_dir.take());
         let registry = engine.registry_client(None).map_err(|e| e.to_string())?;
         engine
             .gate(registry, Duration::from_secs(args.timeout.max(1)), None)

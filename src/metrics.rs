@@ -79,8 +79,11 @@ pub struct Metrics {
     pub revocation_fetches: Family<Fetch, Counter>,
     /// Time of one OCSP or CRL fetch.
     pub revocation_fetch_seconds: Histogram,
-    /// Revocation answers taken from a cache (`ocsp`, `crl`, `offline_crl`).
+    /// Revocation answers taken from a cache (`ocsp`, `crl`, `crl_disk`, `offline_crl`).
     pub revocation_cache_hits: Family<Kind, Counter>,
+    /// CRL disk cache files that could not be used (`read`: unreadable, corrupt, too large) or
+    /// stored (`write`); each was treated as a miss.
+    pub revocation_cache_errors: Family<Kind, Counter>,
     /// Certificates checked, by status (`ok`, `revoked`, `unknown`, `non_revocable`).
     pub revocation_results: Family<Kind, Counter>,
     /// Admission requests answered without being judged, by reason (`overloaded`: too many
@@ -202,6 +205,7 @@ impl Metrics {
         let revocation_fetch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 14));
         let revocation_cache_hits = Family::<Kind, Counter>::default();
         let revocation_results = Family::<Kind, Counter>::default();
+        let revocation_cache_errors = Family::<Kind, Counter>::default();
         registry.register(
             "revocation_fetches",
             "OCSP and CRL fetches by kind and outcome",
@@ -216,6 +220,11 @@ impl Metrics {
             "revocation_cache_hits",
             "Revocation answers taken from a cache",
             revocation_cache_hits.clone(),
+        );
+        registry.register(
+            "revocation_cache_errors",
+            "CRL disk cache files that could not be read or stored (each a miss)",
+            revocation_cache_errors.clone(),
         );
         registry.register(
             "revocation_results",
@@ -248,6 +257,7 @@ impl Metrics {
             revocation_fetches,
             revocation_fetch_seconds,
             revocation_cache_hits,
+            revocation_cache_errors,
             revocation_results,
         }
     }

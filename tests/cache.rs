@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::fake_registry::{FakeRegistry, State};
+use common::fake_registry::{put_image, FakeRegistry, State};
 use common::pki;
 use vouch::cache::shared::RedisSettings;
 use vouch::cache::{CacheSettings, VerdictCache};
@@ -28,20 +28,6 @@ struct World {
     store_root: std::path::PathBuf,
 }
 
-fn image(reg: &FakeRegistry, repo: &str, tag: &str, content: &[u8]) -> Descriptor {
-    reg.with(|s| {
-        let config = s.put_blob(b"{}");
-        let layer = s.put_blob(content);
-        let m = serde_json::json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":2},
-            "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":layer,"size":content.len()}]});
-        let bytes = serde_json::to_vec(&m).unwrap();
-        let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", &bytes, None);
-        s.tags.insert(format!("{repo}:{tag}"), digest.clone());
-        Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
-    })
-}
-
 fn world() -> World {
     let reg = FakeRegistry::start(State {
         referrers_api: true,
@@ -49,8 +35,8 @@ fn world() -> World {
     })
     .expect("registry");
     let id = pki::self_signed("signer", &rcgen::PKCS_ECDSA_P256_SHA256);
-    let signed = image(&reg, "app", "signed", b"signed");
-    let unsigned = image(&reg, "app", "unsigned", b"unsigned");
+    let signed = put_image(&reg, "app", "signed", b"signed");
+    let unsigned = put_image(&reg, "app", "unsigned", b"unsigned");
     let sig = id.signer().sign_artifact(&signed, None).unwrap();
     reg.with(|s| s.put_signature(&sig));
     let store = tempfile::tempdir().unwrap();

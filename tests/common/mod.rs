@@ -5,9 +5,11 @@
 pub mod acr;
 pub mod crl_server;
 pub mod fake_registry;
+pub mod file_server;
 pub mod hostile_client;
 pub mod hostile_registry;
 pub mod kube_api;
+pub mod ocsp_responder;
 pub mod pki;
 pub mod tsa;
 
@@ -497,11 +499,16 @@ pub fn vouch(args: &[&str]) -> Output {
     vouch_env(args, &[])
 }
 
-/// Run the built binary with extra environment variables.
+/// Run the built binary with extra environment variables. Each run has a notation cache
+/// directory of its own (`vouch verify` keeps CRLs there), removed afterwards, so that no run
+/// sees another's CRLs unless `env` names a `NOTATION_CACHE` to share.
 pub fn vouch_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let cache = tempfile::tempdir().expect("notation cache directory");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vouch"));
     cmd.args(args)
         .env_remove("DOCKER_CONFIG")
+        .env_remove("XDG_CACHE_HOME")
+        .env("NOTATION_CACHE", cache.path())
         .env("HOME", std::env::temp_dir());
     for (k, v) in env {
         cmd.env(k, v);

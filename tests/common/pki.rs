@@ -126,3 +126,131 @@ fn issued(
         anchor_der: issuer.der().to_vec(),
     }
 }
+
+/// Where a certificate says its revocation status is kept.
+#[derive(Clone, Copy, Default)]
+pub struct Endpoints<'a> {
+    /// A CRL distribution point URL.
+    pub crl: Option<&'a str>,
+    /// An OCSP responder URL (Authority Information Access).
+    pub ocsp: Option<&'a str>,
+}
+
+impl Endpoints<'_> {
+    fn apply(&self, p: &mut CertificateParams) {
+        if let Some(url) = self.crl {
+            p.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+                uris: vec![url.to_string()],
+            }];
+        }
+        if let Some(url) = self.ocsp {
+            // AuthorityInfoAccess ::= SEQUENCE OF AccessDescription { id-ad-ocsp, [6] URI }
+            // (rcgen has no builder for it; URLs here are short, so lengths are one byte).
+            let oid = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+            let mut desc = oid.to_vec();
+            desc.push(0x86);
+            desc.push(url.len() as u8);
+            desc.extend_from_slice(url.as_bytes());
+            let mut access = vec![0x30, desc.len() as u8];
+            access.extend(desc);
+            let mut aia = vec![0x30, access.len() as u8];
+            aia.extend(access);
+            p.custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(
+                    &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+                    aia,
+                ));
+        }
+    }
+}
+
+/// A CA (a root, or an intermediate under one) that issues certificates naming revocation
+/// endpoints and signs CRLs about them.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    /// Its certificate, then its issuers' up to the root (DER).
+    pub chain: Vec<Vec<u8>>,
+}
+
+impl Ca {
+    fn params(cn: &str, serial: u64) -> CertificateParams {
+        let mut p = CertificateParams::new(Vec::<String>::new()).expect("params");
+        p.distinguished_name = name(cn);
+        p.serial_number = Some(serial.into());
+        p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        p
+    }
+
+    /// A self-signed root CA (ECDSA P-256).
+    pub fn root(cn: &str) -> Ca {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let issuer = CertifiedIssuer::self_signed(Ca::params(cn, 1), key).expect("root");
+        let chain = vec![issuer.der().to_vec()];
+        Ca { issuer, chain }
+    }
+
+    /// An intermediate CA issued by this one, naming `endpoints`.
+    pub fn intermediate(&self, cn: &str, serial: u64, endpoints: Endpoints<'_>) -> Ca {
+        let mut p = Ca::params(cn, serial);
+        endpoints.apply(&mut p);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let issuer = CertifiedIssuer::signed_by(p, key, &self.issuer).expect("intermediate");
+        let mut chain = vec![issuer.der().to_vec()];
+        chain.extend(self.chain.iter().cloned());
+        Ca { issuer, chain }
+    }
+
+    /// A code-signing leaf issued by this CA, naming `endpoints`, with the chain up to the root
+    /// (the root is the anchor).
+    pub fn signer(&self, cn: &str, serial: u64, endpoints: Endpoints<'_>) -> Identity {
+        let mut p = leaf_params(cn);
+        p.serial_number = Some(serial.into());
+        endpoints.apply(&mut p);
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let leaf = p.signed_by(&key, &self.issuer).expect("leaf");
+        let mut chain = vec![leaf.der().to_vec()];
+        chain.extend(self.chain.iter().cloned());
+        Identity {
+            leaf_der: leaf.der().to_vec(),
+            key_der: key.serialize_der(),
+            anchor_der: chain.last().cloned().expect("root"),
+            chain,
+        }
+    }
+
+    /// A DER CRL signed by this CA revoking `revoked` (serials), current for a week.
+    pub fn crl(&self, number: u64, revoked: &[u64]) -> Vec<u8> {
+        let now = time::OffsetDateTime::now_utc();
+        rcgen::CertificateRevocationListParams {
+            this_update: now - time::Duration::hours(1),
+            next_update: now + time::Duration::days(7),
+            crl_number: number.into(),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|s| rcgen::RevokedCertParams {
+                    serial_number: (*s).into(),
+                    revocation_time: now - time::Duration::minutes(30),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        }
+        .signed_by(&self.issuer)
+        .expect("CRL")
+        .der()
+        .to_vec()
+    }
+
+    /// Its certificate as PEM (for `openssl ocsp -CA`/`-rsigner`).
+    pub fn cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// Its private key as PKCS#8 PEM (for `openssl ocsp -rkey`).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+}

@@ -14,6 +14,10 @@
 //!   its `nextUpdate`; an OCSP answer by (responder, certificate) until its `nextUpdate`. One
 //!   fetch per URL at a time: concurrent admissions needing the same CRL share it. A cached CRL
 //!   is validated again on every use, as notation does, against the issuer and the time.
+//! - **Shared with the notation CLI.** With a disk cache directory (`vouch verify` uses notation's
+//!   own), a CRL bundle missing from memory is looked up there before it is fetched, and every
+//!   download is stored there, in notation's layout ([`super::disk_cache`]). A cache file that
+//!   cannot be read or written never fails a check: it is logged, counted, and treated as a miss.
 //! - **Air-gapped clusters.** A directory of DER CRLs (e.g. a ConfigMap a CronJob refreshes) is
 //!   used for a distribution point that cannot be fetched: the CRL issued by the certificate's
 //!   issuer is taken from there, held to the same signature and `nextUpdate` rules.
@@ -31,6 +35,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::crl::{self, Crl};
+use super::disk_cache::DiskCache;
 use super::ocsp;
 use super::{CertResult, Decision, Method, ServerResult, Status};
 use crate::metrics::Metrics;
@@ -57,6 +62,10 @@ pub struct RevocationSettings {
     pub crl_cache_bytes: u64,
     /// A directory of DER CRLs used when a distribution point cannot be fetched.
     pub offline_crls: Option<PathBuf>,
+    /// A CRL cache directory in notation's layout (e.g. `~/.cache/notation/crl`), consulted
+    /// after memory and before the network, and written after every download. `None`: memory
+    /// only.
+    pub crl_cache_dir: Option<PathBuf>,
     /// Whether OCSP responders and CRL distribution points are asked at all. Off, only the
     /// offline CRLs count (air-gapped clusters; a certificate with only OCSP is then unknown).
     pub fetch: bool,
@@ -69,6 +78,7 @@ impl Default for RevocationSettings {
             crl_timeout: Duration::from_secs(5),
             crl_cache_bytes: 256 * 1024 * 1024,
             offline_crls: None,
+            crl_cache_dir: None,
             fetch: true,
         }
     }
@@ -118,6 +128,7 @@ pub struct Checker {
     crls: Cache<String, Arc<Fetched>>,
     ocsp: Cache<OcspKey, Arc<OcspAnswer>>,
     offline: Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, OfflineCrl>>>,
+    disk: Option<Arc<DiskCache>>,
     per_host: Arc<HostLimits>,
     metrics: Option<Arc<Metrics>>,
 }
@@ -194,12 +205,17 @@ impl Checker {
             })
             .expire_after(UntilNextUpdate)
             .build();
+        let disk = settings
+            .crl_cache_dir
+            .as_ref()
+            .map(|d| Arc::new(DiskCache::new(d)));
         Self {
             http,
             settings,
             crls,
             ocsp,
             offline: Arc::default(),
+            disk,
             per_host: Arc::new(HostLimits::new(PER_HOST_CONCURRENCY)),
             metrics,
         }
@@ -455,7 +471,8 @@ impl Checker {
         )
     }
 
-    /// The CRL bundle of `url`: from the cache while its `nextUpdate` holds, else fetched once
+    /// The CRL bundle of `url`: from the memory cache while its `nextUpdate` holds, else from
+    /// the disk cache while its `nextUpdate` holds, else fetched (and stored on disk), once
     /// however many ask at the same time, else (the base CRL could not be had) from the offline
     /// directory. Nobody waits past their own deadline for a fetch another admission leads, and
     /// a fetch that timed out on a shorter deadline than the caller's is tried again. The error
@@ -480,7 +497,12 @@ impl Checker {
             let shared = tokio::time::timeout_at(
                 deadline,
                 self.crls.try_get_with(url.to_string(), async {
+                    if let Some(hit) = self.disk_get(url, now, deadline).await {
+                        return Ok(Arc::new(hit));
+                    }
                     let bundle = self.download_bundle(url, deadline).await?;
+                    // Stored before it is validated, as notation stores it: every use validates.
+                    self.disk_set(url, &bundle, deadline).await;
                     if bundle.next_update().is_none() {
                         // Not cacheable (and it fails validation): handed over, not kept.
                         return Err(Uncached(Arc::new(bundle)));
@@ -510,6 +532,53 @@ impl Checker {
                 // The base came, its delta did not: never checked without it.
                 FetchFailure::DeltaFailed(reason) => return Err(reason.clone()),
             }
+        }
+    }
+
+    /// The disk cache's bundle for `url`, when there is a cache and it holds an effective one;
+    /// read on a blocking thread, given up at `deadline`. Errors are logged, counted and a miss.
+    async fn disk_get(&self, url: &str, now: OffsetDateTime, deadline: Instant) -> Option<Fetched> {
+        let disk = self.disk.clone()?;
+        let key = url.to_string();
+        let read = tokio::task::spawn_blocking(move || disk.get(&key, now));
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(Ok(Ok(Some((base, delta))))) => {
+                self.cache_hit("crl_disk");
+                tracing::debug!(url, "CRL bundle taken from the disk cache");
+                Some(Fetched {
+                    base: Arc::new(base),
+                    delta: delta.map(Arc::new),
+                })
+            }
+            Ok(Ok(Ok(None))) => None,
+            Ok(Ok(Err(e))) => {
+                self.disk_error("read", url, &e);
+                None
+            }
+            // The reading thread panicked or the deadline came first: fetch instead.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
+    /// Store a downloaded bundle in the disk cache, when there is one; written on a blocking
+    /// thread and waited for (a `vouch verify` process may exit right after), until `deadline`.
+    async fn disk_set(&self, url: &str, bundle: &Fetched, deadline: Instant) {
+        let Some(disk) = self.disk.clone() else {
+            return;
+        };
+        let (key, base, delta) = (url.to_string(), bundle.base.clone(), bundle.delta.clone());
+        let write = tokio::task::spawn_blocking(move || {
+            disk.set(&key, base.der(), delta.as_deref().map(Crl::der))
+        });
+        if let Ok(Ok(Err(e))) = tokio::time::timeout_at(deadline, write).await {
+            self.disk_error("write", url, &e);
+        }
+    }
+
+    fn disk_error(&self, kind: &'static str, url: &str, e: &super::disk_cache::DiskCacheError) {
+        tracing::warn!(url, error = %e, "CRL disk cache error (ignored)");
+        if let Some(m) = &self.metrics {
+            Metrics::inc(&m.revocation_cache_errors, kind);
         }
     }
 

@@ -19,6 +19,7 @@
 
 mod checker;
 pub mod crl;
+pub mod disk_cache;
 pub mod ocsp;
 
 pub use checker::{Checker, RevocationSettings};
