@@ -49,30 +49,22 @@ fn class_name(c: RowClass) -> &'static str {
 pub fn table(report: &AuditReport) -> String {
     let mut out = String::new();
     let (allow, warn, deny) = report.counts();
-    let w_work = report
-        .rows
-        .iter()
-        .map(|r| workload_name(r).len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
+    // A column as wide as its widest cell, within bounds.
+    let width = |cell: &dyn Fn(&AuditRow) -> usize, min: usize, max: usize| {
+        report
+            .rows
+            .iter()
+            .map(cell)
+            .max()
+            .unwrap_or(min)
+            .clamp(min, max)
+    };
+    let w_work = width(&|r| workload_name(r).len(), 8, usize::MAX);
     // Kubernetes container names are at most 63 characters.
-    let w_cont = report
-        .rows
-        .iter()
-        .map(|r| escape(&r.workload.container).len())
-        .max()
-        .unwrap_or(12)
-        .clamp(12, 63);
+    let w_cont = width(&|r| escape(&r.workload.container).len(), 12, 63);
     // Wide enough for an image pinned by digest (the digest alone is 71 characters), so the
     // PINNED column stays aligned; a longer, hostile string overflows rather than widening all.
-    let w_img = report
-        .rows
-        .iter()
-        .map(|r| escape(&r.verdict.image).len())
-        .max()
-        .unwrap_or(5)
-        .clamp(5, 160);
+    let w_img = width(&|r| escape(&r.verdict.image).len(), 5, 160);
     let mut current = None;
     for r in &report.rows {
         let c = r.class();
