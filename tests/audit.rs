@@ -120,7 +120,21 @@ fn manifest_audit_reports_every_workload_container_in_json() {
     );
     assert_eq!(find("report")["workload"]["kind"], "CronJob");
     assert_eq!(find("c")["workload"]["name"], "solo");
-    assert_eq!(v["summary"], json!({"allow": 3, "warn": 1, "deny": 1}));
+    // Pinned is about what runs: only the init container is written with a digest, whatever
+    // the verdicts of the others.
+    for r in rows {
+        let pinned = r["workload"]["container"] == "migrate";
+        assert_eq!(r["pinnedByDigest"], pinned, "{r}");
+    }
+    assert_eq!(
+        find("web")["pinned"],
+        format!("{}/shop/web:v1@{DIGEST}", registry().host),
+        "verify's pinned reference, for the image verified by tag"
+    );
+    assert_eq!(
+        v["summary"],
+        json!({"allow": 3, "warn": 1, "deny": 1, "unpinned": 4})
+    );
     assert!(
         find("web")["workload"]["source"]
             .as_str()
@@ -145,6 +159,24 @@ fn broken_documents_are_reported_and_the_rest_still_audited() {
         "file and line of the error: {out}"
     );
     assert!(out.contains("4 workload container(s)"), "{out}");
+    assert!(
+        out.contains("\n3 of 4 workload container(s) run an image not pinned by digest: a tag swap could change what they run\n"),
+        "{out}"
+    );
+    let pinned_column = |container: &str| {
+        let line = out
+            .lines()
+            .find(|l| l.split_whitespace().nth(2) == Some(container))
+            .unwrap_or_else(|| panic!("{container} in {out}"));
+        line.split_whitespace()
+            .nth(4)
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(pinned_column("migrate"), "yes", "{out}");
+    for c in ["web", "sidecar", "report"] {
+        assert_eq!(pinned_column(c), "no", "{out}");
+    }
 }
 
 #[test]
@@ -194,6 +226,25 @@ fn junit_has_one_case_per_workload_container() {
     );
     assert!(
         out.contains("<failure message=\"would be denied\">"),
+        "{out}"
+    );
+    assert_eq!(
+        out.matches("<property name=\"pinnedByDigest\" value=\"true\"/>")
+            .count(),
+        1,
+        "the init container written with a digest: {out}"
+    );
+    assert_eq!(
+        out.matches("<property name=\"pinnedByDigest\" value=\"false\"/>")
+            .count(),
+        4,
+        "{out}"
+    );
+    assert!(
+        out.contains("<property name=\"unpinned\" value=\"4\"/>")
+            && out.contains(
+                "<system-out>4 of 5 workload container(s) run an image not pinned by digest"
+            ),
         "{out}"
     );
 }
@@ -262,6 +313,17 @@ fn html_report_renders_its_table_and_chart_in_headless_chromium() {
         "{dom}"
     );
     assert!(dom.contains("id=\"count-deny\">1<"), "{dom}");
+    assert!(dom.contains("id=\"count-unpinned\">4<"), "{dom}");
+    assert_eq!(
+        dom.matches("<td class=\"pinned\">yes</td>").count(),
+        1,
+        "{dom}"
+    );
+    assert_eq!(
+        dom.matches("<td class=\"pinned\">no</td>").count(),
+        4,
+        "{dom}"
+    );
 }
 
 fn pod(ns: &str, name: &str, image: &str, owner: Option<&str>, pull_secret: Option<&str>) -> Value {
@@ -373,6 +435,14 @@ fn live_cluster_audit_with_pagination_owners_and_pull_secrets() {
         .find(|r| r["workload"]["container"] == "sidecar")
         .unwrap();
     assert_eq!(sidecar["admission"], "deny");
+    for r in rows {
+        let pinned = r["workload"]["namespace"] == "tools";
+        assert_eq!(
+            r["pinnedByDigest"], pinned,
+            "the debug pods run by digest: {r}"
+        );
+    }
+    assert_eq!(v["summary"]["unpinned"], 3, "{}", v["summary"]);
     let lists = api
         .requests()
         .iter()

@@ -149,6 +149,40 @@ fn strict_level_with_valid_signature_by_tag() {
 }
 
 #[test]
+fn a_verified_image_is_pinned_to_the_digest_that_verified() {
+    let trust = [("ca", "e2e", &[key("e2e.crt")][..])];
+    let by_tag = format!("{}/e2e-valid-signature:v1", registry().host);
+    let run = verify_with("trustpolicy.json", &trust, &by_tag, true);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(
+        run.json()["results"][0]["pinned"],
+        format!("{by_tag}@{DIGEST}"),
+        "the name and tag as written, the verified digest appended"
+    );
+    let text = verify_with("trustpolicy.json", &trust, &by_tag, false);
+    assert_run(&text, 0, &[&format!("\n  → pinned: {by_tag}@{DIGEST}\n")]);
+
+    let by_digest = format!("{}/e2e-valid-signature@{DIGEST}", registry().host);
+    let run = verify_with("trustpolicy.json", &trust, &by_digest, true);
+    assert_eq!(
+        run.json()["results"][0]["pinned"],
+        by_digest.as_str(),
+        "already pinned"
+    );
+    let text = verify_with("trustpolicy.json", &trust, &by_digest, false);
+    assert!(!text.stdout.contains("pinned"), "{}", text.stdout);
+
+    let unsigned = format!("{}/e2e:v1", registry().host);
+    let run = verify_with("trustpolicy.json", &trust, &unsigned, true);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    let r = &run.json()["results"][0];
+    assert!(
+        r.get("pinned").is_none(),
+        "nothing verified, nothing pinned: {r}"
+    );
+}
+
+#[test]
 fn unsigned_image_fails_at_strict_permissive_and_audit() {
     for p in ["trustpolicy.json", "permissive_trustpolicy.json"] {
         let run = verify(p, "e2e.crt", "e2e");

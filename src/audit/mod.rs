@@ -16,6 +16,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::gate::{Admission, Gate, Outcome, Verdict};
+use crate::reference::ImageReference;
 
 /// How many images are judged at once.
 pub const CONCURRENCY: usize = 8;
@@ -89,6 +90,13 @@ impl AuditRow {
             RowClass::Allow
         }
     }
+
+    /// Whether the image runs by digest: written with `@<algorithm>:<hex>` (with or without a
+    /// tag), so the runtime pulls exactly that manifest whoever moves the tag. Independent of
+    /// the verdict. A string that is not a reference is not pinned.
+    pub fn pinned_by_digest(&self) -> bool {
+        ImageReference::parse(&self.verdict.image).is_ok_and(|r| r.digest().is_some())
+    }
 }
 
 /// A finished audit.
@@ -112,6 +120,25 @@ impl AuditReport {
             }
         }
         c
+    }
+
+    /// How many rows run an image not pinned by digest ([`AuditRow::pinned_by_digest`]): what
+    /// a tag swap could change.
+    pub fn unpinned(&self) -> usize {
+        self.rows.iter().filter(|r| !r.pinned_by_digest()).count()
+    }
+
+    /// The summary sentence of [`AuditReport::unpinned`], the same in every report format.
+    pub fn unpinned_summary(&self) -> String {
+        let n = self.unpinned();
+        let mut s = format!(
+            "{n} of {} workload container(s) run an image not pinned by digest",
+            self.rows.len()
+        );
+        if n > 0 {
+            s.push_str(": a tag swap could change what they run");
+        }
+        s
     }
 
     /// `vouch audit`'s exit status: 3 when an image could not be judged, 2 when input could

@@ -29,6 +29,14 @@ fn why(r: &AuditRow) -> String {
     parts.join("; ")
 }
 
+fn yes_no(b: bool) -> &'static str {
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
 fn class_name(c: RowClass) -> &'static str {
     match c {
         RowClass::Deny => "DENY",
@@ -41,20 +49,22 @@ fn class_name(c: RowClass) -> &'static str {
 pub fn table(report: &AuditReport) -> String {
     let mut out = String::new();
     let (allow, warn, deny) = report.counts();
-    let w_work = report
-        .rows
-        .iter()
-        .map(|r| workload_name(r).len())
-        .max()
-        .unwrap_or(8)
-        .max(8);
-    let w_img = report
-        .rows
-        .iter()
-        .map(|r| escape(&r.verdict.image).len())
-        .max()
-        .unwrap_or(5)
-        .clamp(5, 80);
+    // A column as wide as its widest cell, within bounds.
+    let width = |cell: &dyn Fn(&AuditRow) -> usize, min: usize, max: usize| {
+        report
+            .rows
+            .iter()
+            .map(cell)
+            .max()
+            .unwrap_or(min)
+            .clamp(min, max)
+    };
+    let w_work = width(&|r| workload_name(r).len(), 8, usize::MAX);
+    // Kubernetes container names are at most 63 characters.
+    let w_cont = width(&|r| escape(&r.workload.container).len(), 12, 63);
+    // Wide enough for an image pinned by digest (the digest alone is 71 characters), so the
+    // PINNED column stays aligned; a longer, hostile string overflows rather than widening all.
+    let w_img = width(&|r| escape(&r.verdict.image).len(), 5, 160);
     let mut current = None;
     for r in &report.rows {
         let c = r.class();
@@ -71,18 +81,19 @@ pub fn table(report: &AuditReport) -> String {
             );
             let _ = writeln!(
                 out,
-                "  {:<5}  {:<w_work$}  {:<12}  {:<w_img$}  WHY",
+                "  {:<5}  {:<w_work$}  {:<w_cont$}  {:<w_img$}  PINNED  WHY",
                 "", "WORKLOAD", "CONTAINER", "IMAGE"
             );
         }
         let reason = why(r);
         let _ = writeln!(
             out,
-            "  {:<5}  {:<w_work$}  {:<12}  {:<w_img$}  {}",
+            "  {:<5}  {:<w_work$}  {:<w_cont$}  {:<w_img$}  {:<6}  {}",
             class_name(c),
             workload_name(r),
             escape(&r.workload.container),
             escape(&r.verdict.image),
+            yes_no(r.pinned_by_digest()),
             if reason.is_empty() {
                 "verified".into()
             } else {
@@ -102,10 +113,14 @@ pub fn table(report: &AuditReport) -> String {
         report.rows.len(),
         report.errors.len()
     );
+    let _ = writeln!(out, "{}", report.unpinned_summary());
     out
 }
 
-/// JSON: every row is a `verify` result object plus its workload.
+/// JSON: every row is a `verify` result object plus its workload, its class and
+/// `pinnedByDigest` (whether the image as written carries a digest; `pinned`, as in `verify`,
+/// is the reference to run instead, for an image that verified). The summary counts the rows
+/// `unpinned`.
 pub fn json(report: &AuditReport) -> String {
     let (allow, warn, deny) = report.counts();
     let results: Vec<serde_json::Value> = report
@@ -115,13 +130,19 @@ pub fn json(report: &AuditReport) -> String {
             let mut v = serde_json::to_value(r.verdict.as_ref()).unwrap_or_default();
             v["workload"] = serde_json::to_value(&r.workload).unwrap_or_default();
             v["class"] = serde_json::to_value(r.class()).unwrap_or_default();
+            v["pinnedByDigest"] = r.pinned_by_digest().into();
             v
         })
         .collect();
     serde_json::to_string_pretty(&json!({
         "results": results,
         "errors": report.errors,
-        "summary": {"allow": allow, "warn": warn, "deny": deny},
+        "summary": {
+            "allow": allow,
+            "warn": warn,
+            "deny": deny,
+            "unpinned": report.unpinned(),
+        },
     }))
     .unwrap_or_default()
 }
@@ -144,7 +165,10 @@ fn xml(s: &str) -> String {
 }
 
 /// JUnit XML: one test case per workload container; denials are failures, images that could
-/// not be judged are errors, warnings go to system-out.
+/// not be judged are errors, warnings go to system-out. Whether an image is pinned by digest
+/// is a property of its case (`pinnedByDigest`, as pytest writes case properties); the count
+/// of unpinned ones is a property of the suite (`unpinned`) and the suite's system-out
+/// sentence, since an unpinned image is no failure.
 pub fn junit(report: &AuditReport) -> String {
     let failures = report
         .rows
@@ -168,6 +192,11 @@ pub fn junit(report: &AuditReport) -> String {
         "  <testsuite name=\"vouch audit\" tests=\"{}\" failures=\"{failures}\" errors=\"{errors}\">",
         report.rows.len() + report.errors.len()
     );
+    let _ = writeln!(
+        out,
+        "    <properties>\n      <property name=\"unpinned\" value=\"{}\"/>\n    </properties>",
+        report.unpinned()
+    );
     for r in &report.rows {
         let w = &r.workload;
         let classname = if w.namespace.is_empty() {
@@ -182,33 +211,31 @@ pub fn junit(report: &AuditReport) -> String {
             xml(&w.container),
             xml(&r.verdict.image)
         );
-        let reason = why(r);
+        let _ = writeln!(
+            out,
+            ">\n      <properties>\n        <property name=\"pinnedByDigest\" value=\"{}\"/>\n      </properties>",
+            r.pinned_by_digest()
+        );
+        let reason = xml(&why(r));
         match r.class() {
             RowClass::Deny if r.verdict.outcome == crate::gate::Outcome::Error => {
                 let _ = writeln!(
                     out,
-                    ">\n      <error message=\"could not be judged\">{}</error>\n    </testcase>",
-                    xml(&reason)
+                    "      <error message=\"could not be judged\">{reason}</error>"
                 );
             }
             RowClass::Deny => {
                 let _ = writeln!(
                     out,
-                    ">\n      <failure message=\"would be denied\">{}</failure>\n    </testcase>",
-                    xml(&reason)
+                    "      <failure message=\"would be denied\">{reason}</failure>"
                 );
             }
             RowClass::Warn => {
-                let _ = writeln!(
-                    out,
-                    ">\n      <system-out>{}</system-out>\n    </testcase>",
-                    xml(&reason)
-                );
+                let _ = writeln!(out, "      <system-out>{reason}</system-out>");
             }
-            RowClass::Allow => {
-                let _ = writeln!(out, "/>");
-            }
+            RowClass::Allow => {}
         }
+        out.push_str("    </testcase>\n");
     }
     for e in &report.errors {
         let _ = writeln!(
@@ -218,12 +245,18 @@ pub fn junit(report: &AuditReport) -> String {
             xml(&e.message)
         );
     }
+    let _ = writeln!(
+        out,
+        "    <system-out>{}</system-out>",
+        xml(&report.unpinned_summary())
+    );
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
 }
 
 /// A single self-contained HTML page: summary counts, a bar chart of allow/warn/deny per
 /// namespace (inline SVG), a sortable table, and each denial's reasons. No external assets.
+/// A card and a `Pinned` column show which images run by tag alone.
 pub fn html(report: &AuditReport) -> String {
     let (allow, warn, deny) = report.counts();
     let mut per_ns: std::collections::BTreeMap<String, [usize; 3]> = Default::default();
@@ -274,7 +307,7 @@ pub fn html(report: &AuditReport) -> String {
         let c = r.class();
         let _ = write!(
             rows,
-            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class=\"pinned\">{}</td><td>{}</td></tr>",
             class_name(c).to_lowercase(),
             class_name(c),
             xml(&r.workload.namespace),
@@ -282,6 +315,7 @@ pub fn html(report: &AuditReport) -> String {
             xml(&r.workload.container),
             xml(r.verdict.policy.as_deref().unwrap_or("")),
             xml(&r.verdict.image),
+            yes_no(r.pinned_by_digest()),
             xml(&why(r)),
         );
     }
@@ -299,6 +333,8 @@ pub fn html(report: &AuditReport) -> String {
     } else {
         format!("<h2>Could not read</h2><ul id=\"errors\">{errors}</ul>")
     };
+    let unpinned = report.unpinned();
+    let unpinned_summary = xml(&report.unpinned_summary());
     format!(
         r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>vouch audit</title>
@@ -311,6 +347,7 @@ body {{ font: 14px/1.4 system-ui, sans-serif; margin: 2em; color: #1b1f24; }}
 .bar.allow, .card.allow {{ fill: #2da44e; border-left: 6px solid #2da44e; }}
 .bar.warn, .card.warn {{ fill: #d4a72c; border-left: 6px solid #d4a72c; }}
 .bar.deny, .card.deny {{ fill: #cf222e; border-left: 6px solid #cf222e; }}
+.card.unpinned {{ border-left: 6px solid #8250df; }}
 .ns {{ font-size: 12px; }}
 table {{ border-collapse: collapse; width: 100%; margin-top: 1em; }}
 th, td {{ text-align: left; padding: .35em .6em; border-bottom: 1px solid #e5e7eb; vertical-align: top; }}
@@ -326,11 +363,13 @@ code {{ font-size: 12px; }}
 <div class="card allow"><b id="count-allow">{allow}</b>allowed</div>
 <div class="card warn"><b id="count-warn">{warn}</b>allowed with warnings</div>
 <div class="card deny"><b id="count-deny">{deny}</b>would be denied</div>
+<div class="card unpinned"><b id="count-unpinned">{unpinned}</b>not pinned by digest</div>
 </div>
+<p id="unpinned-summary">{unpinned_summary}</p>
 <h2>Per namespace</h2>
 {svg}
 <h2>Workloads</h2>
-<table id="results"><thead><tr><th>Verdict</th><th>Namespace</th><th>Workload</th><th>Container</th><th>Policy</th><th>Image</th><th>Why</th></tr></thead>
+<table id="results"><thead><tr><th>Verdict</th><th>Namespace</th><th>Workload</th><th>Container</th><th>Policy</th><th>Image</th><th>Pinned</th><th>Why</th></tr></thead>
 <tbody>{rows}</tbody></table>
 {errors_block}
 <script>
@@ -433,5 +472,214 @@ mod tests {
             table.contains("registry said x\\u{1b}[2K\\r\\u{b}VERIFIED"),
             "{table}"
         );
+    }
+
+    const D: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+
+    fn row(container: &str, image: &str, admission: Admission) -> AuditRow {
+        let verified = admission == Admission::Allow;
+        AuditRow {
+            workload: WorkloadRef {
+                kind: "Deployment".into(),
+                namespace: "shop".into(),
+                name: "web".into(),
+                container: container.into(),
+                source: None,
+            },
+            verdict: Arc::new(Verdict {
+                image: image.into(),
+                reference: None,
+                digest: verified.then(|| D.to_string()),
+                policy: Some("prod".into()),
+                level: Some("strict".into()),
+                outcome: if verified {
+                    Outcome::Verified
+                } else {
+                    Outcome::Failed
+                },
+                verified,
+                admission,
+                reasons: if verified {
+                    Vec::new()
+                } else {
+                    vec!["no Notation signature found".into()]
+                },
+                warnings: Vec::new(),
+                signatures: Vec::new(),
+                quarantine: QuarantineStatus::not_applicable(),
+                pinned: verified.then(|| {
+                    if image.contains('@') {
+                        image.to_string()
+                    } else {
+                        format!("{image}@{D}")
+                    }
+                }),
+            }),
+        }
+    }
+
+    /// Containers named for whether their image is pinned by digest (`pin-*`) or not
+    /// (`tag-*`), allowed and denied alike: pinning is about what runs, not what verified.
+    fn mixed_report() -> AuditReport {
+        AuditReport {
+            rows: vec![
+                row("tag-denied", "registry.example/app:v1", Admission::Deny),
+                row(
+                    "pin-denied",
+                    &format!("registry.example/app@{D}"),
+                    Admission::Deny,
+                ),
+                row(
+                    "pin-digest",
+                    &format!("registry.example/app@{D}"),
+                    Admission::Allow,
+                ),
+                row(
+                    "pin-tag-and-digest",
+                    &format!("localhost:5000/a/b:v2@{D}"),
+                    Admission::Allow,
+                ),
+                row("tag-v1", "registry.example/app:v1", Admission::Allow),
+                row("tag-none", "nginx", Admission::Allow),
+                row("tag-port", "localhost:5000/a/b:v2", Admission::Allow),
+            ],
+            errors: Vec::new(),
+        }
+    }
+
+    const UNPINNED: &str =
+        "4 of 7 workload container(s) run an image not pinned by digest: a tag swap could change what they run";
+
+    fn expect_pinned(container: &str) -> bool {
+        container.starts_with("pin-")
+    }
+
+    #[test]
+    fn pinned_by_digest_is_read_from_the_image_as_written() {
+        for r in mixed_report().rows {
+            assert_eq!(
+                r.pinned_by_digest(),
+                expect_pinned(&r.workload.container),
+                "{}",
+                r.verdict.image
+            );
+        }
+        let not_a_reference = row("x", "Registry.example/App@sha256:zz", Admission::Deny);
+        assert!(!not_a_reference.pinned_by_digest());
+        let mut none = mixed_report();
+        none.rows.retain(|r| r.pinned_by_digest());
+        assert_eq!(
+            none.unpinned_summary(),
+            "0 of 3 workload container(s) run an image not pinned by digest"
+        );
+    }
+
+    #[test]
+    fn the_table_has_a_pinned_column_and_counts_the_unpinned() {
+        let table = table(&mixed_report());
+        let headers: Vec<&str> = table.lines().filter(|l| l.contains("WORKLOAD")).collect();
+        assert_eq!(headers.len(), 2, "deny and allow groups: {table}");
+        for h in &headers {
+            let cols: Vec<&str> = h.split_whitespace().collect();
+            assert_eq!(
+                cols,
+                ["WORKLOAD", "CONTAINER", "IMAGE", "PINNED", "WHY"],
+                "{h}"
+            );
+        }
+        let mut seen = 0;
+        for line in table.lines() {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 6 || !["ALLOW", "DENY"].contains(&cols[0]) {
+                continue;
+            }
+            seen += 1;
+            // verdict, workload, container, image, pinned, why…
+            let want = if expect_pinned(cols[2]) { "yes" } else { "no" };
+            assert_eq!(cols[4], want, "{line}");
+            // The column starts where its header does.
+            let at = headers[0].find("PINNED").unwrap();
+            assert_eq!(&line[at..at + want.len()], want, "{line}");
+        }
+        assert_eq!(seen, 7, "{table}");
+        assert!(table.trim_end().ends_with(UNPINNED), "{table}");
+    }
+
+    #[test]
+    fn json_rows_say_pinned_by_digest_and_the_summary_counts_the_unpinned() {
+        let v: serde_json::Value = serde_json::from_str(&json(&mixed_report())).unwrap();
+        let rows = v["results"].as_array().unwrap();
+        assert_eq!(rows.len(), 7);
+        for r in rows {
+            let c = r["workload"]["container"].as_str().unwrap();
+            assert_eq!(r["pinnedByDigest"], expect_pinned(c), "{r}");
+        }
+        // `pinned` keeps its `verify` meaning: what to run instead, for what verified.
+        let tag = rows
+            .iter()
+            .find(|r| r["workload"]["container"] == "tag-v1")
+            .unwrap();
+        assert_eq!(tag["pinned"], format!("registry.example/app:v1@{D}"));
+        let denied = rows
+            .iter()
+            .find(|r| r["workload"]["container"] == "tag-denied")
+            .unwrap();
+        assert!(denied.get("pinned").is_none(), "{denied}");
+        assert_eq!(
+            v["summary"],
+            json!({"allow": 5, "warn": 0, "deny": 2, "unpinned": 4})
+        );
+    }
+
+    #[test]
+    fn junit_cases_carry_pinned_by_digest_and_the_suite_the_count() {
+        let xml = junit(&mixed_report());
+        let cases: Vec<&str> = xml.split("<testcase ").skip(1).collect();
+        assert_eq!(cases.len(), 7, "{xml}");
+        for case in &cases {
+            let case = &case[..case.find("</testcase>").expect("every case is closed")];
+            let container = case
+                .split(" name=\"")
+                .nth(1)
+                .and_then(|n| n.split(':').next())
+                .unwrap();
+            let want = format!(
+                "<property name=\"pinnedByDigest\" value=\"{}\"/>",
+                expect_pinned(container)
+            );
+            assert!(case.contains(&want), "{container}: {case}");
+        }
+        assert!(
+            xml.contains("<properties>\n      <property name=\"unpinned\" value=\"4\"/>\n    </properties>\n    <testcase "),
+            "suite properties come before the cases: {xml}"
+        );
+        assert!(
+            xml.contains(&format!(
+                "    <system-out>{UNPINNED}</system-out>\n  </testsuite>"
+            )),
+            "{xml}"
+        );
+        assert_eq!(xml.matches("<failure ").count(), 2, "{xml}");
+        assert!(xml.contains("failures=\"2\" errors=\"0\""), "{xml}");
+    }
+
+    #[test]
+    fn html_has_a_pinned_column_and_an_unpinned_card() {
+        let page = html(&mixed_report());
+        assert!(
+            page.contains("<th>Image</th><th>Pinned</th><th>Why</th>"),
+            "{page}"
+        );
+        let rows: Vec<&str> = page.split("<tr class=").skip(1).collect();
+        assert_eq!(rows.len(), 7);
+        for r in rows {
+            let want = if r.contains("<td>pin-") { "yes" } else { "no" };
+            assert!(
+                r.contains(&format!("</code></td><td class=\"pinned\">{want}</td>")),
+                "{r}"
+            );
+        }
+        assert!(page.contains("id=\"count-unpinned\">4<"), "{page}");
+        assert!(page.contains(&format!("<p id=\"unpinned-summary\">{UNPINNED}</p>")));
     }
 }
