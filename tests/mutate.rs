@@ -189,6 +189,13 @@ async fn tag_written_signed_images_are_pinned_at_their_own_pointers_and_nothing_
     assert_eq!(pinning(&metrics, "pinned"), 5.0, "{metrics}");
     assert_eq!(pinning(&metrics, "already_pinned"), 2.0, "{metrics}");
     assert_eq!(pinning(&metrics, "not_verified"), 1.0, "{metrics}");
+
+    // Reinvoked with the object as patched (reinvocationPolicy: IfNeeded), nothing more to do.
+    let mut again = sent.clone();
+    again["request"]["object"] = expected;
+    let (mutated, _) = mutate_then_validate(&w, &again).await;
+    assert_eq!(mutated["allowed"], true, "{mutated}");
+    assert!(patch_of(&mutated).is_none(), "{mutated}");
 }
 
 #[tokio::test]
@@ -213,8 +220,8 @@ async fn after_the_tag_moves_to_an_unsigned_image_the_pinned_reference_still_adm
     assert_eq!(pinned_ref, format!("{tag}@{DIGEST}"));
     assert_eq!(reg.manifest("swap", "v1").0, DIGEST);
 
-    // The tag with the unsigned digest is judged by the digest, though the tag (cached) names
-    // the signed one.
+    // The tag with the unsigned digest is judged by the digest, though the tag still names the
+    // signed image (in the registry, and as vouch just resolved it).
     let tag_at_unsigned = format!("{tag}@{unsigned}");
     let (refused, _) = mutate_then_validate(&w, &pod_review("swap-2", &[&tag_at_unsigned])).await;
     assert_eq!(refused["allowed"], false, "{refused}");
@@ -258,6 +265,18 @@ async fn after_the_tag_moves_to_an_unsigned_image_the_pinned_reference_still_adm
     let (pinned, _) = mutate_then_validate(&w, &pod_review("swap-7", &[&pinned_ref])).await;
     assert_eq!(pinned["allowed"], true, "{pinned}");
     assert!(patch_of(&pinned).is_none());
+
+    // Not by the grace of a cache: a fresh server judges alike.
+    let fresh = webhook(DEFAULT_CONFIG).await;
+    let (pinned, _) = mutate_then_validate(&fresh, &pod_review("swap-8", &[&pinned_ref])).await;
+    assert_eq!(pinned["allowed"], true, "{pinned}");
+    assert!(patch_of(&pinned).is_none());
+    for (uid, refused) in [("swap-9", &tag), ("swap-10", &tag_at_unsigned)] {
+        let (r, _) = mutate_then_validate(&fresh, &pod_review(uid, &[refused])).await;
+        assert_eq!(r["allowed"], false, "{r}");
+        assert!(message(&r).contains(&unsigned), "{r}");
+        assert!(patch_of(&r).is_none());
+    }
 }
 
 #[tokio::test]
@@ -312,6 +331,29 @@ async fn an_unsigned_image_is_denied_by_mutate_exactly_as_by_validate_and_not_pa
     assert!(patch_of(&mutated).is_none(), "{mutated}");
     let metrics = w.metrics().await;
     assert_eq!(pinning(&metrics, "pinned"), 0.0, "{metrics}");
+
+    // What is not an AdmissionReview gets the same HTTP error from both.
+    for body in [
+        &b"{not json"[..],
+        br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}"#,
+    ] {
+        let validated = w.post_to("/validate", body.to_vec()).await;
+        assert_eq!(w.post_to("/mutate", body.to_vec()).await, validated);
+        assert_eq!(validated.0, 400);
+    }
+    // A deletion is allowed, with nothing to patch.
+    let deleted = review(
+        "del-1",
+        "Pod",
+        "DELETE",
+        pod_spec(&[&unsigned]),
+        None,
+        None,
+        false,
+    );
+    let (mutated, _) = mutate_then_validate(&w, &deleted).await;
+    assert_eq!(mutated["allowed"], true, "{mutated}");
+    assert!(patch_of(&mutated).is_none(), "{mutated}");
 }
 
 #[tokio::test]
