@@ -22,12 +22,11 @@ const POLICY: &str = r#"{"version":"1.0","trustPolicies":[
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(|| {
-        let r = Registry::start();
-        let layouts = vectors().join("notation-e2e/layouts");
-        r.push_layout(&layouts.join("e2e-valid-signature"), "shop/web");
-        r.push_layout(&layouts.join("e2e"), "shop/unsigned");
-        r.push_layout(&layouts.join("e2e"), "sandbox/unsigned");
-        r
+        Registry::with_e2e_layouts(&[
+            ("e2e-valid-signature", "shop/web"),
+            ("e2e", "shop/unsigned"),
+            ("e2e", "sandbox/unsigned"),
+        ])
     })
 }
 

@@ -4,275 +4,34 @@
 mod common;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose, SanType,
-};
 use serde_json::{json, Value};
 
-use common::{vectors, Registry};
+use common::webhook::{
+    client_for, debug_review, first_warning, message, pod_review, pod_spec, review, start,
+    write_tls, Webhook, WORKLOAD_KINDS,
+};
+use common::Registry;
 
 const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
 fn registry() -> &'static Registry {
     static R: OnceLock<Registry> = OnceLock::new();
     R.get_or_init(|| {
-        let r = Registry::start();
-        let layouts = vectors().join("notation-e2e/layouts");
-        r.push_layout(&layouts.join("e2e-valid-signature"), "signed");
-        r.push_layout(&layouts.join("e2e"), "unsigned");
-        r.push_layout(&layouts.join("e2e"), "sandbox/unsigned");
-        r
+        Registry::with_e2e_layouts(&[
+            ("e2e-valid-signature", "signed"),
+            ("e2e", "unsigned"),
+            ("e2e", "sandbox/unsigned"),
+        ])
     })
-}
-
-struct Tls {
-    ca_pem: String,
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-fn write_tls(dir: &Path, ca_name: &str) -> Tls {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, ca_name);
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    let issuer = CertifiedIssuer::self_signed(ca, ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
-    p.subject_alt_names
-        .push(SanType::IpAddress([127, 0, 0, 1].into()));
-    let cert = p.signed_by(&key, &issuer).unwrap();
-    let (c, k) = (dir.join("tls.crt"), dir.join("tls.key"));
-    // Write to a temp name and rename, as a rotation would.
-    std::fs::write(dir.join("tls.crt.tmp"), cert.pem()).unwrap();
-    std::fs::write(dir.join("tls.key.tmp"), key.serialize_pem()).unwrap();
-    std::fs::rename(dir.join("tls.key.tmp"), &k).unwrap();
-    std::fs::rename(dir.join("tls.crt.tmp"), &c).unwrap();
-    Tls {
-        ca_pem: issuer.pem(),
-        cert: c,
-        key: k,
-    }
 }
 
 const POLICY: &str = r#"{"version":"1.0","trustPolicies":[
  {"name":"sandbox","registryScopes":["REG/sandbox/unsigned"],"signatureVerification":{"level":"audit"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]},
  {"name":"prod","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
-
-struct Webhook {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-    tls: Tls,
-    client: reqwest::Client,
-}
-
-impl Drop for Webhook {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn client_for(ca_pem: &str) -> reqwest::Client {
-    reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap()])
-        .timeout(Duration::from_secs(20))
-        .build()
-        .unwrap()
-}
-
-/// Start `vouch serve` with the base policy; `extra` flags are appended.
-async fn start(extra: &[&str], registry_host: &str, policy: &str) -> Webhook {
-    let dir = tempfile::tempdir().unwrap();
-    let tls = write_tls(dir.path(), "webhook CA 1");
-    common::e2e_trust_store(&dir.path().join("store"));
-    let policy_path = dir.path().join("trustpolicy.json");
-    std::fs::write(&policy_path, policy.replace("REG", registry_host)).unwrap();
-    std::fs::write(
-        dir.path().join("config.yaml"),
-        "serve:\n  reloadInterval: 200ms\n",
-    )
-    .unwrap();
-    let port = common::free_port();
-    let mut args: Vec<String> = vec![
-        "serve".into(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-        "--tls-cert".into(),
-        tls.cert.display().to_string(),
-        "--tls-key".into(),
-        tls.key.display().to_string(),
-        "--trust-policy".into(),
-        policy_path.display().to_string(),
-        "--trust-store".into(),
-        dir.path().join("store").display().to_string(),
-        "--insecure-registry".into(),
-        registry_host.to_string(),
-        "--config".into(),
-        dir.path().join("config.yaml").display().to_string(),
-        "--log-format".into(),
-        "json".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let client = client_for(&tls.ca_pem);
-    let started = Instant::now();
-    loop {
-        if let Ok(r) = client
-            .get(format!("https://localhost:{port}/healthz"))
-            .send()
-            .await
-        {
-            if r.status() == 200 {
-                break;
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "vouch serve did not come up"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Webhook {
-        child,
-        port,
-        dir,
-        tls,
-        client,
-    }
-}
-
-impl Webhook {
-    fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
-    }
-
-    async fn post(&self, body: Vec<u8>) -> (u16, String) {
-        let r = self
-            .client
-            .post(self.url("/validate"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.text().await.unwrap())
-    }
-
-    async fn review(&self, review: &Value) -> Value {
-        let (status, body) = self.post(serde_json::to_vec(review).unwrap()).await;
-        assert_eq!(status, 200, "{body}");
-        let v: Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(v["apiVersion"], "admission.k8s.io/v1");
-        assert_eq!(v["kind"], "AdmissionReview");
-        assert_eq!(v["response"]["uid"], review["request"]["uid"], "uid echo");
-        v["response"].clone()
-    }
-}
-
-fn pod_spec(images: &[&str]) -> Value {
-    json!({"containers": images.iter().enumerate().map(|(i, im)| json!({"name": format!("c{i}"), "image": im})).collect::<Vec<_>>()})
-}
-
-fn object(kind: &str, spec: Value) -> (&'static str, &'static str, &'static str, Value) {
-    let meta = json!({"name": "w", "namespace": "team"});
-    match kind {
-        "Pod" => (
-            "",
-            "v1",
-            "pods",
-            json!({"apiVersion":"v1","kind":"Pod","metadata":meta,"spec":spec}),
-        ),
-        "CronJob" => (
-            "batch",
-            "v1",
-            "cronjobs",
-            json!({"apiVersion":"batch/v1","kind":"CronJob","metadata":meta,"spec":{"schedule":"* * * * *","jobTemplate":{"spec":{"template":{"spec":spec}}}}}),
-        ),
-        "Job" => (
-            "batch",
-            "v1",
-            "jobs",
-            json!({"apiVersion":"batch/v1","kind":"Job","metadata":meta,"spec":{"template":{"spec":spec}}}),
-        ),
-        "ReplicationController" => (
-            "",
-            "v1",
-            "replicationcontrollers",
-            json!({"apiVersion":"v1","kind":"ReplicationController","metadata":meta,"spec":{"template":{"spec":spec}}}),
-        ),
-        "Deployment" => (
-            "apps",
-            "v1",
-            "deployments",
-            json!({"apiVersion":"apps/v1","kind":kind,"metadata":meta,"spec":{"template":{"spec":spec}}}),
-        ),
-        "ReplicaSet" => (
-            "apps",
-            "v1",
-            "replicasets",
-            json!({"apiVersion":"apps/v1","kind":kind,"metadata":meta,"spec":{"template":{"spec":spec}}}),
-        ),
-        "StatefulSet" => (
-            "apps",
-            "v1",
-            "statefulsets",
-            json!({"apiVersion":"apps/v1","kind":kind,"metadata":meta,"spec":{"template":{"spec":spec}}}),
-        ),
-        "DaemonSet" => (
-            "apps",
-            "v1",
-            "daemonsets",
-            json!({"apiVersion":"apps/v1","kind":kind,"metadata":meta,"spec":{"template":{"spec":spec}}}),
-        ),
-        other => panic!("{other}"),
-    }
-}
-
-/// An AdmissionReview shaped as kube-apiserver sends it.
-fn review(
-    uid: &str,
-    kind: &str,
-    op: &str,
-    spec: Value,
-    old: Option<Value>,
-    sub_resource: Option<&str>,
-    dry_run: bool,
-) -> Value {
-    let (group, version, resource, obj) = object(kind, spec);
-    let old_obj = old.map(|o| object(kind, o).3);
-    let mut req = json!({
-        "uid": uid,
-        "kind": {"group": group, "version": version, "kind": kind},
-        "resource": {"group": group, "version": version, "resource": resource},
-        "requestKind": {"group": group, "version": version, "kind": kind},
-        "requestResource": {"group": group, "version": version, "resource": resource},
-        "name": "w", "namespace": "team", "operation": op,
-        "userInfo": {"username": "kubernetes-admin", "uid": "aaaa", "groups": ["system:masters", "system:authenticated"]},
-        "object": if op == "DELETE" { Value::Null } else { obj.clone() },
-        "oldObject": if op == "DELETE" { obj } else { old_obj.unwrap_or(Value::Null) },
-        "dryRun": dry_run,
-        "options": {"apiVersion": "meta.k8s.io/v1", "kind": if op == "CREATE" { "CreateOptions" } else { "UpdateOptions" }}
-    });
-    if let Some(s) = sub_resource {
-        req["subResource"] = s.into();
-        req["requestSubResource"] = s.into();
-    }
-    json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": req})
-}
 
 fn signed() -> String {
     format!("{}/signed@{DIGEST}", registry().host)
@@ -292,15 +51,7 @@ async fn webhook() -> Webhook {
 async fn signed_pod_is_allowed_and_uid_echoed() {
     let w = webhook().await;
     let r = w
-        .review(&review(
-            "u-1",
-            "Pod",
-            "CREATE",
-            pod_spec(&[&signed(), &signed_tag()]),
-            None,
-            None,
-            false,
-        ))
+        .review(&pod_review("u-1", &[&signed(), &signed_tag()]))
         .await;
     assert_eq!(r["allowed"], true, "{r}");
     assert!(
@@ -316,19 +67,11 @@ async fn signed_pod_is_allowed_and_uid_echoed() {
 async fn unsigned_pod_is_denied_with_an_actionable_message() {
     let w = webhook().await;
     let r = w
-        .review(&review(
-            "u-2",
-            "Pod",
-            "CREATE",
-            pod_spec(&[&signed(), &unsigned()]),
-            None,
-            None,
-            false,
-        ))
+        .review(&pod_review("u-2", &[&signed(), &unsigned()]))
         .await;
     assert_eq!(r["allowed"], false);
     assert_eq!(r["status"]["code"], 403);
-    let msg = r["status"]["message"].as_str().unwrap();
+    let msg = message(&r);
     assert!(
         msg.contains(&unsigned()) && msg.contains("no Notation signature found for"),
         "{msg}"
@@ -343,15 +86,7 @@ async fn unsigned_pod_is_denied_with_an_actionable_message() {
 #[tokio::test]
 async fn every_workload_kind_that_makes_pods_is_judged() {
     let w = webhook().await;
-    for kind in [
-        "Deployment",
-        "ReplicaSet",
-        "StatefulSet",
-        "DaemonSet",
-        "Job",
-        "CronJob",
-        "ReplicationController",
-    ] {
+    for kind in WORKLOAD_KINDS {
         let r = w
             .review(&review(
                 &format!("k-{kind}"),
@@ -390,22 +125,9 @@ async fn init_and_ephemeral_containers_are_judged() {
     // kubectl debug: UPDATE of pods/ephemeralcontainers adding an unsigned debug image.
     let old = pod_spec(&[&signed()]);
     let new = json!({"containers": [{"name": "c0", "image": signed()}], "ephemeralContainers": [{"name": "debugger", "image": unsigned()}]});
-    let r = w
-        .review(&review(
-            "eph",
-            "Pod",
-            "UPDATE",
-            new,
-            Some(old),
-            Some("ephemeralcontainers"),
-            false,
-        ))
-        .await;
+    let r = w.review(&debug_review("eph", old, new)).await;
     assert_eq!(r["allowed"], false, "{r}");
-    assert!(r["status"]["message"]
-        .as_str()
-        .unwrap()
-        .contains(&unsigned()));
+    assert!(message(&r).contains(&unsigned()));
 }
 
 #[tokio::test]
@@ -476,17 +198,7 @@ async fn delete_is_allowed_without_work() {
 async fn audit_statements_allow_with_warnings() {
     let w = webhook().await;
     let image = format!("{}/sandbox/unsigned:v1", registry().host);
-    let r = w
-        .review(&review(
-            "aud",
-            "Pod",
-            "CREATE",
-            pod_spec(&[&image]),
-            None,
-            None,
-            false,
-        ))
-        .await;
+    let r = w.review(&pod_review("aud", &[&image])).await;
     assert_eq!(r["allowed"], true, "{r}");
     let warnings = r["warnings"].as_array().unwrap();
     assert!(
@@ -522,10 +234,7 @@ async fn dryrun_enforcement_records_instead_of_refusing() {
         .await;
     assert_eq!(r["allowed"], true, "{r}");
     assert!(
-        r["warnings"][0]
-            .as_str()
-            .unwrap()
-            .starts_with("vouch (dry run) would deny"),
+        first_warning(&r).starts_with("vouch (dry run) would deny"),
         "{r}"
     );
     assert!(
@@ -546,15 +255,7 @@ async fn dryrun_enforcement_records_instead_of_refusing() {
         .unwrap();
     assert_eq!(report["wouldDeny"][0]["uid"], "would", "{report}");
     assert_eq!(report["wouldDeny"][0]["workload"], "Deployment/w");
-    let metrics = w
-        .client
-        .get(w.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     assert!(
         metrics.contains("vouch_admission_would_deny_total 1"),
         "{metrics}"
@@ -601,24 +302,10 @@ async fn bad_input_gets_clear_answers_and_the_server_keeps_serving() {
     assert_eq!(r["allowed"], false);
     // Not a reference.
     let r = w
-        .review(&review(
-            "bad-ref",
-            "Pod",
-            "CREATE",
-            pod_spec(&["Registry.Example/APP:1"]),
-            None,
-            None,
-            false,
-        ))
+        .review(&pod_review("bad-ref", &["Registry.Example/APP:1"]))
         .await;
     assert_eq!(r["allowed"], false);
-    assert!(
-        r["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("invalid image reference"),
-        "{r}"
-    );
+    assert!(message(&r).contains("invalid image reference"), "{r}");
     // Wrong shape of containers.
     let r = w
         .review(&review(
@@ -633,25 +320,14 @@ async fn bad_input_gets_clear_answers_and_the_server_keeps_serving() {
         .await;
     assert_eq!(r["allowed"], false);
     assert!(
-        r["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("spec.containers: invalid type: map, expected a sequence"),
+        message(&r).contains("spec.containers: invalid type: map, expected a sequence"),
         "{r}"
     );
     let ok = w.client.get(w.url("/healthz")).send().await.unwrap();
     assert_eq!(ok.status(), 200);
     let ready = w.client.get(w.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = w
-        .client
-        .get(w.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     for name in [
         "vouch_admission_requests_total{kind=\"invalid\"} 3",
         "vouch_admission_requests_total{kind=\"deny\"}",
@@ -677,39 +353,13 @@ async fn a_slow_registry_meets_the_deadline_with_a_denial() {
     let w = start(&["--deadline", "1500ms"], &host, POLICY).await;
     let started = Instant::now();
     let image = format!("{host}/app:v1");
-    let r = w
-        .review(&review(
-            "slow",
-            "Pod",
-            "CREATE",
-            pod_spec(&[&image]),
-            None,
-            None,
-            false,
-        ))
-        .await;
+    let r = w.review(&pod_review("slow", &[&image])).await;
     let took = started.elapsed();
     assert_eq!(r["allowed"], false, "{r}");
-    assert!(
-        r["status"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("did not finish within 1.5s"),
-        "{r}"
-    );
+    assert!(message(&r).contains("did not finish within 1.5s"), "{r}");
     assert!(took < Duration::from_secs(5), "answered in {took:?}");
     let image = format!("{host}/sandbox/unsigned:v1");
-    let r = w
-        .review(&review(
-            "slow-audit",
-            "Pod",
-            "CREATE",
-            pod_spec(&[&image]),
-            None,
-            None,
-            false,
-        ))
-        .await;
+    let r = w.review(&pod_review("slow-audit", &[&image])).await;
     assert_eq!(r["allowed"], true, "audit statements fail open: {r}");
 }
 
@@ -746,15 +396,7 @@ async fn serving_certificate_rotation_is_picked_up() {
 async fn policy_changes_are_applied_and_invalid_ones_refused() {
     let w = webhook().await;
     let policy = w.dir.path().join("trustpolicy.json");
-    let deny = review(
-        "p-1",
-        "Pod",
-        "CREATE",
-        pod_spec(&[&unsigned()]),
-        None,
-        None,
-        false,
-    );
+    let deny = pod_review("p-1", &[&unsigned()]);
     assert_eq!(w.review(&deny).await["allowed"], false);
     // An invalid policy is refused: still denying.
     std::fs::write(
@@ -764,15 +406,7 @@ async fn policy_changes_are_applied_and_invalid_ones_refused() {
     .unwrap();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(w.review(&deny).await["allowed"], false);
-    let metrics = w
-        .client
-        .get(w.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = w.metrics().await;
     assert!(
         metrics.contains("vouch_policy_reloads_total{kind=\"rejected\"}"),
         "{metrics}"
@@ -883,17 +517,7 @@ async fn sigterm_shuts_down_gracefully() {
 #[tokio::test]
 async fn decisions_are_logged_as_json_lines() {
     let mut w = webhook().await;
-    let _ = w
-        .review(&review(
-            "log-1",
-            "Pod",
-            "CREATE",
-            pod_spec(&[&unsigned()]),
-            None,
-            None,
-            false,
-        ))
-        .await;
+    let _ = w.review(&pod_review("log-1", &[&unsigned()])).await;
     unsafe {
         libc::kill(w.child.id() as i32, libc::SIGTERM);
     }

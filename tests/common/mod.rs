@@ -12,6 +12,7 @@ pub mod kube_api;
 pub mod ocsp_responder;
 pub mod pki;
 pub mod tsa;
+pub mod webhook;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -82,9 +83,72 @@ impl Registry {
         }
     }
 
+    /// A started registry holding notation's e2e layouts (`layouts`: layout name, repository).
+    pub fn with_e2e_layouts(layouts: &[(&str, &str)]) -> Registry {
+        let r = Registry::start();
+        for (layout, repo) in layouts {
+            r.push_e2e_layout(layout, repo);
+        }
+        r
+    }
+
+    /// Push notation's e2e layout `layout` (`e2e-valid-signature`…) into `repo`, tags included.
+    pub fn push_e2e_layout(&self, layout: &str, repo: &str) {
+        self.push_layout(&vectors().join("notation-e2e/layouts").join(layout), repo);
+    }
+
     /// Push an OCI image layout (index.json + blobs) into `repo`, tags included.
     pub fn push_layout(&self, layout: &Path, repo: &str) {
-        push_layout(&format!("http://{}", self.host), layout, repo);
+        push_layout(&self.base(), layout, repo);
+    }
+
+    /// `http://localhost:PORT`.
+    pub fn base(&self) -> String {
+        format!("http://{}", self.host)
+    }
+
+    /// The digest the registry serves for `repo:reference` (its `Docker-Content-Digest`), and
+    /// the manifest's media type and bytes.
+    pub fn manifest(&self, repo: &str, reference: &str) -> (String, String, Vec<u8>) {
+        let url = format!("{}/v2/{repo}/manifests/{reference}", self.base());
+        let accept =
+            "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+        let r = http::request("GET", &url, &[("Accept", accept)], &[]).expect("get manifest");
+        assert_eq!(r.status, 200, "{url}: {}", String::from_utf8_lossy(&r.body));
+        let digest = r
+            .header("docker-content-digest")
+            .expect("Docker-Content-Digest");
+        let media_type = r.header("content-type").expect("Content-Type");
+        (digest.to_string(), media_type.to_string(), r.body)
+    }
+
+    /// Tag the manifest `repo@digest` (or `repo:tag`) as `repo:tag` too; a tag that named
+    /// another manifest moves.
+    pub fn tag(&self, repo: &str, reference: &str, tag: &str) {
+        let (_, media_type, bytes) = self.manifest(repo, reference);
+        put_manifest(&self.base(), repo, tag, &media_type, &bytes);
+    }
+
+    /// Push an unsigned image unique to `n` into `repo` (a config and a layer of its own, no
+    /// tag): its manifest digest.
+    pub fn push_unsigned_image(&self, repo: &str, n: usize) -> String {
+        let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":{n}}}");
+        let layer = format!("unsigned layer {n}\n");
+        let digest_of = |b: &[u8]| format!("sha256:{}", vouch::registry::sha256_hex(b));
+        let (config_digest, layer_digest) =
+            (digest_of(config.as_bytes()), digest_of(layer.as_bytes()));
+        upload_blob(&self.base(), repo, &config_digest, config.as_bytes());
+        upload_blob(&self.base(), repo, &layer_digest, layer.as_bytes());
+        let media_type = "application/vnd.oci.image.manifest.v1+json";
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": media_type,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+        });
+        let bytes = serde_json::to_vec(&manifest).expect("manifest");
+        let digest = digest_of(&bytes);
+        put_manifest(&self.base(), repo, &digest, media_type, &bytes);
+        digest
     }
 }
 
