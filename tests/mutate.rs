@@ -454,6 +454,32 @@ async fn kubectl_debug_pins_only_the_new_ephemeral_container() {
     let mut expected = sent["request"]["object"].clone();
     expected["spec"]["ephemeralContainers"][0]["image"] = pinned;
     assert_eq!(patched(&sent, &mutated), expected);
+
+    // A debug container running an image an existing container already runs is a new
+    // container all the same (the kubelet pulls its image anew): judged and pinned, while the
+    // existing container is left as it runs.
+    let old = pod_spec(&[&tag, &bare]);
+    let new = json!({
+        "containers": [{"name": "c0", "image": tag}, {"name": "c1", "image": bare}],
+        "ephemeralContainers": [{"name": "debugger", "image": tag, "targetContainerName": "c0"}],
+    });
+    let sent = debug_review("debug-2", old, new);
+    let (mutated, validated) = mutate_then_validate(&w, &sent).await;
+    assert_eq!(mutated["allowed"], true, "{mutated}");
+    let verdicts: Value =
+        serde_json::from_str(validated["auditAnnotations"]["verdicts"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        verdicts.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec![&tag]
+    );
+    let patch = patch_of(&mutated).expect("a patch");
+    assert_eq!(
+        replaces(&patch),
+        vec![(
+            "/spec/ephemeralContainers/0/image".into(),
+            Value::String(format!("{tag}@{DIGEST}"))
+        )]
+    );
 }
 
 #[tokio::test]

@@ -730,21 +730,30 @@ impl App {
                 );
             }
         };
-        // On UPDATE only images the old object did not run are judged: scaling or relabelling
-        // a workload never depends on the registry being reachable.
-        let previous: BTreeSet<String> = match (req.operation, req.old_object) {
-            (Operation::Update, Some(old)) => {
-                images_of(kind, &mut serde_json::Deserializer::from_str(old.get()))
-                    .map(|v| v.into_iter().map(|u| u.image).collect())
-                    .unwrap_or_default()
-            }
-            _ => BTreeSet::new(),
-        };
-        let judged: BTreeSet<String> = images
-            .iter()
-            .map(|u| u.image.clone())
-            .filter(|i| !previous.contains(i))
+        // On UPDATE only containers the old object did not already run as they are are judged
+        // (and pinned): scaling or relabelling a workload never depends on the registry, and a
+        // running container's image is never rewritten. A container is the same when its list,
+        // name and image are: a new container (`kubectl debug` adding an ephemeral one) is
+        // judged even when another container already ran its image, since the kubelet pulls
+        // it anew.
+        let previous: BTreeSet<(&'static str, String, String)> =
+            match (req.operation, req.old_object) {
+                (Operation::Update, Some(old)) => {
+                    images_of(kind, &mut serde_json::Deserializer::from_str(old.get()))
+                        .map(|v| {
+                            v.into_iter()
+                                .map(|u| (u.field, u.container, u.image))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                }
+                _ => BTreeSet::new(),
+            };
+        let images: Vec<ImageUse> = images
+            .into_iter()
+            .filter(|u| !previous.contains(&(u.field, u.container.clone(), u.image.clone())))
             .collect();
+        let judged: BTreeSet<String> = images.iter().map(|u| u.image.clone()).collect();
         Decoded::Work(Work {
             uid: req.uid.clone(),
             kind: kind.to_string(),
