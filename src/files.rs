@@ -122,6 +122,11 @@ fn read_regular(path: &Path, limit: u64) -> Result<Vec<u8>, Problem> {
     // The path may have been swapped between the look and the open: the handle decides.
     let meta = file.metadata().map_err(Problem::Io)?;
     refuse_irregular(&meta)?;
+    // Too big already: refused without reading it (the bound below still holds for a file
+    // that grows while it is read).
+    if meta.len() > limit {
+        return Err(Problem::TooLarge { limit });
+    }
     read_bounded(file, limit, meta.len())
 }
 

@@ -74,13 +74,16 @@ fn patched(review: &Value, response: &Value) -> Value {
 }
 
 /// The `(path, value)` of each operation of a patch, every one a `replace`.
+/// The patch's `replace` operations, each checked to follow a `test` of the same pointer.
 fn replaces(patch: &Patch) -> Vec<(String, Value)> {
     patch
         .0
-        .iter()
-        .map(|op| match op {
-            PatchOperation::Replace(r) => (r.path.to_string(), r.value.clone()),
-            other => panic!("only replace operations are expected: {other:?}"),
+        .chunks(2)
+        .map(|pair| match pair {
+            [PatchOperation::Test(t), PatchOperation::Replace(r)] if t.path == r.path => {
+                (r.path.to_string(), r.value.clone())
+            }
+            other => panic!("a test then a replace of one pointer are expected: {other:?}"),
         })
         .collect()
 }

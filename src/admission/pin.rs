@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 
 use json_patch::jsonptr::PointerBuf;
-use json_patch::{Patch, PatchOperation, ReplaceOperation};
+use json_patch::{Patch, PatchOperation, ReplaceOperation, TestOperation};
 
 use super::{pod_spec_path, ImageUse};
 use crate::gate::Verdict;
@@ -58,7 +58,8 @@ pub struct PinScope {
 /// The outcome of pinning one object.
 #[derive(Debug, Default)]
 pub struct Pinning {
-    /// The operations, in the object's container order.
+    /// The operations, in the object's container order: per image, a `test` of the image as
+    /// written, then its `replace`.
     pub patch: Patch,
     /// Each image use not rewritten, and why.
     pub skipped: Vec<NotPinned>,
@@ -97,6 +98,13 @@ pub fn pin(
         };
         match (why_not, &verdict.pinned, image_pointer(kind, u)) {
             (None, Some(pinned), Some(path)) => {
+                // Each rewrite first tests that the pointer holds the image judged: were a
+                // pointer ever wrong, the API server refuses the whole patch (and the request)
+                // rather than run one container's image in another.
+                out.patch.0.push(PatchOperation::Test(TestOperation {
+                    path: path.clone(),
+                    value: serde_json::Value::String(u.image.clone()),
+                }));
                 out.patch.0.push(PatchOperation::Replace(ReplaceOperation {
                     path,
                     value: serde_json::Value::String(pinned.clone()),
@@ -282,7 +290,10 @@ mod tests {
         let p = pin("Pod", &uses, &HashMap::from([("nginx", &v)]), POD_SCOPE);
         assert_eq!(
             serde_json::to_value(&p.patch).unwrap(),
-            json!([{"op": "replace", "path": "/spec/containers/0/image", "value": format!("nginx@{DIGEST}")}])
+            json!([
+                {"op": "test", "path": "/spec/containers/0/image", "value": "nginx"},
+                {"op": "replace", "path": "/spec/containers/0/image", "value": format!("nginx@{DIGEST}")}
+            ])
         );
         // Only verified allows carry `pinned`; an allow under audit that failed does not.
         let mut audit = verdict("nginx", None);
@@ -290,5 +301,11 @@ mod tests {
         audit.outcome = Outcome::Failed;
         let p = pin("Pod", &uses, &HashMap::from([("nginx", &audit)]), POD_SCOPE);
         assert!(p.patch.0.is_empty());
+        // A patch whose pointer holds another image than the one judged does not apply.
+        let other =
+            json!({"kind": "Pod", "spec": {"containers": [{"name": "a", "image": "evil"}]}});
+        let p = pin("Pod", &uses, &HashMap::from([("nginx", &v)]), POD_SCOPE);
+        let mut doc = other.clone();
+        assert!(json_patch::patch(&mut doc, &p.patch).is_err());
     }
 }

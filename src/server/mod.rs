@@ -736,16 +736,22 @@ impl App {
         // name and image are: a new container (`kubectl debug` adding an ephemeral one) is
         // judged even when another container already ran its image, since the kubelet pulls
         // it anew.
+        let mut old_unreadable = false;
         let previous: BTreeSet<(&'static str, String, String)> =
             match (req.operation, req.old_object) {
                 (Operation::Update, Some(old)) => {
-                    images_of(kind, &mut serde_json::Deserializer::from_str(old.get()))
-                        .map(|v| {
-                            v.into_iter()
-                                .map(|u| (u.field, u.container, u.image))
-                                .collect()
-                        })
-                        .unwrap_or_default()
+                    match images_of(kind, &mut serde_json::Deserializer::from_str(old.get())) {
+                        Ok(v) => v
+                            .into_iter()
+                            .map(|u| (u.field, u.container, u.image))
+                            .collect(),
+                        // Every image is judged then, but none is rewritten: which containers
+                        // already run is unknown.
+                        Err(_) => {
+                            old_unreadable = true;
+                            BTreeSet::new()
+                        }
+                    }
                 }
                 _ => BTreeSet::new(),
             };
@@ -762,7 +768,7 @@ impl App {
             operation: req.operation,
             dry_run: req.dry_run.unwrap_or(false),
             images: judged,
-            uses: images,
+            uses: if old_unreadable { Vec::new() } else { images },
         })
     }
 
@@ -779,7 +785,12 @@ impl App {
     /// verified when the object is admitted.
     fn answer(&self, work: &Work, verdicts: &[Verdict], webhook: Webhook) -> Answer {
         let decision = decide(verdicts, self.settings.enforcement);
-        self.record(work, verdicts, &decision);
+        // One request reaches both webhooks (the mutating one maybe twice, on reinvocation):
+        // decisions are counted, logged and reported once, by the validating one — but a
+        // denial by the mutating one ends the request before validation, so it is its own.
+        if webhook == Webhook::Validate || !decision.allowed {
+            self.record(work, verdicts, &decision);
+        }
         let mut response = Answer::allow(&work.uid);
         response.warnings = (!decision.warnings.is_empty()).then(|| decision.warnings.clone());
         response.audit_annotations = decision.audit_annotations.clone();
@@ -808,7 +819,12 @@ impl App {
         if pinning.patch.0.is_empty() {
             return;
         }
-        for _ in &pinning.patch.0 {
+        let pinned = pinning
+            .patch
+            .0
+            .iter()
+            .filter(|op| matches!(op, json_patch::PatchOperation::Replace(_)));
+        for _ in pinned {
             Metrics::inc(&self.metrics.pinning, "pinned");
         }
         match serde_json::to_vec(&pinning.patch) {

@@ -45,6 +45,10 @@ use crate::registry::HostLimits;
 /// Most bytes of OCSP answers kept (a few kilobytes each).
 const OCSP_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
+/// Longest wait for one disk cache read or write: a stalled disk must not eat the time a
+/// download needs.
+const DISK_BUDGET: Duration = Duration::from_secs(1);
+
 /// Requests in flight to one revocation host at most.
 const PER_HOST_CONCURRENCY: usize = 8;
 
@@ -497,12 +501,18 @@ impl Checker {
             let shared = tokio::time::timeout_at(
                 deadline,
                 self.crls.try_get_with(url.to_string(), async {
-                    if let Some(hit) = self.disk_get(url, now, deadline).await {
+                    if let Some(hit) = self.disk_get(url, issuer, now, deadline).await {
                         return Ok(Arc::new(hit));
                     }
                     let bundle = self.download_bundle(url, deadline).await?;
-                    // Stored before it is validated, as notation stores it: every use validates.
-                    self.disk_set(url, &bundle, deadline).await;
+                    // Only a bundle that validates goes to disk (notation stores before it
+                    // validates): a bad CRL planted on the wire or in the directory must not
+                    // stick there until its nextUpdate, for vouch and notation alike.
+                    let valid =
+                        crl::validate_bundle(&bundle.base, bundle.delta.as_deref(), issuer, now);
+                    if valid.is_ok() {
+                        self.disk_set(url, &bundle, deadline).await;
+                    }
                     if bundle.next_update().is_none() {
                         // Not cacheable (and it fails validation): handed over, not kept.
                         return Err(Uncached(Arc::new(bundle)));
@@ -535,13 +545,30 @@ impl Checker {
         }
     }
 
-    /// The disk cache's bundle for `url`, when there is a cache and it holds an effective one;
-    /// read on a blocking thread, given up at `deadline`. Errors are logged, counted and a miss.
-    async fn disk_get(&self, url: &str, now: OffsetDateTime, deadline: Instant) -> Option<Fetched> {
+    /// The disk cache's bundle for `url`, when there is a cache and it holds an effective one
+    /// that validates against `issuer` (one that does not is a miss, and is replaced by the
+    /// download); read on a blocking thread, given up after [`DISK_BUDGET`] so a stalled disk
+    /// leaves the download its time. Errors are logged, counted and a miss.
+    async fn disk_get(
+        &self,
+        url: &str,
+        issuer: &Certificate,
+        now: OffsetDateTime,
+        deadline: Instant,
+    ) -> Option<Fetched> {
         let disk = self.disk.clone()?;
         let key = url.to_string();
         let read = tokio::task::spawn_blocking(move || disk.get(&key, now));
-        match tokio::time::timeout_at(deadline, read).await {
+        match tokio::time::timeout_at(deadline.min(Instant::now() + DISK_BUDGET), read).await {
+            Ok(Ok(Ok(Some((base, delta)))))
+                if crl::validate_bundle(&base, delta.as_ref(), issuer, now).is_err() =>
+            {
+                tracing::warn!(
+                    url,
+                    "a CRL in the disk cache does not validate: fetched again"
+                );
+                None
+            }
             Ok(Ok(Ok(Some((base, delta))))) => {
                 self.cache_hit("crl_disk");
                 tracing::debug!(url, "CRL bundle taken from the disk cache");
@@ -570,7 +597,8 @@ impl Checker {
         let write = tokio::task::spawn_blocking(move || {
             disk.set(&key, base.der(), delta.as_deref().map(Crl::der))
         });
-        if let Ok(Ok(Err(e))) = tokio::time::timeout_at(deadline, write).await {
+        let until = deadline.min(Instant::now() + DISK_BUDGET);
+        if let Ok(Ok(Err(e))) = tokio::time::timeout_at(until, write).await {
             self.disk_error("write", url, &e);
         }
     }

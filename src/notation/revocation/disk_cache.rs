@@ -47,6 +47,10 @@ pub enum DiskCacheError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The directory is not the user's own: files others may plant there are not trusted
+    /// (a genuine CRL of another partition of the same CA would hide a revocation).
+    #[error("the CRL cache directory {0} is not used: it is owned by another user or writable by others")]
+    NotPrivate(String),
     /// The bundle could not be stored.
     #[error("cannot store CRL cache file {path}: {source}")]
     Write {
@@ -131,6 +135,10 @@ impl DiskCache {
         url: &str,
         now: OffsetDateTime,
     ) -> Result<Option<(Crl, Option<Crl>)>, DiskCacheError> {
+        if !self.root.exists() {
+            return Ok(None);
+        }
+        self.check_private()?;
         let path = self.path(url);
         let bytes = match crate::files::read(&path, MAX_FILE_SIZE) {
             Ok(b) => b,
@@ -195,6 +203,20 @@ impl DiskCache {
         Ok(Some((base, delta)))
     }
 
+    /// The directory must be the effective user's and writable by no one else (notation
+    /// creates it 0700; an existing shared one, e.g. under `/tmp`, is refused).
+    fn check_private(&self) -> Result<(), DiskCacheError> {
+        use std::os::unix::fs::MetadataExt;
+        let not_private = || DiskCacheError::NotPrivate(self.root.display().to_string());
+        let meta = std::fs::metadata(&self.root).map_err(|_| not_private())?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            return Err(not_private());
+        }
+        Ok(())
+    }
+
     /// Store the bundle for `url` (the DER of its base and delta), replacing any stored one
     /// atomically: written to a temporary file in the directory (mode 0600), then renamed.
     /// Creates the directory (mode 0700) when missing. Blocking: call it off the runtime.
@@ -217,6 +239,7 @@ impl DiskCache {
             .mode(0o700)
             .create(&self.root)
             .map_err(failed(&self.root))?;
+        self.check_private()?;
         let path = self.path(url);
         let mut tmp = tempfile::Builder::new()
             .prefix("notation-")
@@ -379,7 +402,7 @@ mod tests {
     #[test]
     fn a_base_naming_delta_crls_is_used_only_with_its_delta() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../shared/vectors/notation-core-go/crl-testdata");
+            .join("../shared/vectors/revocation/notation-core-go/crl-testdata");
         let base = std::fs::read(dir.join("crlWithMultipleFreshestCRLs.crl")).unwrap();
         let delta = std::fs::read(dir.join("delta.crl")).unwrap();
         // Both current until 2024-11-25T07:36:40Z.
@@ -393,6 +416,23 @@ mod tests {
         cache.set(url, &base, Some(&delta)).unwrap();
         let (_, d) = cache.get(url, then).unwrap().expect("hit");
         assert_eq!(d.expect("delta").der(), &delta[..]);
+    }
+
+    #[test]
+    fn a_directory_others_may_write_is_not_used() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("crl");
+        let cache = DiskCache::new(&root);
+        let url = "http://localhost:10086/leaf.crl";
+        cache.set(url, &fixture("leaf.crl"), None).unwrap();
+        assert!(cache.get(url, now()).unwrap().is_some());
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+        for err in [
+            cache.get(url, now()).unwrap_err(),
+            cache.set(url, &fixture("leaf.crl"), None).unwrap_err(),
+        ] {
+            assert!(matches!(err, DiskCacheError::NotPrivate(_)), "{err}");
+        }
     }
 
     #[test]
