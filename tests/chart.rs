@@ -245,15 +245,7 @@ async fn a_fresh_install_admits_every_image_with_a_warning_and_reports_it() {
             "a fresh install pinned {image}: {m}"
         );
     }
-    let report: Value = hook
-        .client
-        .get(hook.url("/report"))
-        .send()
-        .await
-        .expect("GET /report")
-        .json()
-        .await
-        .expect("report JSON");
+    let report = hook.report().await;
     let reported: Vec<&str> = report["wouldDeny"]
         .as_array()
         .expect("wouldDeny")

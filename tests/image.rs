@@ -170,6 +170,28 @@ impl Image {
     fn blob(&self, digest: &str) -> PathBuf {
         common::blob_path(&self.layout(), digest)
     }
+
+    /// `skopeo copy` to `host/REPO:tag` (a registry reached without verifying TLS): the digest
+    /// of the manifest pushed.
+    fn push(&self, host: &str) -> String {
+        let digest_file = self.dir.path().join("digest");
+        run(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--digestfile",
+                digest_file.to_str().expect("path"),
+                &self.oci(),
+                &format!("docker://{host}/{REPO}:{}", self.tag),
+            ],
+        );
+        std::fs::read_to_string(&digest_file)
+            .expect("digest file")
+            .trim()
+            .to_string()
+    }
 }
 
 #[test]
@@ -526,23 +548,7 @@ fn image_is_pushed_run_signed_and_verified_by_vouch_inside_and_out() {
     let host = registry.host.replace("localhost", "127.0.0.1");
     let tag = &image.tag;
     let pushed = format!("{host}/{REPO}:{tag}");
-    let digest_file = image.dir.path().join("digest");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--digestfile",
-            digest_file.to_str().expect("path"),
-            &image.oci(),
-            &format!("docker://{pushed}"),
-        ],
-    );
-    let digest = std::fs::read_to_string(&digest_file)
-        .expect("digest file")
-        .trim()
-        .to_string();
+    let digest = image.push(&host);
     let remote: Value = serde_json::from_str(&run(
         "skopeo",
         &[
@@ -711,21 +717,7 @@ fn vouch_in_the_image_trusts_the_roots_at_the_image_ca_bundle_path() {
     let storage = tempfile::tempdir().expect("podman storage");
     // podman names an image from an oci: path by the path, which a temporary directory's mixed
     // case makes invalid: run it from the registry instead (pulled without verifying TLS).
-    let digest_file = image.dir.path().join("digest");
-    run(
-        "skopeo",
-        &[
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-            "--digestfile",
-            digest_file.to_str().expect("path"),
-            &image.oci(),
-            &format!("docker://{host}/{REPO}:{}", image.tag),
-        ],
-    );
-    let digest = std::fs::read_to_string(&digest_file).expect("digest file");
-    let local = format!("{host}/{REPO}@{}", digest.trim());
+    let local = format!("{host}/{REPO}@{}", image.push(&host));
     let probe = format!("{host}/{REPO}:absent");
     let bundle = format!("{}:/etc/ssl/certs/ca-certificates.crt:ro", tls.ca.display());
     // Not "skip": a skip statement never asks the registry anything. Any CA fills the store.

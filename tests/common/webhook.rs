@@ -215,6 +215,18 @@ impl Webhook {
         v["response"].clone()
     }
 
+    /// The `GET /report` document (`{"wouldDeny": [...]}`).
+    pub async fn report(&self) -> Value {
+        self.client
+            .get(self.url("/report"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The `/metrics` text.
     pub async fn metrics(&self) -> String {
         self.client
