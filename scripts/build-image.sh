@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     --binary) binary="$2"; shift ;;
     --dest) dest="$2"; shift ;;
     --rootfs-only) rootfs_only="$2"; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-image.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift

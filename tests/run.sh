@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs the real servers and tools the tests start
 # (Debian's docker-registry, redis-server, chromium, faketime, and for vouch's own image buildah,
-# skopeo, podman, runc and musl-tools), builds the static release binary the image holds, then
+# skopeo, podman, runc and musl-tools), builds the static binary of the image test, then
 # checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
