@@ -441,9 +441,19 @@ fn image_is_built_without_a_daemon_holds_only_vouch_and_matches_the_dockerfile()
         &std::fs::read_to_string(root().join("charts/vouch/values.yaml")).expect("values.yaml"),
     )
     .expect("values.yaml");
-    assert_eq!(chart["appVersion"], version.as_str(), "Chart.yaml appVersion");
-    assert_eq!(values["image"]["repository"], format!("ghcr.io/{REPO}").as_str());
-    assert_eq!(values["image"]["tag"], "", "the chart's tag is not appVersion");
+    assert_eq!(
+        chart["appVersion"],
+        version.as_str(),
+        "Chart.yaml appVersion"
+    );
+    assert_eq!(
+        values["image"]["repository"],
+        format!("ghcr.io/{REPO}").as_str()
+    );
+    assert_eq!(
+        values["image"]["tag"], "",
+        "the chart's tag is not appVersion"
+    );
     let labels = c["Labels"].as_object().expect("labels");
     assert_eq!(
         labels.len(),
