@@ -21,10 +21,18 @@ use vouch::metrics::Metrics;
 use vouch::reference::ImageReference;
 use vouch::server::{ServeError, ServeSettings};
 
+/// `vouch --version`: the release and the git revision it was built from (`build.rs`).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (revision ",
+    include_str!(concat!(env!("OUT_DIR"), "/git-revision")),
+    ")"
+);
+
 /// Keeps unproven container images out of Kubernetes clusters: verifies Notary Project
 /// (Notation) signatures against a trust policy.
 #[derive(Parser)]
-#[command(name = "vouch", version, about, long_about = None)]
+#[command(name = "vouch", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -2,11 +2,17 @@
 //!
 //! The checks live in `tests/chart/check.py`, which drives a real Helm (the `helm-sdkpy` Python
 //! package, installed by `tests/run.sh` together with `kubernetes-validate`): one test here per
-//! concern. The last two tests hand what the chart renders, and the example policies, to vouch's
-//! own parsers, so "vouch would refuse this configuration" is decided by vouch itself.
+//! concern. The last tests hand what the chart renders, and the example policies, to vouch's
+//! own parsers, so "vouch would refuse this configuration" is decided by vouch itself, and serve
+//! the chart's default configuration to see what a fresh install answers.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use common::webhook;
+use serde_json::Value;
 
 use vouch::config::Config;
 use vouch::notation::trust_policy::TrustPolicy;
@@ -191,5 +197,66 @@ fn example_policies_load_in_vouch_with_the_example_trust_store() {
     assert!(policies.len() >= 3, "example policies: {policies:?}");
     for p in &policies {
         load_policy_and_stores(p, &dir.join("truststore"), &[]);
+    }
+}
+
+/// A fresh install, as rendered: its config.yaml, trust policy and (placeholder) trust store,
+/// served by `vouch serve` against a real registry. Every image is judged and none refused: an
+/// unsigned image and one signed by a signer nobody trusts yet are both admitted with a
+/// would-deny warning, listed at /report, and not pinned.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fresh_install_admits_every_image_with_a_warning_and_reports_it() {
+    let tmp = TempDir::new("first-install");
+    check_py(&["dump", tmp.0.to_str().expect("utf-8 temp path")]);
+    let rendered = tmp.0.join("default");
+    let config = std::fs::read_to_string(rendered.join("config.yaml")).expect("config.yaml");
+    let policy = std::fs::read_to_string(rendered.join("trustpolicy.json")).expect("policy");
+    let registry = common::Registry::with_e2e_layouts(&[("e2e-valid-signature", "shop/web")]);
+    let unsigned = registry.push_unsigned_image("shop/unsigned", 1);
+    let hook = webhook::start_with_store(
+        &[],
+        &registry.host,
+        &policy,
+        &config,
+        Some(&rendered.join("truststore")),
+    )
+    .await;
+    let images = [
+        format!("{}/shop/unsigned@{unsigned}", registry.host),
+        format!("{}/shop/web:v1", registry.host),
+    ];
+    for (i, (image, why)) in images
+        .iter()
+        .zip(["no Notation signature found", "authenticity"])
+        .enumerate()
+    {
+        let review = webhook::pod_review(&format!("first-{i}"), &[image]);
+        let r = hook.review(&review).await;
+        assert_eq!(r["allowed"], true, "a fresh install refused {image}: {r}");
+        let warning = webhook::first_warning(&r);
+        assert!(
+            warning.starts_with("vouch (dry run) would deny") && warning.contains(why),
+            "{image}: {r}"
+        );
+        let m = hook.review_at("/mutate", &review).await;
+        assert_eq!(m["allowed"], true, "/mutate refused {image}: {m}");
+        assert!(
+            m.get("patch").is_none(),
+            "a fresh install pinned {image}: {m}"
+        );
+    }
+    let report = hook.report().await;
+    let reported: Vec<&str> = report["wouldDeny"]
+        .as_array()
+        .expect("wouldDeny")
+        .iter()
+        .flat_map(|e| e["images"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    for image in &images {
+        assert!(
+            reported.contains(&image.as_str()),
+            "{image} not in /report: {report}"
+        );
     }
 }

@@ -403,6 +403,11 @@ def schema_problems(doc: dict, version: str) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # helpers on rendered objects
 
+def failure_policy(values: dict) -> str:
+    """The failurePolicy the webhooks must carry: as set, else Fail under enforce, Ignore under dryrun."""
+    return values["webhook"]["failurePolicy"] or ("Ignore" if values["vouch"]["enforcement"] == "dryrun" else "Fail")
+
+
 def container(rendered: Rendered) -> dict:
     dep = rendered.one("Deployment")
     return dep["spec"]["template"]["spec"]["containers"][0] if dep else {}
@@ -509,7 +514,9 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
     hooks = vwcs[0]["webhooks"]
     ok(len(hooks) == 1, "expected one webhook")
     hook = hooks[0]
-    ok(hook["failurePolicy"] == values["webhook"]["failurePolicy"], "failurePolicy does not follow values")
+    ok(hook["failurePolicy"] == failure_policy(values), "failurePolicy does not follow values")
+    if values["vouch"]["enforcement"] == "dryrun" and not values["webhook"]["failurePolicy"]:
+        ok(hook["failurePolicy"] == "Ignore", "dryrun with the default failurePolicy refuses requests while vouch is down")
     ok(hook["timeoutSeconds"] == values["webhook"]["timeoutSeconds"], "timeoutSeconds does not follow values")
     ok(hook.get("sideEffects") == "None", "sideEffects must be None")
     ok(hook.get("admissionReviewVersions") == ["v1"], "admissionReviewVersions must be [v1]")
@@ -664,6 +671,18 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
             if store.get("certificates"):
                 cm = r.one("ConfigMap", (vol.get("configMap") or {}).get("name"))
                 ok(cm is not None and set(cm["data"]) == set(store["certificates"]), f"trust store {path}: ConfigMap contents")
+            elif store.get("placeholder"):
+                cm = r.one("ConfigMap", (vol.get("configMap") or {}).get("name"))
+                data = (cm or {}).get("data") or {}
+                ok(list(data) == ["placeholder-ca.crt"], f"trust store {path}: placeholder ConfigMap contents {list(data)}")
+                pem = data.get("placeholder-ca.crt", "")
+                ok(pem.count("-----BEGIN CERTIFICATE-----") == 1 and "PRIVATE KEY" not in pem,
+                   f"trust store {path}: the placeholder is not exactly one certificate without a key")
+                policy_cm = r.one("ConfigMap", f"{fullname()}-policy")
+                named = policy_cm is not None and f"{store['type']}:{store['name']}" in policy_store_refs(
+                    json.loads(policy_cm["data"]["trustpolicy.json"]))
+                ok(not named or values["vouch"]["enforcement"] == "dryrun",
+                   f"trust store {path}: enforcement against the placeholder store (it would deny every image)")
             elif store.get("existingSecret"):
                 ok((vol.get("secret") or {}).get("secretName") == store["existingSecret"], f"trust store {path}: Secret")
             else:
@@ -902,7 +921,7 @@ def concern_safety() -> None:
     # The defaults themselves are the safe choice.
     print("safety defaults", flush=True)
     d = defaults
-    R.check(d["webhook"]["failurePolicy"] == "Fail", "safety defaults: failurePolicy is not Fail")
+    R.check(d["webhook"]["failurePolicy"] == "", "safety defaults: failurePolicy does not follow enforcement")
     R.check(d["webhook"]["timeoutSeconds"] == 10, "safety defaults: timeoutSeconds is not 10")
     R.check(d["replicaCount"] >= 2, "safety defaults: fewer than 2 replicas")
     R.check(d["podDisruptionBudget"]["enabled"], "safety defaults: no PodDisruptionBudget")
@@ -916,8 +935,32 @@ def concern_safety() -> None:
     R.check(duration_ms(d["vouch"]["deadline"]) < d["webhook"]["timeoutSeconds"] * 1000,
             "safety defaults: deadline not below timeoutSeconds")
     r = render(None)
-    R.check("WARNING" in r.notes and "skip" in r.notes,
-            "safety defaults: NOTES.txt does not warn that the default policy verifies nothing")
+    # A first install is the first rollout step: every image judged, nothing refused, each
+    # unverified image a warning and a /report entry (tests/chart.rs serves this very policy).
+    print("safety defaults: a fresh install judges every image and refuses none", flush=True)
+    policy = json.loads(r.one("ConfigMap", f"{fullname()}-policy")["data"]["trustpolicy.json"])
+    statements = policy.get("trustPolicies") or []
+    R.check(not any((st.get("signatureVerification") or {}).get("level") == "skip" for st in statements),
+            "safety defaults: a trust policy statement is at skip")
+    R.check(any("*" in (st.get("registryScopes") or []) and (st.get("signatureVerification") or {}).get("level") in ("strict", "permissive")
+                for st in statements),
+            "safety defaults: no \"*\" statement at a level that reports every unverified image as a would-be denial")
+    R.check(d["vouch"]["enforcement"] == "dryrun" and vouch_config(r)["serve"]["enforcement"] == "dryrun",
+            "safety defaults: a fresh install enforces (it would deny)")
+    hooks = [h for kind in ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration") for h in hooks_of(r, kind)]
+    R.check(len(hooks) == 2 and all(h["failurePolicy"] == "Ignore" for h in hooks),
+            "safety defaults: a fresh install refuses requests while vouch starts (failurePolicy is not Ignore)")
+    placeholders = {f"{st['type']}:{st['name']}" for st in d["trustStores"] if st.get("placeholder")}
+    R.check(placeholders == {ref for st in statements for ref in st.get("trustStores") or []},
+            "safety defaults: the default policy does not name exactly the placeholder store")
+    R.check("/report" in r.notes and "kubectl get --raw" in r.notes and "port-forward" in r.notes,
+            "safety defaults: NOTES.txt does not say how to read /report")
+    R.check("vouch.enforcement=enforce" in r.notes and "FIRST INSTALL" in r.notes,
+            "safety defaults: NOTES.txt does not say how to move to enforcement")
+    R.check("WARNING" not in r.notes, "safety defaults: NOTES.txt warns on the defaults")
+    skip = {"version": "1.0", "trustPolicies": [{"name": "s", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]}
+    R.check("WARNING" in render({"trustPolicy": skip}).notes,
+            "safety: NOTES.txt does not warn that a \"*\" skip statement verifies nothing")
     # Quarantine, cache and revocation default to vouch's own defaults: nothing rendered.
     R.check(d["vouch"]["quarantine"] == [] and d["vouch"]["cache"] == {} and d["vouch"]["revocation"] == {},
             "safety defaults: quarantine, cache and revocation should default to vouch's defaults")
@@ -949,6 +992,10 @@ def concern_upgrade() -> None:
             R.check(stored is not None and stored["webhooks"][0]["clientConfig"].get("caBundle") == hook1,
                     f"upgrade: the {kind} in the (fake) cluster does not carry the kept CA")
         R.check(crt1 != crt2, "upgrade: the serving certificate was not re-issued on upgrade")
+        placeholder = f"{fullname()}-ts-ca-first-install"
+        ph1 = (first.one("ConfigMap", placeholder) or {}).get("data", {}).get("placeholder-ca.crt")
+        ph2 = (second.one("ConfigMap", placeholder) or {}).get("data", {}).get("placeholder-ca.crt")
+        R.check(ph1 is not None and ph1 == ph2, "upgrade: the placeholder trust store changed across an upgrade (lookup not used)")
         if ca2 and crt2:
             check_chain("upgrade", ca2, crt2, f"{fullname()}.{NAMESPACE}.svc")
     print("upgrade switches pinning off and on again", flush=True)
@@ -978,7 +1025,7 @@ def concern_upgrade() -> None:
 
     base = checksum(None)
     R.check(checksum(None) == base, "upgrade: the config checksum is not deterministic")
-    R.check(checksum({"vouch": {"enforcement": "dryrun"}}) != base, "upgrade: a config change does not roll the pods")
+    R.check(checksum({"vouch": {"logFormat": "text"}}) != base, "upgrade: a config change does not roll the pods")
     policy = {"version": "1.0", "trustPolicies": [{"name": "other", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]}
     R.check(checksum({"trustPolicy": policy}) == base,
             "upgrade: a trust policy change restarts the pods (vouch reloads it; it should not)")
@@ -1090,6 +1137,9 @@ NEGATIVE_CASES: list[tuple[str, dict, str]] = [
     ("policy with an unknown level",
      {"trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "p", "registryScopes": ["*"], "signatureVerification": {"level": "lenient"}}]}}, "level"),
     ("policy string that is not JSON", {"trustPolicy": "{not json"}, "trustPolicy"),
+    ("enforcing the first-install policy (it trusts no signer)", {"vouch": {"enforcement": "enforce"}}, "placeholder store"),
+    ("placeholder store with keys", {"trustStores": [{"name": "a", "type": "ca", "placeholder": True, "keys": ["x"]}]}, "trustStores"),
+    ("placeholder store that is false", {"trustStores": [{"name": "a", "type": "ca", "placeholder": False}]}, "placeholder"),
     ("duplicate trust store", {"trustStores": [{"name": "a", "type": "ca", "existingSecret": "s"}, {"name": "a", "type": "ca", "existingSecret": "t"}]}, "listed twice"),
     ("excluded namespace that is not a name", {"webhook": {"excludeNamespaces": ["Team A"]}}, "excludeNamespaces"),
     ("unknown key under webhook.mutating", {"webhook": {"mutating": {"pinTemplates": True}}}, "pinTemplates"),

@@ -47,16 +47,36 @@ pub struct Registry {
 impl Registry {
     /// Start Debian's docker-registry with a temporary storage directory.
     pub fn start() -> Registry {
+        Self::start_inner(None)
+    }
+
+    /// [`Registry::start`] serving HTTPS with `tls`'s certificate (for `localhost` and
+    /// `127.0.0.1`); clients must trust `tls.ca`. [`Registry::base`] and the push helpers speak
+    /// plain HTTP and do not work with it.
+    pub fn start_tls(tls: &TestTls) -> Registry {
+        Self::start_inner(Some(tls))
+    }
+
+    fn start_inner(tls: Option<&TestTls>) -> Registry {
         let bin = which("docker-registry").expect(
             "docker-registry is not installed: run `apt-get install -y docker-registry` (the test script does)",
         );
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let config = dir.path().join("config.yml");
+        let tls_config = tls
+            .map(|t| {
+                format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    t.cert.display(),
+                    t.key.display()
+                )
+            })
+            .unwrap_or_default();
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{tls_config}",
                 dir.path().join("data").display()
             ),
         )
@@ -65,7 +85,12 @@ impl Registry {
         let host = format!("localhost:{port}");
         let started = Instant::now();
         loop {
-            if let Ok(resp) = http::blocking_get(&format!("http://{host}/v2/")) {
+            if tls.is_some() {
+                // The harness's client is plain HTTP: a listening socket is enough here.
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+            } else if let Ok(resp) = http::blocking_get(&format!("http://{host}/v2/")) {
                 if resp == 200 {
                     break;
                 }
@@ -299,7 +324,8 @@ pub fn spawn_tied_to_process(cmd: &mut Command) -> Child {
     rx.recv().expect("spawner reply").expect("spawn child")
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+/// The path of program `name` on `PATH`.
+pub fn which(name: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?
         .to_str()?
         .split(':')

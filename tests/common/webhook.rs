@@ -94,9 +94,27 @@ pub async fn start_with_config(
     policy: &str,
     config: &str,
 ) -> Webhook {
+    start_with_store(extra, registry_host, policy, config, None).await
+}
+
+/// [`start_with_config`] with the trust store root `store` (default: one holding the notation
+/// e2e certificate as `ca:e2e`).
+pub async fn start_with_store(
+    extra: &[&str],
+    registry_host: &str,
+    policy: &str,
+    config: &str,
+    store: Option<&Path>,
+) -> Webhook {
     let dir = tempfile::tempdir().unwrap();
     let tls = write_tls(dir.path(), "webhook CA 1");
-    super::e2e_trust_store(&dir.path().join("store"));
+    let store = match store {
+        Some(s) => s.to_path_buf(),
+        None => {
+            super::e2e_trust_store(&dir.path().join("store"));
+            dir.path().join("store")
+        }
+    };
     let policy_path = dir.path().join("trustpolicy.json");
     std::fs::write(&policy_path, policy.replace("REG", registry_host)).unwrap();
     std::fs::write(dir.path().join("config.yaml"), config).unwrap();
@@ -112,7 +130,7 @@ pub async fn start_with_config(
         "--trust-policy".into(),
         policy_path.display().to_string(),
         "--trust-store".into(),
-        dir.path().join("store").display().to_string(),
+        store.display().to_string(),
         "--insecure-registry".into(),
         registry_host.to_string(),
         "--config".into(),
@@ -195,6 +213,18 @@ impl Webhook {
         assert_eq!(v["kind"], "AdmissionReview");
         assert_eq!(v["response"]["uid"], review["request"]["uid"], "uid echo");
         v["response"].clone()
+    }
+
+    /// The `GET /report` document (`{"wouldDeny": [...]}`).
+    pub async fn report(&self) -> Value {
+        self.client
+            .get(self.url("/report"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// The `/metrics` text.

@@ -135,6 +135,33 @@ Name of the ConfigMap the chart creates for a trust store given inline. Argument
 {{- end }}
 
 {{/*
+The webhooks' failurePolicy: as set, or, when empty, Fail under enforcement and Ignore under
+dryrun (a webhook that refuses nothing must not refuse while vouch starts or is down either).
+*/}}
+{{- define "vouch.failurePolicy" -}}
+{{- if .Values.webhook.failurePolicy }}
+{{- .Values.webhook.failurePolicy }}
+{{- else if eq .Values.vouch.enforcement "dryrun" }}
+{{- "Ignore" }}
+{{- else }}
+{{- "Fail" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The placeholder trust stores ("type:name" list, JSON): stores that trust no signer.
+*/}}
+{{- define "vouch.placeholderStores" -}}
+{{- $refs := list }}
+{{- range .Values.trustStores }}
+{{- if .placeholder }}
+{{- $refs = append $refs (printf "%s:%s" .type .name) }}
+{{- end }}
+{{- end }}
+{{- toJson $refs }}
+{{- end }}
+
+{{/*
 vouch.deadline in milliseconds ("8s" -> 8000, "7500ms" -> 7500).
 */}}
 {{- define "vouch.deadlineMillis" -}}
@@ -183,10 +210,11 @@ Checks that span several values; included once from the Deployment template.
 {{- if .certificates }}{{ $sources = add1 $sources }}{{ end }}
 {{- if .existingConfigMap }}{{ $sources = add1 $sources }}{{ end }}
 {{- if .existingSecret }}{{ $sources = add1 $sources }}{{ end }}
+{{- if .placeholder }}{{ $sources = add1 $sources }}{{ end }}
 {{- if ne (int $sources) 1 }}
-{{- fail (printf "trustStores %s: give exactly one of certificates, existingConfigMap, existingSecret" $ref) }}
+{{- fail (printf "trustStores %s: give exactly one of certificates, existingConfigMap, existingSecret, placeholder" $ref) }}
 {{- end }}
-{{- if .certificates }}
+{{- if or .certificates .placeholder }}
 {{- $cm := include "vouch.trustStoreConfigMap" (list $ .) }}
 {{- if hasKey $cmNames $cm }}
 {{- fail (printf "trustStores %s and %s map to the same ConfigMap name %s; rename one" (get $cmNames $cm) $ref $cm) }}
@@ -201,6 +229,9 @@ Checks that span several values; included once from the Deployment template.
 {{- range (.trustStores | default list) }}
 {{- if not (hasKey $seen .) }}
 {{- fail (printf "trustPolicy statement %q names trust store %q, which is not in trustStores: vouch would refuse to start" $statement .) }}
+{{- end }}
+{{- if and (eq $.Values.vouch.enforcement "enforce") (has . (include "vouch.placeholderStores" $ | fromJsonArray)) }}
+{{- fail (printf "vouch.enforcement is \"enforce\" but trustPolicy statement %q trusts only what the placeholder store %q trusts, which is no signer: every image it covers would be denied. Give vouch your trust policy and trustStores first (charts/vouch/README.md, \"Roll out\")" $statement .) }}
 {{- end }}
 {{- end }}
 {{- end }}
