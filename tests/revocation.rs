@@ -8,12 +8,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::crl_server::{CrlServer, Silent};
 use common::fake_registry::{push_image, verify_json, FakeRegistry, State};
+use common::ocsp_responder::OcspResponder;
 use common::vectors;
 use vouch::notation::signer::{Signer, SigningKey};
 
@@ -96,19 +96,6 @@ fn said(v: &serde_json::Value) -> String {
 // ---------------------------------------------------------------------------------------------
 // OCSP: `openssl ocsp` with the notation e2e responder material.
 
-/// `openssl ocsp` on port 10087 serving `index` (openssl's CA database format).
-struct Responder {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Responder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 const LEAF_SERIAL: &str = "520D9B1364D98367711DA2B6A0A0F34B23E3D02A";
 const LEAF_DN: &str = "/C=US/ST=State/L=City/O=Organization/OU=OrgUnit/CN=LeafCert";
 
@@ -116,44 +103,27 @@ fn ocsp_dir() -> PathBuf {
     vectors().join("revocation/notation-e2e/ocsp")
 }
 
-fn responder(index: &str) -> Responder {
+/// `openssl ocsp` on port 10087 serving `index` (openssl's CA database format), with the
+/// notation e2e delegated responder certificate.
+fn responder(index: &str) -> OcspResponder {
     let dir = tempfile::tempdir().unwrap();
     let index_path = dir.path().join("index.txt");
     std::fs::write(&index_path, index).unwrap();
     std::fs::write(dir.path().join("index.txt.attr"), "unique_subject = no\n").unwrap();
     let src = ocsp_dir();
-    let log = dir.path().join("ocsp.log");
-    let child = Command::new("openssl")
-        .args(["ocsp", "-port", "10087", "-index"])
-        .arg(&index_path)
-        .arg("-CA")
-        .arg(src.join("root.crt"))
-        .arg("-rkey")
-        .arg(src.join("ocsp.key"))
-        .arg("-rsigner")
-        .arg(src.join("ocsp.crt"))
-        .args(["-nmin", "5", "-ignore_err"])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("openssl ocsp");
-    // The guard first, so that a responder that fails to start is still killed.
-    let responder = Responder { child, _dir: dir };
-    // Ready once it says so (probing the port would hang OpenSSL 3.0's responder).
-    let started = Instant::now();
-    while !std::fs::read_to_string(&log)
-        .unwrap_or_default()
-        .to_ascii_lowercase()
-        .contains("waiting for ocsp client connections")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(15),
-            "openssl ocsp did not start: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    responder
+    let args: Vec<std::ffi::OsString> = vec![
+        "-index".into(),
+        index_path.into(),
+        "-CA".into(),
+        src.join("root.crt").into(),
+        "-rkey".into(),
+        src.join("ocsp.key").into(),
+        "-rsigner".into(),
+        src.join("ocsp.crt").into(),
+        "-nmin".into(),
+        "5".into(),
+    ];
+    OcspResponder::spawn(dir, 10087, &args)
 }
 
 fn ocsp_image() -> Signed {

@@ -30,22 +30,36 @@ impl OcspResponder {
         std::fs::write(p("index.txt.attr"), "unique_subject = no\n").expect("attr");
         std::fs::write(p("ca.pem"), ca.cert_pem()).expect("ca");
         std::fs::write(p("ca.key"), ca.key_pem()).expect("key");
-        let log = p("ocsp.log");
         let port = super::free_port();
+        let args: Vec<std::ffi::OsString> = vec![
+            "-index".into(),
+            p("index.txt").into(),
+            "-CA".into(),
+            p("ca.pem").into(),
+            "-rsigner".into(),
+            p("ca.pem").into(),
+            "-rkey".into(),
+            p("ca.key").into(),
+            "-resp_no_certs".into(),
+            "-nmin".into(),
+            "60".into(),
+        ];
+        Self::spawn(dir, port, &args)
+    }
+
+    /// `openssl ocsp -port PORT <args> -ignore_err`, its log in `dir` (kept with the
+    /// responder), returned once it says it is waiting for clients.
+    pub fn spawn(dir: tempfile::TempDir, port: u16, args: &[std::ffi::OsString]) -> OcspResponder {
+        let log = dir.path().join("ocsp.log");
         let child = Command::new("openssl")
-            .args(["ocsp", "-port", &port.to_string(), "-index"])
-            .arg(p("index.txt"))
-            .arg("-CA")
-            .arg(p("ca.pem"))
-            .arg("-rsigner")
-            .arg(p("ca.pem"))
-            .arg("-rkey")
-            .arg(p("ca.key"))
-            .args(["-resp_no_certs", "-nmin", "60", "-ignore_err"])
+            .args(["ocsp", "-port", &port.to_string()])
+            .args(args)
+            .arg("-ignore_err")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log"))
             .spawn()
             .expect("openssl ocsp");
+        // The guard first, so that a responder that fails to start is still killed.
         let responder = OcspResponder {
             child,
             port,

@@ -787,6 +787,23 @@ pub fn validate_code_signing_chain(chain: &[Certificate]) -> Result<(), String> 
     Ok(())
 }
 
+/// The key usages a signing or timestamping leaf must not have (all but digitalSignature and
+/// nonRepudiation), named as notation names them, in its order.
+fn forbidden_leaf_key_usages(flags: u16) -> impl Iterator<Item = &'static str> {
+    [
+        (KU_KEY_ENCIPHERMENT, "KeyEncipherment"),
+        (KU_DATA_ENCIPHERMENT, "DataEncipherment"),
+        (KU_KEY_AGREEMENT, "KeyAgreement"),
+        (KU_KEY_CERT_SIGN, "CertSign"),
+        (KU_CRL_SIGN, "CRLSign"),
+        (KU_ENCIPHER_ONLY, "EncipherOnly"),
+        (KU_DECIPHER_ONLY, "DecipherOnly"),
+    ]
+    .into_iter()
+    .filter(move |(bit, _)| flags & bit != 0)
+    .map(|(_, name)| name)
+}
+
 fn validate_leaf(leaf: &Certificate) -> Result<(), String> {
     let s = &leaf.subject;
     if leaf.is_ca() {
@@ -811,16 +828,7 @@ fn validate_leaf(leaf: &Certificate) -> Result<(), String> {
                     "the signing certificate with subject {s:?} is invalid. The key usage must have the bit positions for \"Digital Signature\" set"
                 ));
             }
-            let forbidden = [
-                (KU_KEY_ENCIPHERMENT, "KeyEncipherment"),
-                (KU_DATA_ENCIPHERMENT, "DataEncipherment"),
-                (KU_KEY_AGREEMENT, "KeyAgreement"),
-                (KU_KEY_CERT_SIGN, "CertSign"),
-                (KU_CRL_SIGN, "CRLSign"),
-                (KU_ENCIPHER_ONLY, "EncipherOnly"),
-                (KU_DECIPHER_ONLY, "DecipherOnly"),
-            ];
-            if let Some((_, name)) = forbidden.iter().find(|(bit, _)| flags & bit != 0) {
+            if let Some(name) = forbidden_leaf_key_usages(flags).next() {
                 return Err(format!(
                     "the signing certificate with subject {s:?} is invalid. The key usage must be \"Digital Signature\" only, but found {name:?}"
                 ));
@@ -968,19 +976,9 @@ fn validate_timestamping_leaf(leaf: &Certificate) -> Result<(), String> {
             "the certificate with subject {s:?} is invalid. The key usage must have the bit positions for \"Digital Signature\" set"
         ));
     }
-    let found: Vec<String> = [
-        (KU_KEY_ENCIPHERMENT, "KeyEncipherment"),
-        (KU_DATA_ENCIPHERMENT, "DataEncipherment"),
-        (KU_KEY_AGREEMENT, "KeyAgreement"),
-        (KU_KEY_CERT_SIGN, "CertSign"),
-        (KU_CRL_SIGN, "CRLSign"),
-        (KU_ENCIPHER_ONLY, "EncipherOnly"),
-        (KU_DECIPHER_ONLY, "DecipherOnly"),
-    ]
-    .iter()
-    .filter(|(bit, _)| flags & bit != 0)
-    .map(|(_, name)| format!("{name:?}"))
-    .collect();
+    let found: Vec<String> = forbidden_leaf_key_usages(flags)
+        .map(|name| format!("{name:?}"))
+        .collect();
     if !found.is_empty() {
         return Err(format!(
             "the certificate with subject {s:?} is invalid. The key usage must be \"Digital Signature\" only, but found {}",
