@@ -459,7 +459,7 @@ fn cold_revocation() -> Value {
         return json!({"skipped": "hyperfine is not installed"});
     };
     let crls = common::vectors().join("revocation/notation-e2e/crl");
-    let server = common::file_server::FileServer::on(10086);
+    let server = common::crl_server::CrlServer::start(10086);
     for n in ["leaf.crl", "intermediate.crl"] {
         server.serve(n, std::fs::read(crls.join(n)).unwrap());
     }
@@ -531,7 +531,7 @@ fn check_verifies(verify: &str) {
 /// run time, and a registry holding `app:v1` signed with it and `plain:v1` signed by a leaf of
 /// the same root naming no revocation endpoint.
 struct RevocationWorld {
-    crl: common::file_server::FileServer,
+    crl: common::crl_server::CrlServer,
     _ocsp: common::ocsp_responder::OcspResponder,
     reg: MemoryRegistry,
     subject: Descriptor,
@@ -545,7 +545,7 @@ struct RevocationWorld {
 fn revocation_world() -> RevocationWorld {
     use common::pki::{Ca, Endpoints};
     let root = Ca::root("bench revocation root");
-    let crl = common::file_server::FileServer::start();
+    let crl = common::crl_server::CrlServer::start(0);
     let crl_url = crl.url("intermediate.crl");
     let inter = root.intermediate(
         "bench revocation intermediate",

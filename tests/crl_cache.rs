@@ -9,8 +9,8 @@ mod common;
 use std::path::Path;
 
 use base64::Engine as _;
+use common::crl_server::CrlServer;
 use common::fake_registry::{put_signed_image, FakeRegistry, State};
-use common::file_server::FileServer;
 use common::pki::{Ca, Endpoints};
 use common::{outcome, vouch_env};
 
@@ -88,7 +88,7 @@ fn leaf(result: &serde_json::Value) -> &serde_json::Value {
 
 #[test]
 fn a_crl_stored_by_one_run_is_used_by_the_next_with_the_server_down() {
-    let server = FileServer::start();
+    let server = CrlServer::start(0);
     let url = server.url("leaf.crl");
     let w = World::new(&url);
     let crl = w.root.crl(1, &[]);
@@ -129,7 +129,7 @@ fn a_crl_stored_by_one_run_is_used_by_the_next_with_the_server_down() {
 
 #[test]
 fn a_file_in_notations_format_is_used_and_an_expired_or_corrupt_one_is_fetched_again() {
-    let server = FileServer::start();
+    let server = CrlServer::start(0);
     let url = server.url("leaf.crl");
     let w = World::new(&url);
     let cache = w.dir.path().join("seeded");
@@ -181,7 +181,7 @@ fn a_file_in_notations_format_is_used_and_an_expired_or_corrupt_one_is_fetched_a
 
 #[test]
 fn a_cache_directory_that_cannot_be_made_never_fails_a_check() {
-    let server = FileServer::start();
+    let server = CrlServer::start(0);
     let w = World::new(&server.url("leaf.crl"));
     server.serve("leaf.crl", w.root.crl(1, &[]));
     // NOTATION_CACHE names a regular file: no crl/ directory can be made under it.

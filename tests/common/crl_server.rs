@@ -1,5 +1,5 @@
-//! Loopback HTTP servers for revocation data: [`CrlServer`] serves CRLs by name, records the
-//! paths asked for and can go silent; [`Silent`] accepts connections and never answers. Both
+//! Loopback HTTP servers for revocation data (the tests' and benchmarks' CRL distribution
+//! points): [`CrlServer`] serves CRLs by name, records the paths asked for and can go silent; [`Silent`] accepts connections and never answers. Both
 //! close their listener on drop, so a fixed port is free again for the next test.
 #![allow(dead_code)]
 
@@ -94,6 +94,7 @@ fn answer(
     requests: &Mutex<Vec<String>>,
     silent: &AtomicBool,
 ) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut line = String::new();
     let Ok(read) = stream.try_clone() else { return };
     let mut reader = BufReader::new(read);
@@ -102,7 +103,7 @@ fn answer(
     }
     loop {
         let mut h = String::new();
-        if reader.read_line(&mut h).is_err() || h.trim().is_empty() {
+        if reader.read_line(&mut h).map_or(true, |n| n == 0) || h.trim().is_empty() {
             break;
         }
     }

@@ -5,7 +5,6 @@
 pub mod acr;
 pub mod crl_server;
 pub mod fake_registry;
-pub mod file_server;
 pub mod hostile_client;
 pub mod hostile_registry;
 pub mod kube_api;
