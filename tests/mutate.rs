@@ -74,6 +74,14 @@ fn patched(review: &Value, response: &Value) -> Value {
 }
 
 /// The `(path, value)` of each operation of a patch, every one a `replace`.
+/// The `verdicts` audit annotation of an answer, parsed: the images judged, by image.
+fn verdicts_annotation(answer: &Value) -> Value {
+    let text = answer["auditAnnotations"]["verdicts"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no verdicts annotation: {answer}"));
+    serde_json::from_str(text).expect("the verdicts annotation is JSON")
+}
+
 /// The patch's `replace` operations, each checked to follow a `test` of the same pointer.
 fn replaces(patch: &Patch) -> Vec<(String, Value)> {
     patch
@@ -442,8 +450,7 @@ async fn kubectl_debug_pins_only_the_new_ephemeral_container() {
     let (mutated, validated) = mutate_then_validate(&w, &sent).await;
     assert_eq!(mutated["allowed"], true, "{mutated}");
     // Only the new image was judged.
-    let verdicts: Value =
-        serde_json::from_str(validated["auditAnnotations"]["verdicts"].as_str().unwrap()).unwrap();
+    let verdicts = verdicts_annotation(&validated);
     assert_eq!(
         verdicts.as_object().unwrap().keys().collect::<Vec<_>>(),
         vec![&latest]
@@ -469,8 +476,7 @@ async fn kubectl_debug_pins_only_the_new_ephemeral_container() {
     let sent = debug_review("debug-2", old, new);
     let (mutated, validated) = mutate_then_validate(&w, &sent).await;
     assert_eq!(mutated["allowed"], true, "{mutated}");
-    let verdicts: Value =
-        serde_json::from_str(validated["auditAnnotations"]["verdicts"].as_str().unwrap()).unwrap();
+    let verdicts = verdicts_annotation(&validated);
     assert_eq!(
         verdicts.as_object().unwrap().keys().collect::<Vec<_>>(),
         vec![&tag]
@@ -494,8 +500,7 @@ async fn skip_statements_ask_the_registry_nothing_and_are_not_pinned() {
     let (mutated, validated) = mutate_then_validate(&w, &sent).await;
     assert_eq!(mutated["allowed"], true, "{mutated}");
     assert!(patch_of(&mutated).is_none(), "{mutated}");
-    let verdicts: Value =
-        serde_json::from_str(validated["auditAnnotations"]["verdicts"].as_str().unwrap()).unwrap();
+    let verdicts = verdicts_annotation(&validated);
     assert_eq!(verdicts[&skipped]["outcome"], "skipped", "{verdicts}");
     let metrics = w.metrics().await;
     assert_eq!(

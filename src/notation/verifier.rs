@@ -583,15 +583,8 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors/timestamp/notation-go")
     }
 
-    /// notation-go `TestAuthenticTimestamp`'s setup: the file trust store of its testdata, a
-    /// statement with `trust_stores` and `verify_timestamp`, and a revocation checker that
-    /// never leaves this machine (fetching off: the GlobalSign TSA chain names real OCSP and
-    /// CRL hosts, so its revocation is unknown here, as notation finds offline).
-    async fn authentic_timestamp_of(
-        file: &str,
-        trust_stores: &[&str],
-        verify_timestamp: &str,
-    ) -> (Result<(), String>, Option<Box<TimestampReport>>) {
+    /// One strict statement for every repository with `trust_stores` and `verify_timestamp`.
+    fn policy(trust_stores: &[&str], verify_timestamp: &str) -> TrustPolicy {
         let policy = serde_json::json!({
             "version": "1.0",
             "trustPolicies": [{
@@ -602,7 +595,40 @@ mod tests {
                 "trustedIdentities": ["*"],
             }]
         });
-        let policy = TrustPolicy::from_json(policy.to_string().as_bytes()).unwrap();
+        TrustPolicy::from_json(policy.to_string().as_bytes()).unwrap()
+    }
+
+    /// A revocation checker that never leaves this machine (fetching off).
+    fn offline_checker() -> Checker {
+        Checker::new(
+            RevocationSettings {
+                fetch: false,
+                ..Default::default()
+            },
+            None,
+        )
+    }
+
+    /// A target no payload names (the checks under test come before the payload's).
+    fn no_target() -> TargetArtifact {
+        TargetArtifact {
+            media_type: String::new(),
+            digest: String::new(),
+            size: 0,
+            annotations: None,
+        }
+    }
+
+    /// notation-go `TestAuthenticTimestamp`'s setup: the file trust store of its testdata, a
+    /// statement with `trust_stores` and `verify_timestamp`, and a revocation checker that
+    /// never leaves this machine (fetching off: the GlobalSign TSA chain names real OCSP and
+    /// CRL hosts, so its revocation is unknown here, as notation finds offline).
+    async fn authentic_timestamp_of(
+        file: &str,
+        trust_stores: &[&str],
+        verify_timestamp: &str,
+    ) -> (Result<(), String>, Option<Box<TimestampReport>>) {
+        let policy = policy(trust_stores, verify_timestamp);
         let root = timestamp_vectors().join("truststore");
         let stores = TrustStores::load(&root, policy.trust_store_refs()).unwrap();
         let bytes = std::fs::read(timestamp_vectors().join("sigEnv").join(file)).unwrap();
@@ -612,19 +638,7 @@ mod tests {
             envelope::MEDIA_TYPE_COSE
         };
         let env = envelope::parse(media, &bytes).unwrap();
-        let checker = Checker::new(
-            RevocationSettings {
-                fetch: false,
-                ..Default::default()
-            },
-            None,
-        );
-        let target = TargetArtifact {
-            media_type: String::new(),
-            digest: String::new(),
-            size: 0,
-            annotations: None,
-        };
+        let (checker, target) = (offline_checker(), no_target());
         let ctx = VerificationContext {
             statement: &policy.statements()[0],
             stores: &stores,
@@ -641,19 +655,9 @@ mod tests {
         let bytes =
             std::fs::read(timestamp_vectors().join("sigEnv/coseWithTimestamp.sig")).unwrap();
         let env = envelope::parse(envelope::MEDIA_TYPE_COSE, &bytes).unwrap();
-        let policy = TrustPolicy::from_json(
-            br#"{"version":"1.0","trustPolicies":[{"name":"p","registryScopes":["*"],
-            "signatureVerification":{"level":"strict"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}"#,
-        )
-        .unwrap();
+        let policy = policy(&["ca:x"], "always");
         let stores = TrustStores::default();
-        let checker = Checker::new(RevocationSettings::default(), None);
-        let target = TargetArtifact {
-            media_type: String::new(),
-            digest: String::new(),
-            size: 0,
-            annotations: None,
-        };
+        let (checker, target) = (offline_checker(), no_target());
         let ctx = VerificationContext {
             statement: &policy.statements()[0],
             stores: &stores,
