@@ -54,6 +54,7 @@ use crate::metrics::Metrics;
 use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::trust_policy::TrustPolicy;
 use crate::notation::trust_store::TrustStores;
+use crate::platforms::{PlatformPolicy, PlatformRuleConfig};
 use crate::quarantine::{QuarantineConfig, QuarantineRule};
 use crate::registry::auth::CredentialSource;
 use crate::registry::{RegistryClient, RegistryOptions};
@@ -108,6 +109,9 @@ pub struct Config {
     /// OCSP and CRL checks.
     #[serde(default)]
     pub revocation: RevocationSettings,
+    /// How multi-platform images are judged, per scope ([`crate::platforms`]).
+    #[serde(default)]
+    pub platforms: Vec<PlatformRuleConfig>,
 }
 
 /// The `serve:` section.
@@ -210,6 +214,8 @@ pub struct EngineSettings {
     pub quarantine: Vec<QuarantineRule>,
     /// OCSP and CRL settings.
     pub revocation: RevocationSettings,
+    /// How multi-platform images are judged.
+    pub platforms: PlatformPolicy,
 }
 
 /// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
@@ -278,6 +284,7 @@ impl EngineSettings {
             cache: config.cache.clone(),
             quarantine: config.quarantine.clone(),
             revocation: config.revocation.clone(),
+            platforms: PlatformPolicy::new(&config.platforms).map_err(ConfigError::Invalid)?,
         })
     }
 
@@ -367,6 +374,7 @@ impl EngineSettings {
                 metrics,
                 quarantine: QuarantineConfig::new(self.quarantine.clone()),
                 revocation,
+                platforms: self.platforms.clone(),
             },
             cache,
         ))

@@ -55,9 +55,10 @@ use crate::admission::pin::{pin, PinScope};
 use crate::admission::{decide, images_of, Decision, Enforcement, ImageUse};
 use crate::cache::VerdictCache;
 use crate::config::{ConfigError, EngineSettings, MutateSettings};
-use crate::gate::{Gate, Verdict};
+use crate::gate::Gate;
 use crate::metrics::Metrics;
 use crate::registry::RegistryClient;
+use crate::verdict::Verdict;
 use tls::{ReloadingCert, TlsError};
 
 /// Largest AdmissionReview accepted.
