@@ -29,6 +29,8 @@ use crate::registry::{
 pub const MAX_INDEX_ENTRIES: usize = 128;
 /// Most levels of indexes: an index may list indexes, which list only manifests.
 pub const MAX_INDEX_DEPTH: usize = 2;
+/// Most indexes read for one image (the index and those nested in it): each is a request.
+pub const MAX_INDEXES: usize = 16;
 
 /// How an image whose reference names an index verifies.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -329,6 +331,14 @@ pub enum IndexError {
         /// The index.
         digest: String,
     },
+    /// Over [`MAX_INDEXES`].
+    #[error(
+        "index {digest} nests more than {MAX_INDEXES} indexes; vouch reads at most {MAX_INDEXES}"
+    )]
+    TooManyIndexes {
+        /// The index.
+        digest: String,
+    },
     /// Over [`MAX_INDEX_DEPTH`].
     #[error("index {digest} nests indexes more than {MAX_INDEX_DEPTH} levels deep; vouch reads at most {MAX_INDEX_DEPTH}")]
     TooDeep {
@@ -354,7 +364,14 @@ pub async fn platform_manifests(
     let mut entries_read = 0usize;
     // Depth-first, in index order, without recursion (an async fn cannot recurse unboxed).
     let mut pending: Vec<(Descriptor, usize)> = vec![(index.clone(), 1)];
+    let mut indexes_read = 0usize;
     while let Some((desc, depth)) = pending.pop() {
+        indexes_read += 1;
+        if indexes_read > MAX_INDEXES {
+            return Err(IndexError::TooManyIndexes {
+                digest: index.digest.clone(),
+            });
+        }
         let bytes = registry.fetch_manifest(reference, &desc).await?;
         let parsed: ImageIndex =
             serde_json::from_slice(&bytes).map_err(|e| IndexError::Malformed {

@@ -26,6 +26,15 @@ pub fn json(verdicts: &[Verdict]) -> String {
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
 }
 
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Verified => "verified",
+        Outcome::Skipped => "skipped",
+        Outcome::Failed => "failed",
+        Outcome::Error => "error",
+    }
+}
+
 /// Render verdicts as text: one line per image with its verdict, then, for an image written by
 /// tag that verified, the reference that pins it to the verified digest (what to run so a tag
 /// swap cannot change it), then each reason and warning.
@@ -67,6 +76,23 @@ pub fn text(verdicts: &[Verdict]) -> String {
         // An image written with a digest is its own pin; repeating it says nothing.
         if let Some(pinned) = v.pinned.as_deref().filter(|p| *p != v.image) {
             let _ = writeln!(out, "  → pinned: {}", Escaped(pinned));
+        }
+        // An index judged by its platforms: one line each, what it concluded and who signed it.
+        for p in &v.platforms {
+            let signer = p
+                .signatures
+                .iter()
+                .find(|s| s.verified)
+                .and_then(|s| s.signer.as_deref())
+                .map(|s| format!(", signed by {}", Escaped(s)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  ▸ {} {}: {}{signer}",
+                Escaped(&p.platform),
+                Escaped(&p.digest),
+                outcome_name(p.outcome)
+            );
         }
         for r in &v.reasons {
             let _ = writeln!(out, "  ✗ {}", Escaped(r));
