@@ -764,6 +764,121 @@ fn signed_registry(n: usize, extra: usize, state: State) -> (MemoryRegistry, Vec
     (reg, images, id.anchor_der.clone())
 }
 
+/// A signed single-manifest image `bench/{name}` in `reg`, unique to `seed`: its descriptor.
+fn signed_manifest(
+    reg: &MemoryRegistry,
+    signer: &vouch::notation::signer::Signer,
+    seed: &str,
+) -> Descriptor {
+    let d = reg.with(|s| {
+        let layer = s.put_blob(format!("layer {seed}").as_bytes());
+        let config = s.put_blob(b"{}");
+        let m = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+            "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":2},
+            "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":layer,"size":format!("layer {seed}").len()}]});
+        let bytes = serde_json::to_vec(&m).unwrap();
+        let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", &bytes, None);
+        Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
+    });
+    let sig = signer.sign_artifact(&d, None).unwrap();
+    reg.with(|s| s.put_signature(&sig));
+    d
+}
+
+/// Multi-platform images judged by their platforms (issue 15): the cold admission of an index
+/// of 8 signed platform manifests against that of one signed manifest (median of 5 images
+/// each), and what one admission and 200 concurrent admissions of a new index cost the
+/// registry.
+fn platforms() -> Value {
+    const PLATFORMS: usize = 8;
+    let reg = MemoryRegistry::start(State {
+        referrers_api: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let id = common::pki::ca_issued("bench", &rcgen::PKCS_ECDSA_P256_SHA256);
+    let signer = id.signer();
+    let mut indexes = Vec::new();
+    let mut singles = Vec::new();
+    for i in 0..7 {
+        let children: Vec<Value> = (0..PLATFORMS)
+            .map(|p| {
+                let d = signed_manifest(&reg, &signer, &format!("mp{i}-{p}"));
+                json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size,
+                    "platform": {"os": "linux", "architecture": format!("arch{p}")}})
+            })
+            .collect();
+        let index = serde_json::to_vec(&json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":children})).unwrap();
+        reg.with(|s| {
+            let digest = s.put_manifest("application/vnd.oci.image.index.v1+json", &index, None);
+            s.tags.insert(format!("bench/mp{i}:v1"), digest);
+        });
+        indexes.push(format!("{}/bench/mp{i}:v1", reg.host));
+        let d = signed_manifest(&reg, &signer, &format!("single{i}"));
+        reg.with(|s| {
+            s.tags
+                .insert(format!("bench/single{i}:v1"), d.digest.clone())
+        });
+        singles.push(format!("{}/bench/single{i}:v1", reg.host));
+    }
+    let m = Material::new(&id.anchor_der);
+    let serve = m.serve(
+        &reg.host,
+        "platforms:\n  - registryScopes: [\"*\"]\n    mode: platforms\n",
+    );
+    let client = m.client();
+    let url = format!("https://localhost:{}/validate", serve.port);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let count = || {
+        reg.requests()
+            .iter()
+            .filter(|l| !l.ends_with("/v2/"))
+            .count()
+    };
+    rt.block_on(async {
+        let timed = |image: String, uid: String| {
+            let (c, url) = (client.clone(), url.clone());
+            async move {
+                let t = Instant::now();
+                let r = admit(&c, &url, &review(&uid, &[image])).await;
+                assert_eq!(r.as_ref().map(|r| r["response"]["allowed"] == true), Some(true), "{r:?}");
+                t.elapsed().as_secs_f64() * 1000.0
+            }
+        };
+        let mut index_ms = Vec::new();
+        let mut single_ms = Vec::new();
+        for i in 0..5 {
+            index_ms.push(timed(indexes[i].clone(), format!("i{i}")).await);
+            single_ms.push(timed(singles[i].clone(), format!("s{i}")).await);
+        }
+        index_ms.sort_by(f64::total_cmp);
+        single_ms.sort_by(f64::total_cmp);
+        let before = count();
+        timed(indexes[5].clone(), "one".into()).await;
+        let one = count() - before;
+        let before = count();
+        let answers = futures::future::join_all((0..200).map(|i| {
+            let c = client.clone();
+            let url = url.clone();
+            let body = review(&format!("h{i}"), &indexes[6..7]);
+            async move { admit(&c, &url, &body).await }
+        }))
+        .await;
+        let allowed = answers.iter().filter(|a| a.as_ref().is_some_and(|a| a["response"]["allowed"] == true)).count();
+        let v = json!({
+            "platforms_per_index": PLATFORMS,
+            "cold_index_ms_median": percentile(&index_ms, 50.0),
+            "cold_single_manifest_ms_median": percentile(&single_ms, 50.0),
+            "registry_requests_one_admission": one,
+            "registry_requests_200_concurrent": count() - before,
+            "allowed": allowed,
+            "target": "200 concurrent cost what one costs; the index well under 8 x the single manifest (children verified concurrently)",
+        });
+        save("platforms", &v);
+        v
+    })
+}
+
 fn herd() -> Value {
     let (reg, images, anchor) = signed_registry(
         2,
@@ -1014,6 +1129,7 @@ fn main() {
         "cold_revocation",
         "cold_ocsp_crl",
         "herd",
+        "platforms",
         "memory",
         "scale",
     ];
@@ -1039,6 +1155,7 @@ fn main() {
             "warm_revocation" => warm_revocation(),
             "cold_ocsp_crl" => cold_ocsp_crl(),
             "herd" => herd(),
+            "platforms" => platforms(),
             "memory" => memory(),
             _ => scale(),
         };
