@@ -153,6 +153,10 @@ pub struct Verdict {
     /// (`name:tag@sha256:…`). Only for images that verified (not skipped, not refused).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pinned: Option<String>,
+    /// Which trust policy judged it when the config maps namespaces to policies: a
+    /// `namespaces:` mapping's name, or `cluster` for the cluster-wide one; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_mapping: Option<String>,
 }
 
 /// Gate settings.
@@ -317,6 +321,15 @@ impl Gate {
         }
     }
 
+    /// This gate reading through `registry` instead (a client carrying one pod's pull
+    /// credentials): the same policy, stores, options and shared verdict cache.
+    pub fn with_registry(&self, registry: RegistryClient) -> Self {
+        Self {
+            registry,
+            ..self.clone()
+        }
+    }
+
     /// Judge one image string, within the gate's deadline.
     pub async fn judge(&self, image: &str) -> Verdict {
         self.judge_by(image, Instant::now() + self.options.deadline)
@@ -412,6 +425,7 @@ impl Gate {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
+            policy_mapping: None,
         };
         let reference = match ImageReference::parse(image) {
             Ok(r) => r,

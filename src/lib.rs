@@ -22,4 +22,5 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod server;
+pub mod tenancy;
 pub mod yaml;

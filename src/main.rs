@@ -402,6 +402,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .reload_interval
             .unwrap_or(defaults.reload_interval),
         mutate: config.serve.mutate,
+        pull_credentials: config.serve.pull_credentials.unwrap_or_default(),
     };
     match vouch::server::start(engine, settings, Arc::new(Metrics::new())).await {
         Ok(running) => {

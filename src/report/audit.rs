@@ -420,6 +420,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
+            policy_mapping: None,
         };
         AuditReport {
             rows: vec![AuditRow {
@@ -514,6 +515,7 @@ mod tests {
                         format!("{image}@{D}")
                     }
                 }),
+                policy_mapping: None,
             }),
         }
     }
