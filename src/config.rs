@@ -377,9 +377,9 @@ impl EngineSettings {
         for (i, config) in self.namespaces.iter().enumerate() {
             let matcher = NamespaceMatcher::new(i, config)
                 .map_err(|e| ConfigError::Invalid(format!("namespaces: {e}")))?;
-            let settings = self.for_mapping(i).ok_or_else(|| {
-                ConfigError::Invalid(format!("namespaces[{i}] vanished"))
-            })?;
+            let settings = self
+                .for_mapping(i)
+                .ok_or_else(|| ConfigError::Invalid(format!("namespaces[{i}] vanished")))?;
             let gate = match (build(&settings), previous.and_then(|p| p.namespaces.get(i))) {
                 (Ok(g), _) => Arc::new(g),
                 (Err(e), Some((_, old))) => {
@@ -395,7 +395,13 @@ impl EngineSettings {
             };
             namespaces.push((matcher, gate));
         }
-        Ok((Gates { cluster, namespaces }, problems))
+        Ok((
+            Gates {
+                cluster,
+                namespaces,
+            },
+            problems,
+        ))
     }
 
     /// Load and validate the trust policy and every trust store it names.

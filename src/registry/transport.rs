@@ -311,7 +311,11 @@ impl RegistryClient {
                 let wanted = b.scope.clone().unwrap_or(scope);
                 let credential = match (&credential, azure) {
                     (Credential::Anonymous, Some(azure))
-                        if self.tokens.get(token_key, &wanted, &identity).await.is_none() =>
+                        if self
+                            .tokens
+                            .get(token_key, &wanted, &identity)
+                            .await
+                            .is_none() =>
                     {
                         let service = b.service.clone().unwrap_or_else(|| host.to_string());
                         // The exchange is always the registry's own endpoint, never the realm's

@@ -54,15 +54,15 @@ use tower_http::trace::TraceLayer;
 use crate::admission::pin::{pin, PinScope};
 use crate::admission::{decide, images_of, Decision, Enforcement, ImageUse};
 use crate::cache::VerdictCache;
-use crate::config::{ConfigError, EngineSettings, MutateSettings};
 use crate::config::Gates;
+use crate::config::{ConfigError, EngineSettings, MutateSettings};
+use crate::gate::{Gate, Verdict};
+use crate::metrics::Metrics;
 use crate::registry::auth::PullCredentials;
+use crate::registry::RegistryClient;
 use crate::tenancy::namespaces::choose;
 use crate::tenancy::proof::ReadProofs;
 use crate::tenancy::{PullCredentialsMode, PullRefs, Tenancy, Watches};
-use crate::gate::{Gate, Verdict};
-use crate::metrics::Metrics;
-use crate::registry::RegistryClient;
 use tls::{ReloadingCert, TlsError};
 
 /// Largest AdmissionReview accepted.
@@ -906,7 +906,9 @@ impl App {
     /// `pod-only`: an admitted verdict stands only if the pod's own credentials read the
     /// manifest it is about (a verdict is shared by everyone who asks; readability is not).
     async fn prove_pod_can_read(&self, v: &mut Verdict, registry: &RegistryClient, due: Instant) {
-        if v.admission != crate::gate::Admission::Allow || v.outcome == crate::gate::Outcome::Skipped {
+        if v.admission != crate::gate::Admission::Allow
+            || v.outcome == crate::gate::Outcome::Skipped
+        {
             return;
         }
         let refuse = |v: &mut Verdict, why: String| {
@@ -1090,7 +1092,11 @@ fn reload_trust(app: &App) {
             for p in &problems {
                 tracing::error!(error = %p, "new trust policy or trust store refused; the previous one stays in force for that mapping");
             }
-            let outcome = if problems.is_empty() { "applied" } else { "rejected" };
+            let outcome = if problems.is_empty() {
+                "applied"
+            } else {
+                "rejected"
+            };
             Metrics::inc(&app.metrics.policy_reloads, outcome);
             tracing::info!(policy = %app.engine.trust_policy.display(), mappings = previous.namespaces.len(), "trust policies and trust stores reloaded");
         }

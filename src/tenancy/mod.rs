@@ -358,6 +358,9 @@ mod tests {
             })
         );
         assert_eq!(PullRefs::of("ConfigMap", &json!({})), None);
-        assert_eq!(PullRefs::of("Pod", &json!({"spec": {"imagePullSecrets": "x"}})), None);
+        assert_eq!(
+            PullRefs::of("Pod", &json!({"spec": {"imagePullSecrets": "x"}})),
+            None
+        );
     }
 }

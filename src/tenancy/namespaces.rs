@@ -144,7 +144,8 @@ mod tests {
             matcher("names: [team-a]\ntrustPolicy: /a\ntrustStore: /a"),
             matcher("selector: {matchLabels: {tenant: b}, matchExpressions: [{key: tier, operator: In, values: [prod]}]}\ntrustPolicy: /b\ntrustStore: /b"),
         ];
-        let no_labels = || async { Err::<Option<BTreeMap<String, String>>, _>("not asked".to_string()) };
+        let no_labels =
+            || async { Err::<Option<BTreeMap<String, String>>, _>("not asked".to_string()) };
         assert_eq!(choose(&ms, "team-a", no_labels).await, Ok(Some(0)));
         let b = || async {
             Ok(Some(BTreeMap::from([
@@ -153,7 +154,12 @@ mod tests {
             ])))
         };
         assert_eq!(choose(&ms, "team-b", b).await, Ok(Some(1)));
-        let other = || async { Ok(Some(BTreeMap::from([("tenant".to_string(), "b".to_string())]))) };
+        let other = || async {
+            Ok(Some(BTreeMap::from([(
+                "tenant".to_string(),
+                "b".to_string(),
+            )])))
+        };
         assert_eq!(choose(&ms, "team-c", other).await, Ok(None));
         // Labels needed but unreadable: no policy is chosen.
         assert!(choose(&ms, "team-c", no_labels).await.is_err());
@@ -163,12 +169,17 @@ mod tests {
     fn mappings_must_name_namespaces_and_selectors_must_parse() {
         let c: NamespaceTrustConfig =
             serde_yaml_ng::from_str("trustPolicy: /a\ntrustStore: /a").unwrap();
-        assert!(NamespaceMatcher::new(3, &c).unwrap_err().contains("namespaces[3]"));
+        assert!(NamespaceMatcher::new(3, &c)
+            .unwrap_err()
+            .contains("namespaces[3]"));
         let c: NamespaceTrustConfig = serde_yaml_ng::from_str(
             "selector: {matchExpressions: [{key: k, operator: Near}]}\ntrustPolicy: /a\ntrustStore: /a",
         )
         .unwrap();
         assert!(NamespaceMatcher::new(0, &c).is_err());
-        assert!(serde_yaml_ng::from_str::<NamespaceTrustConfig>("names: [a]\ntrustPolicy: /a\ntrustStore: /a\ntrustPolcy: x").is_err());
+        assert!(serde_yaml_ng::from_str::<NamespaceTrustConfig>(
+            "names: [a]\ntrustPolicy: /a\ntrustStore: /a\ntrustPolcy: x"
+        )
+        .is_err());
     }
 }

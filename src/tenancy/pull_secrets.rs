@@ -86,7 +86,12 @@ fn server_key(server: &str) -> Option<(String, Option<String>)> {
 }
 
 fn entry_credential(entry: &Value) -> Option<Credential> {
-    let text = |k: &str| entry.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let text = |k: &str| {
+        entry
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     if let (Some(u), Some(p)) = (text("username"), text("password")) {
         return Some(Credential::Basic {
             username: u.to_string(),
@@ -150,8 +155,16 @@ mod tests {
 
     #[test]
     fn unreadable_secrets_give_nothing() {
-        for doc in ["", "[]", r#"{"auths":[]}"#, r#"{"auths":{"h":{"auth":"!!"}}}"#] {
-            assert!(credentials_of(&data(".dockerconfigjson", doc)).is_empty(), "{doc}");
+        for doc in [
+            "",
+            "[]",
+            r#"{"auths":[]}"#,
+            r#"{"auths":{"h":{"auth":"!!"}}}"#,
+        ] {
+            assert!(
+                credentials_of(&data(".dockerconfigjson", doc)).is_empty(),
+                "{doc}"
+            );
         }
     }
 }

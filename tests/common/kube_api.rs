@@ -134,7 +134,13 @@ impl FakeApi {
 
     /// How many requests so far match `pred`.
     pub fn count(&self, pred: impl Fn(&str) -> bool) -> usize {
-        self.state.lock().unwrap().log.iter().filter(|l| pred(l)).count()
+        self.state
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|l| pred(l))
+            .count()
     }
 
     pub fn kubeconfig(&self, dir: &std::path::Path) -> std::path::PathBuf {
@@ -282,7 +288,8 @@ fn watch(sh: &Shared, plural: &str, ns: Option<&str>, q: &HashMap<String, String
         .and_then(|t| t.parse().ok())
         .unwrap_or(300u64)
         .min(300);
-    let line = |kind: &str, object: &Value| format!("{}\n", json!({"type": kind, "object": object}));
+    let line =
+        |kind: &str, object: &Value| format!("{}\n", json!({"type": kind, "object": object}));
     let mut backlog = String::new();
     if since < c.compacted {
         backlog.push_str(&line(
