@@ -599,6 +599,85 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn tokens_are_kept_apart_by_credential_identity() {
+        let alice = Credential::Basic {
+            username: "alice".into(),
+            password: "pw".into(),
+        };
+        let bob = Credential::Basic {
+            username: "bob".into(),
+            password: "pw".into(),
+        };
+        assert_ne!(alice.identity(), bob.identity());
+        assert!(!alice.identity().contains("pw") && !alice.identity().contains("alice"));
+        let cache = TokenCache::default();
+        let a = Chosen::Given(alice).identity();
+        cache
+            .put(
+                "https://r",
+                "repository:x:pull",
+                &a,
+                "A".into(),
+                Duration::from_secs(60),
+            )
+            .await;
+        assert_eq!(
+            cache
+                .get("https://r", "repository:x:pull", &a)
+                .await
+                .as_deref(),
+            Some("A")
+        );
+        for other in [
+            Chosen::Given(bob).identity(),
+            Chosen::Own.identity(),
+            Chosen::Given(Credential::Anonymous).identity(),
+        ] {
+            assert_eq!(
+                cache.get("https://r", "repository:x:pull", &other).await,
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn pod_credentials_choose_by_host_and_path_and_fall_back_only_when_allowed() {
+        let c = |u: &str| Credential::Basic {
+            username: u.into(),
+            password: "p".into(),
+        };
+        let mut pull = PullCredentials {
+            entries: vec![
+                PullCredential {
+                    host: "r.example".into(),
+                    path: Some("team-a".into()),
+                    credential: c("a"),
+                },
+                PullCredential {
+                    host: "r.example".into(),
+                    path: None,
+                    credential: c("any"),
+                },
+            ],
+            own_fallback: true,
+        };
+        assert_eq!(
+            pull.choose("r.example", "team-a/app"),
+            Chosen::Given(c("a"))
+        );
+        assert_eq!(
+            pull.choose("r.example", "team-b/app"),
+            Chosen::Given(c("any"))
+        );
+        assert_eq!(pull.choose("other.example", "team-a/app"), Chosen::Own);
+        pull.own_fallback = false;
+        assert_eq!(
+            pull.choose("other.example", "team-a/app"),
+            Chosen::Given(Credential::Anonymous)
+        );
+    }
+
+    #[tokio::test]
     async fn reads_auths_from_a_docker_config() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.json");
