@@ -724,6 +724,7 @@ fn verdict_for_pin(image: &str) -> Verdict {
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
+        policy_mapping: None,
     }
 }
 
@@ -750,6 +751,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
+        policy_mapping: None,
     }
 }
 
@@ -1223,6 +1225,7 @@ fn fuzz_admission_reviews() {
                 signatures: Vec::new(),
                 quarantine: QuarantineStatus::not_applicable(),
                 pinned: None,
+                policy_mapping: None,
             })
             .collect();
         for enforcement in [

@@ -217,3 +217,29 @@ fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<&'a Value> {
     }
     Some(v)
 }
+
+/// Every namespace's labels (for `namespaces:` mappings with selectors), or why they could not
+/// be listed.
+pub async fn namespace_labels(
+    client: &Client,
+) -> Result<HashMap<String, std::collections::BTreeMap<String, String>>, InputError> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let mut out = HashMap::new();
+    let mut lp = ListParams::default().limit(500);
+    for _ in 0..10_000 {
+        let list = api.list(&lp).await.map_err(|e| InputError {
+            source: "namespaces/v1".into(),
+            message: format!("cannot list (namespace selectors need their labels): {e}"),
+        })?;
+        for ns in list.items {
+            if let Some(name) = ns.metadata.name {
+                out.insert(name, ns.metadata.labels.unwrap_or_default());
+            }
+        }
+        match list.metadata.continue_.as_deref() {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(c),
+            _ => break,
+        }
+    }
+    Ok(out)
+}

@@ -99,8 +99,8 @@ impl NamespaceMatcher {
 /// The first of `matchers` that picks `namespace`; labels are asked for (once) only when a
 /// selector is reached before a match. `Err` when they were needed and could not be read:
 /// then no policy is chosen (the cluster-wide one may be the wrong one).
-pub async fn choose<'a, F, Fut>(
-    matchers: &'a [NamespaceMatcher],
+pub async fn choose<F, Fut>(
+    matchers: &[NamespaceMatcher],
     namespace: &str,
     labels: F,
 ) -> Result<Option<usize>, String>
