@@ -54,6 +54,7 @@ use crate::metrics::Metrics;
 use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::trust_policy::TrustPolicy;
 use crate::notation::trust_store::TrustStores;
+use crate::platforms::{PlatformPolicy, PlatformRuleConfig};
 use crate::quarantine::{QuarantineConfig, QuarantineRule};
 use crate::registry::auth::CredentialSource;
 use crate::registry::{RegistryClient, RegistryOptions};
@@ -113,6 +114,9 @@ pub struct Config {
     /// Trust per namespace: mappings tried in order before the cluster-wide policy.
     #[serde(default)]
     pub namespaces: Vec<NamespaceTrustConfig>,
+    /// How multi-platform images are judged, per scope ([`crate::platforms`]).
+    #[serde(default)]
+    pub platforms: Vec<PlatformRuleConfig>,
 }
 
 /// The `serve:` section.
@@ -217,6 +221,8 @@ pub struct EngineSettings {
     pub quarantine: Vec<QuarantineRule>,
     /// OCSP and CRL settings.
     pub revocation: RevocationSettings,
+    /// How multi-platform images are judged.
+    pub platforms: PlatformPolicy,
     /// Trust per namespace (`namespaces:`), in order.
     pub namespaces: Vec<NamespaceTrustConfig>,
 }
@@ -317,6 +323,7 @@ impl EngineSettings {
             quarantine: config.quarantine.clone(),
             revocation: config.revocation.clone(),
             namespaces: config.namespaces.clone(),
+            platforms: PlatformPolicy::new(&config.platforms).map_err(ConfigError::Invalid)?,
         })
     }
 
@@ -490,6 +497,7 @@ impl EngineSettings {
                 metrics,
                 quarantine: QuarantineConfig::new(self.quarantine.clone()),
                 revocation,
+                platforms: self.platforms.clone(),
             },
             cache,
         ))

@@ -133,6 +133,7 @@ fn rendered_configuration_loads_in_vouch() {
         "expected the default and the ci/ scenarios, got {scenarios:?}"
     );
     let mut pinned_templates_seen = std::collections::BTreeSet::new();
+    let mut platforms_seen = false;
     for dir in &scenarios {
         let name = dir.file_name().unwrap().to_string_lossy();
         let text = std::fs::read_to_string(dir.join("config.yaml")).expect("config.yaml");
@@ -168,6 +169,10 @@ fn rendered_configuration_loads_in_vouch() {
             "{name}: serve.mutate.templates does not follow webhook.mutating.templates\n{text}"
         );
         pinned_templates_seen.insert(want_templates);
+        vouch::platforms::PlatformPolicy::new(&config.platforms).unwrap_or_else(|e| {
+            panic!("{name}: vouch refuses the rendered platforms: {e}\n{text}")
+        });
+        platforms_seen |= !config.platforms.is_empty();
         let policy = dir.join("trustpolicy.json");
         if policy.exists() {
             let external: Vec<String> = std::fs::read_to_string(dir.join("external-stores.txt"))
@@ -183,6 +188,7 @@ fn rendered_configuration_loads_in_vouch() {
         2,
         "no scenario renders serve.mutate.templates both ways (true and false)"
     );
+    assert!(platforms_seen, "no scenario renders a platforms entry");
 }
 
 #[test]

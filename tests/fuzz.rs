@@ -62,12 +62,12 @@ use time::OffsetDateTime;
 
 use common::vectors;
 use vouch::escape::is_unsafe;
-use vouch::gate::{Admission, Outcome, QuarantineStatus, Verdict};
 use vouch::notation::envelope::{self, TargetArtifact, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
 use vouch::notation::level::{Action, Check};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
 use vouch::notation::verifier::{verify_signature, VerificationContext};
+use vouch::verdict::{Admission, Outcome, QuarantineStatus, Verdict};
 
 // ---------------------------------------------------------------------------------------------
 // Memory: a counting allocator, per thread, so parallel targets do not see each other's bytes.
@@ -725,6 +725,7 @@ fn verdict_for_pin(image: &str) -> Verdict {
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
         policy_mapping: None,
+        platforms: Vec::new(),
     }
 }
 
@@ -752,6 +753,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
         policy_mapping: None,
+        platforms: Vec::new(),
     }
 }
 
@@ -1226,6 +1228,7 @@ fn fuzz_admission_reviews() {
                 quarantine: QuarantineStatus::not_applicable(),
                 pinned: None,
                 policy_mapping: None,
+                platforms: Vec::new(),
             })
             .collect();
         for enforcement in [

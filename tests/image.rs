@@ -18,9 +18,7 @@ use std::time::Instant;
 
 use common::pki;
 use serde_json::Value;
-use vouch::notation::signer::{Signer, EMPTY_CONFIG};
-use vouch::reference::ImageReference;
-use vouch::registry::{Descriptor, RegistryClient, RegistryOptions, OCI_MANIFEST};
+use vouch::registry::Descriptor;
 
 const REPO: &str = "vouch-dev/vouch";
 
@@ -529,38 +527,6 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// Sign `subject` in `host/repo` with `signer` and push the signature as a referrer (the
-/// referrers tag index, which notation 1.x writes on a registry without the referrers API).
-fn push_signature(host: &str, repo: &str, subject: &Descriptor, signer: &Signer) {
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let image =
-            ImageReference::parse(&format!("{host}/{repo}@{}", subject.digest)).expect("reference");
-        let client = RegistryClient::new(RegistryOptions {
-            insecure_registries: vec![host.to_string()],
-            ..Default::default()
-        })
-        .expect("client");
-        let sig = signer.sign_artifact(subject, None).expect("sign");
-        client
-            .push_blob(&image, &sig.envelope)
-            .await
-            .expect("envelope");
-        client
-            .push_blob(&image, EMPTY_CONFIG)
-            .await
-            .expect("empty config");
-        client
-            .push_manifest(&image, OCI_MANIFEST, &sig.manifest, None)
-            .await
-            .expect("signature manifest");
-        client
-            .index_referrer(&image, subject, &sig.manifest_descriptor)
-            .await
-            .expect("referrers tag");
-    });
-}
-
 #[test]
 fn image_is_pushed_run_signed_and_verified_by_vouch_inside_and_out() {
     let binary = static_binary();
@@ -647,7 +613,7 @@ fn image_is_pushed_run_signed_and_verified_by_vouch_inside_and_out() {
         artifact_type: None,
         annotations: None,
     };
-    push_signature(&host, REPO, &subject, &signer.signer());
+    common::push_signature(&host, REPO, &subject, &signer.signer());
     let trust = tempfile::tempdir().expect("trust dir");
     signer.write_store(&trust.path().join("store"), "vouch-release");
     let policy = serde_json::json!({"version": "1.0", "trustPolicies": [{

@@ -16,8 +16,9 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::Gates;
-use crate::gate::{Admission, Gate, Outcome, Verdict};
+use crate::gate::Gate;
 use crate::reference::ImageReference;
+use crate::verdict::{Admission, Outcome, Verdict};
 
 /// How many images are judged at once.
 pub const CONCURRENCY: usize = 8;

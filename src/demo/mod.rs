@@ -171,6 +171,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         revocation: Default::default(),
         quarantine: Vec::new(),
         namespaces: Vec::new(),
+        platforms: Default::default(),
     };
     let running = server::start(
         engine,

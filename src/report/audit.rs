@@ -197,12 +197,16 @@ pub fn junit(report: &AuditReport) -> String {
     let failures = report
         .rows
         .iter()
-        .filter(|r| r.class() == RowClass::Deny && r.verdict.outcome != crate::gate::Outcome::Error)
+        .filter(|r| {
+            r.class() == RowClass::Deny && r.verdict.outcome != crate::verdict::Outcome::Error
+        })
         .count();
     let errors = report
         .rows
         .iter()
-        .filter(|r| r.class() == RowClass::Deny && r.verdict.outcome == crate::gate::Outcome::Error)
+        .filter(|r| {
+            r.class() == RowClass::Deny && r.verdict.outcome == crate::verdict::Outcome::Error
+        })
         .count()
         + report.errors.len();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -242,7 +246,7 @@ pub fn junit(report: &AuditReport) -> String {
         );
         let reason = xml(&why(r));
         match r.class() {
-            RowClass::Deny if r.verdict.outcome == crate::gate::Outcome::Error => {
+            RowClass::Deny if r.verdict.outcome == crate::verdict::Outcome::Error => {
                 let _ = writeln!(
                     out,
                     "      <error message=\"could not be judged\">{reason}</error>"
@@ -424,7 +428,7 @@ code {{ font-size: 12px; }}
 mod tests {
     use super::*;
     use crate::audit::{InputError, WorkloadRef};
-    use crate::gate::{Admission, Outcome, QuarantineStatus, Verdict};
+    use crate::verdict::{Admission, Outcome, QuarantineStatus, Verdict};
     use std::sync::Arc;
 
     /// A denied row whose names and reason carry what a hostile manifest or registry would.
@@ -445,6 +449,7 @@ mod tests {
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
             policy_mapping: None,
+            platforms: Vec::new(),
         };
         AuditReport {
             rows: vec![AuditRow {
@@ -540,6 +545,7 @@ mod tests {
                     }
                 }),
                 policy_mapping: None,
+                platforms: Vec::new(),
             }),
         }
     }

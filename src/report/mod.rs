@@ -4,14 +4,14 @@
 //! one per reason or warning; everything that came from outside (image strings, signer names,
 //! registry messages) is escaped ([`crate::escape`]), so nothing can end a line early or draw
 //! over one. The JSON document keeps data fields as given and
-//! messages escaped, as the gate made them ([`crate::gate::Verdict::escape_messages`]).
+//! messages escaped, as the gate made them ([`crate::verdict::Verdict::escape_messages`]).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::escape::Escaped;
-use crate::gate::{Admission, Outcome, Verdict};
+use crate::verdict::{Admission, Outcome, Verdict};
 
 /// The JSON document `vouch verify --output json` prints.
 #[derive(Serialize)]
@@ -24,6 +24,15 @@ pub struct VerifyReport<'a> {
 pub fn json(verdicts: &[Verdict]) -> String {
     serde_json::to_string_pretty(&VerifyReport { results: verdicts })
         .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+}
+
+fn outcome_name(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Verified => "verified",
+        Outcome::Skipped => "skipped",
+        Outcome::Failed => "failed",
+        Outcome::Error => "error",
+    }
 }
 
 /// Render verdicts as text: one line per image with its verdict, then, for an image written by
@@ -68,6 +77,23 @@ pub fn text(verdicts: &[Verdict]) -> String {
         if let Some(pinned) = v.pinned.as_deref().filter(|p| *p != v.image) {
             let _ = writeln!(out, "  → pinned: {}", Escaped(pinned));
         }
+        // An index judged by its platforms: one line each, what it concluded and who signed it.
+        for p in &v.platforms {
+            let signer = p
+                .signatures
+                .iter()
+                .find(|s| s.verified)
+                .and_then(|s| s.signer.as_deref())
+                .map(|s| format!(", signed by {}", Escaped(s)))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  ▸ {} {}: {}{signer}",
+                Escaped(&p.platform),
+                Escaped(&p.digest),
+                outcome_name(p.outcome)
+            );
+        }
         for r in &v.reasons {
             let _ = writeln!(out, "  ✗ {}", Escaped(r));
         }
@@ -83,7 +109,7 @@ pub mod audit;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::QuarantineStatus;
+    use crate::verdict::QuarantineStatus;
 
     const D: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
@@ -103,6 +129,7 @@ mod tests {
             quarantine: QuarantineStatus::not_applicable(),
             pinned: pinned.map(str::to_string),
             policy_mapping: None,
+            platforms: Vec::new(),
         }
     }
 

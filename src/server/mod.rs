@@ -56,13 +56,14 @@ use crate::admission::{decide, images_of, Decision, Enforcement, ImageUse};
 use crate::cache::VerdictCache;
 use crate::config::Gates;
 use crate::config::{ConfigError, EngineSettings, MutateSettings};
-use crate::gate::{Gate, Verdict};
+use crate::gate::Gate;
 use crate::metrics::Metrics;
 use crate::registry::auth::PullCredentials;
 use crate::registry::RegistryClient;
 use crate::tenancy::namespaces::choose;
 use crate::tenancy::proof::ReadProofs;
 use crate::tenancy::{PullCredentialsMode, PullRefs, Tenancy, Watches};
+use crate::verdict::Verdict;
 use tls::{ReloadingCert, TlsError};
 
 /// Largest AdmissionReview accepted.
@@ -854,7 +855,7 @@ impl App {
                     .map(|image| {
                         let mut v = gate.unjudged(image, reason);
                         // Which policy applies is unknown: never admitted on a guess.
-                        v.admission = crate::gate::Admission::Deny;
+                        v.admission = crate::verdict::Admission::Deny;
                         v
                     })
                     .collect();
@@ -892,7 +893,7 @@ impl App {
             .map(|mut v| {
                 v.policy_mapping.clone_from(&mapping);
                 for n in &notes {
-                    if v.admission == crate::gate::Admission::Deny {
+                    if v.admission == crate::verdict::Admission::Deny {
                         v.reasons.push(n.clone());
                     } else {
                         v.warnings.push(n.clone());
@@ -906,15 +907,15 @@ impl App {
     /// `pod-only`: an admitted verdict stands only if the pod's own credentials read the
     /// manifest it is about (a verdict is shared by everyone who asks; readability is not).
     async fn prove_pod_can_read(&self, v: &mut Verdict, registry: &RegistryClient, due: Instant) {
-        if v.admission != crate::gate::Admission::Allow
-            || v.outcome == crate::gate::Outcome::Skipped
+        if v.admission != crate::verdict::Admission::Allow
+            || v.outcome == crate::verdict::Outcome::Skipped
         {
             return;
         }
         let refuse = |v: &mut Verdict, why: String| {
-            v.outcome = crate::gate::Outcome::Error;
+            v.outcome = crate::verdict::Outcome::Error;
             v.verified = false;
-            v.admission = crate::gate::Admission::Deny;
+            v.admission = crate::verdict::Admission::Deny;
             v.pinned = None;
             v.reasons.push(why);
         };

@@ -68,7 +68,7 @@ KUBE_VERSIONS = ["1.25", kubernetes_validate.utils.major_minor(kubernetes_valida
 
 # The vouch configuration keys vouch understands today. Anything else makes vouch refuse to start.
 CONFIG_KEYS = {"trustPolicy", "trustStore", "insecureRegistries", "dockerConfig", "maxSignatures", "serve",
-               "quarantine", "cache", "revocation"}
+               "quarantine", "cache", "revocation", "platforms"}
 SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "logFormat", "reloadInterval",
               "mutate"}
 MUTATE_KEYS = {"templates"}

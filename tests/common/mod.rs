@@ -209,6 +209,19 @@ impl Registry {
     /// Push an unsigned image unique to `n` into `repo` (a config and a layer of its own, no
     /// tag): its manifest digest.
     pub fn push_unsigned_image(&self, repo: &str, n: usize) -> String {
+        self.push_image_as(repo, n, "application/vnd.oci.image.manifest.v1+json")
+            .digest
+    }
+
+    /// [`Registry::push_unsigned_image`] with the manifest media type `media_type` (OCI or
+    /// Docker v2): its descriptor.
+    pub fn push_image_as(
+        &self,
+        repo: &str,
+        n: usize,
+        media_type: &str,
+    ) -> vouch::registry::Descriptor {
+        let docker = media_type.contains("docker");
         let config = format!("{{\"architecture\":\"amd64\",\"os\":\"linux\",\"n\":{n}}}");
         let layer = format!("unsigned layer {n}\n");
         let digest_of = |b: &[u8]| format!("sha256:{}", vouch::registry::sha256_hex(b));
@@ -216,16 +229,66 @@ impl Registry {
             (digest_of(config.as_bytes()), digest_of(layer.as_bytes()));
         upload_blob(&self.base(), repo, &config_digest, config.as_bytes());
         upload_blob(&self.base(), repo, &layer_digest, layer.as_bytes());
-        let media_type = "application/vnd.oci.image.manifest.v1+json";
+        let (config_type, layer_type) = if docker {
+            (
+                "application/vnd.docker.container.image.v1+json",
+                "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            )
+        } else {
+            (
+                "application/vnd.oci.image.config.v1+json",
+                "application/vnd.oci.image.layer.v1.tar",
+            )
+        };
         let manifest = serde_json::json!({
             "schemaVersion": 2, "mediaType": media_type,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config.len()},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer.len()}],
+            "config": {"mediaType": config_type, "digest": config_digest, "size": config.len()},
+            "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer.len()}],
         });
         let bytes = serde_json::to_vec(&manifest).expect("manifest");
         let digest = digest_of(&bytes);
         put_manifest(&self.base(), repo, &digest, media_type, &bytes);
-        digest
+        vouch::registry::Descriptor {
+            media_type: media_type.into(),
+            digest,
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+        }
+    }
+
+    /// The descriptor of `repo@reference` (or `repo:reference`) as the registry serves it.
+    pub fn descriptor(&self, repo: &str, reference: &str) -> vouch::registry::Descriptor {
+        let (digest, media_type, bytes) = self.manifest(repo, reference);
+        vouch::registry::Descriptor {
+            media_type,
+            digest,
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+        }
+    }
+
+    /// Push an index (`media_type`: OCI image index or Docker manifest list) of `entries`
+    /// (descriptor JSON, `platform` and `annotations` included) as `repo:tag`.
+    pub fn push_index(
+        &self,
+        repo: &str,
+        tag: &str,
+        media_type: &str,
+        entries: &[Value],
+    ) -> vouch::registry::Descriptor {
+        let index =
+            serde_json::json!({"schemaVersion": 2, "mediaType": media_type, "manifests": entries});
+        let bytes = serde_json::to_vec(&index).expect("index");
+        put_manifest(&self.base(), repo, tag, media_type, &bytes);
+        vouch::registry::Descriptor {
+            media_type: media_type.into(),
+            digest: format!("sha256:{}", vouch::registry::sha256_hex(&bytes)),
+            size: bytes.len() as u64,
+            artifact_type: None,
+            annotations: None,
+        }
     }
 }
 
@@ -665,4 +728,45 @@ pub fn outcome(o: &Output) -> (i32, String, String) {
         String::from_utf8_lossy(&o.stdout).to_string(),
         String::from_utf8_lossy(&o.stderr).to_string(),
     )
+}
+
+/// Sign `subject` in `host/repo` with `signer` and push the signature as a referrer (the
+/// referrers tag index, which notation 1.x writes on a registry without the referrers API).
+/// Makes a runtime of its own: call it outside async code.
+pub fn push_signature(
+    host: &str,
+    repo: &str,
+    subject: &vouch::registry::Descriptor,
+    signer: &vouch::notation::signer::Signer,
+) {
+    use vouch::notation::signer::EMPTY_CONFIG;
+    use vouch::reference::ImageReference;
+    use vouch::registry::{RegistryClient, RegistryOptions, OCI_MANIFEST};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let image =
+            ImageReference::parse(&format!("{host}/{repo}@{}", subject.digest)).expect("reference");
+        let client = RegistryClient::new(RegistryOptions {
+            insecure_registries: vec![host.to_string()],
+            ..Default::default()
+        })
+        .expect("client");
+        let sig = signer.sign_artifact(subject, None).expect("sign");
+        client
+            .push_blob(&image, &sig.envelope)
+            .await
+            .expect("envelope");
+        client
+            .push_blob(&image, EMPTY_CONFIG)
+            .await
+            .expect("empty config");
+        client
+            .push_manifest(&image, OCI_MANIFEST, &sig.manifest, None)
+            .await
+            .expect("signature manifest");
+        client
+            .index_referrer(&image, subject, &sig.manifest_descriptor)
+            .await
+            .expect("referrers tag");
+    });
 }
