@@ -58,6 +58,8 @@ use crate::platforms::{PlatformPolicy, PlatformRuleConfig};
 use crate::quarantine::{QuarantineConfig, QuarantineRule};
 use crate::registry::auth::CredentialSource;
 use crate::registry::{RegistryClient, RegistryOptions};
+use crate::tenancy::namespaces::{NamespaceMatcher, NamespaceTrustConfig};
+use crate::tenancy::PullCredentialsMode;
 use crate::yaml::{Duplicates, Limits};
 
 /// Largest configuration file read.
@@ -109,6 +111,9 @@ pub struct Config {
     /// OCSP and CRL checks.
     #[serde(default)]
     pub revocation: RevocationSettings,
+    /// Trust per namespace: mappings tried in order before the cluster-wide policy.
+    #[serde(default)]
+    pub namespaces: Vec<NamespaceTrustConfig>,
     /// How multi-platform images are judged, per scope ([`crate::platforms`]).
     #[serde(default)]
     pub platforms: Vec<PlatformRuleConfig>,
@@ -151,6 +156,8 @@ pub struct ServeConfig {
     /// What `POST /mutate` pins.
     #[serde(default)]
     pub mutate: MutateSettings,
+    /// Whose credentials read a pod's images: `own` (default), `pod` or `pod-only`.
+    pub pull_credentials: Option<PullCredentialsMode>,
 }
 
 /// The `serve.mutate:` section: what the mutating webhook rewrites to the verified digest.
@@ -216,6 +223,37 @@ pub struct EngineSettings {
     pub revocation: RevocationSettings,
     /// How multi-platform images are judged.
     pub platforms: PlatformPolicy,
+    /// Trust per namespace (`namespaces:`), in order.
+    pub namespaces: Vec<NamespaceTrustConfig>,
+}
+
+/// A gate per trust policy: the cluster-wide one and one per `namespaces:` mapping, sharing
+/// one verdict cache, registry client and revocation checker (each statement's cache
+/// fingerprint covers its policy document and stores, so their verdicts never mix).
+#[derive(Clone)]
+pub struct Gates {
+    /// The cluster-wide policy's gate.
+    pub cluster: Arc<Gate>,
+    /// Each mapping's matcher and gate, in order.
+    pub namespaces: Vec<(NamespaceMatcher, Arc<Gate>)>,
+}
+
+/// What verdicts, logs and reports call the cluster-wide policy.
+pub const CLUSTER_POLICY: &str = "cluster";
+
+impl Gates {
+    /// The gate of mapping `index` (`None`: the cluster-wide one) and the mapping's name.
+    pub fn get(&self, index: Option<usize>) -> (&Arc<Gate>, &str) {
+        match index.and_then(|i| self.namespaces.get(i)) {
+            Some((m, g)) => (g, m.name.as_str()),
+            None => (&self.cluster, CLUSTER_POLICY),
+        }
+    }
+
+    /// Matchers in order.
+    pub fn matchers(&self) -> Vec<NamespaceMatcher> {
+        self.namespaces.iter().map(|(m, _)| m.clone()).collect()
+    }
 }
 
 /// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
@@ -284,8 +322,93 @@ impl EngineSettings {
             cache: config.cache.clone(),
             quarantine: config.quarantine.clone(),
             revocation: config.revocation.clone(),
+            namespaces: config.namespaces.clone(),
             platforms: PlatformPolicy::new(&config.platforms).map_err(ConfigError::Invalid)?,
         })
+    }
+
+    /// These settings with mapping `index`'s policy and store in place of the cluster-wide
+    /// ones.
+    fn for_mapping(&self, index: usize) -> Option<Self> {
+        let m = self.namespaces.get(index)?;
+        Some(Self {
+            trust_policy: m.trust_policy.clone(),
+            trust_store: m.trust_store.clone(),
+            namespaces: Vec::new(),
+            ..self.clone()
+        })
+    }
+
+    /// Every trust policy file and store these settings read (what a reload watches).
+    pub fn trust_paths(&self) -> Vec<PathBuf> {
+        let mut out = vec![self.trust_policy.clone(), self.trust_store.clone()];
+        for m in &self.namespaces {
+            out.push(m.trust_policy.clone());
+            out.push(m.trust_store.clone());
+        }
+        out
+    }
+
+    /// The cluster-wide gate and one per `namespaces:` mapping, all validated (a broken
+    /// mapping document is a start-up error naming the mapping), sharing `cache` and
+    /// `revocation`. With `previous` (a reload), a mapping whose documents no longer load
+    /// keeps its previous gate and the problem is returned beside the result.
+    pub fn gates(
+        &self,
+        registry: RegistryClient,
+        deadline: Duration,
+        metrics: Option<Arc<Metrics>>,
+        cache: Arc<VerdictCache>,
+        revocation: Checker,
+        previous: Option<&Gates>,
+    ) -> Result<(Gates, Vec<String>), ConfigError> {
+        let mut problems = Vec::new();
+        let build = |s: &EngineSettings| {
+            s.gate_with_cache(
+                registry.clone(),
+                deadline,
+                metrics.clone(),
+                cache.clone(),
+                revocation.clone(),
+            )
+        };
+        let cluster = match (build(self), previous) {
+            (Ok(g), _) => Arc::new(g),
+            (Err(e), Some(p)) => {
+                problems.push(format!("{CLUSTER_POLICY}: {e}"));
+                p.cluster.clone()
+            }
+            (Err(e), None) => return Err(e),
+        };
+        let mut namespaces = Vec::new();
+        for (i, config) in self.namespaces.iter().enumerate() {
+            let matcher = NamespaceMatcher::new(i, config)
+                .map_err(|e| ConfigError::Invalid(format!("namespaces: {e}")))?;
+            let settings = self
+                .for_mapping(i)
+                .ok_or_else(|| ConfigError::Invalid(format!("namespaces[{i}] vanished")))?;
+            let gate = match (build(&settings), previous.and_then(|p| p.namespaces.get(i))) {
+                (Ok(g), _) => Arc::new(g),
+                (Err(e), Some((_, old))) => {
+                    problems.push(format!("namespace mapping {}: {e}", matcher.name));
+                    old.clone()
+                }
+                (Err(e), None) => {
+                    return Err(ConfigError::Policy(format!(
+                        "namespace mapping {}: {e}",
+                        matcher.name
+                    )))
+                }
+            };
+            namespaces.push((matcher, gate));
+        }
+        Ok((
+            Gates {
+                cluster,
+                namespaces,
+            },
+            problems,
+        ))
     }
 
     /// Load and validate the trust policy and every trust store it names.

@@ -134,6 +134,15 @@ impl Gate {
         }
     }
 
+    /// This gate reading through `registry` instead (a client carrying one pod's pull
+    /// credentials): the same policy, stores, options and shared verdict cache.
+    pub fn with_registry(&self, registry: RegistryClient) -> Self {
+        Self {
+            registry,
+            ..self.clone()
+        }
+    }
+
     /// Judge one image string, within the gate's deadline.
     pub async fn judge(&self, image: &str) -> Verdict {
         self.judge_by(image, Instant::now() + self.options.deadline)
@@ -229,6 +238,7 @@ impl Gate {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
+            policy_mapping: None,
             platforms: Vec::new(),
         };
         let reference = match ImageReference::parse(image) {

@@ -23,5 +23,6 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod server;
+pub mod tenancy;
 pub mod verdict;
 pub mod yaml;

@@ -402,6 +402,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             .reload_interval
             .unwrap_or(defaults.reload_interval),
         mutate: config.serve.mutate,
+        pull_credentials: config.serve.pull_credentials.unwrap_or_default(),
     };
     match vouch::server::start(engine, settings, Arc::new(Metrics::new())).await {
         Ok(running) => {
@@ -436,6 +437,7 @@ async fn audit(args: AuditArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let mut namespace_labels = std::collections::HashMap::new();
     let (uses, errors, credentials) = if args.files.is_empty() {
         let client = match kube_client(args.kubeconfig.as_ref()).await {
             Ok(c) => c,
@@ -444,23 +446,40 @@ async fn audit(args: AuditArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let inv = vouch::audit::cluster::inventory(
+        let mut inv = vouch::audit::cluster::inventory(
             &client,
             args.namespace.as_deref(),
             args.selector.as_deref(),
             !args.no_pull_secrets,
         )
         .await;
+        if engine.namespaces.iter().any(|m| m.selector.is_some()) {
+            match vouch::audit::cluster::namespace_labels(&client).await {
+                Ok(l) => namespace_labels = l,
+                Err(e) => inv.errors.push(e),
+            }
+        }
         (inv.uses, inv.errors, inv.credentials)
     } else {
+        // Manifest files carry no namespace labels: only `names` pick a mapping.
         let (u, e) = vouch::audit::manifests::read_paths(&args.files);
         (u, e, Default::default())
     };
-    let gate = engine
+    let cache = Arc::new(vouch::cache::VerdictCache::new(engine.cache.clone(), None));
+    let gates = engine
         .registry_client_with(None, credentials)
-        .and_then(|r| engine.gate(r, Duration::from_secs(args.timeout.max(1)), None));
-    let gate = match gate {
-        Ok(g) => g,
+        .and_then(|r| {
+            engine.gates(
+                r,
+                Duration::from_secs(args.timeout.max(1)),
+                None,
+                cache,
+                engine.revocation_checker(None),
+                None,
+            )
+        });
+    let gates = match gates {
+        Ok((g, _)) => g,
         Err(e) => {
             eprintln!("vouch: {e}");
             return ExitCode::from(2);
@@ -477,7 +496,9 @@ async fn audit(args: AuditArgs) -> ExitCode {
         );
         p
     });
-    let report = vouch::audit::run(&gate, uses, errors, progress.as_ref()).await;
+    let report =
+        vouch::audit::run_by_namespace(&gates, &namespace_labels, uses, errors, progress.as_ref())
+            .await;
     if let Some(p) = progress {
         p.finish_and_clear();
     }

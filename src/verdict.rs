@@ -137,6 +137,10 @@ pub struct Verdict {
     /// manifest's verdict, in index order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<PlatformVerdict>,
+    /// Which trust policy judged it when the config maps namespaces to policies: a
+    /// `namespaces:` mapping's name, or `cluster` for the cluster-wide one; absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_mapping: Option<String>,
 }
 
 /// The verdict of one platform manifest of a multi-platform index.

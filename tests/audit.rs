@@ -463,3 +463,66 @@ fn live_cluster_audit_with_pagination_owners_and_pull_secrets() {
     let v: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["results"].as_array().unwrap().len(), 1, "{out}");
 }
+
+#[test]
+fn each_workload_is_judged_by_the_policy_its_namespace_selects_and_the_report_names_it() {
+    let reg = &registry().host;
+    let image = format!("{reg}/shop/web@{DIGEST}");
+    let mut cluster = Cluster::default();
+    for ns in ["team-a", "team-b", "other"] {
+        cluster
+            .objects
+            .push(("pods".into(), pod(ns, "web", &image, None, None)));
+    }
+    cluster.objects.push(("namespaces".into(), json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team-b","labels":{"tenant":"b"}}})));
+    cluster.objects.push(("namespaces".into(), json!({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"other","labels":{"tenant":"none"}}})));
+    let api = FakeApi::start(cluster);
+    let env = Env::new(&[]);
+    let dir = env.dir.path();
+    // Team B trusts only its own release identity, which did not sign the image.
+    std::fs::write(dir.join("b.json"), r#"{"version":"1.0","trustPolicies":[{"name":"team-b","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["x509.subject: CN=team-b,O=Example,ST=WA,C=US"]}]}"#).unwrap();
+    let store = dir.join("store");
+    let mut config = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    config.push_str(&format!(
+        "namespaces:\n  - names: [team-a]\n    trustPolicy: {p}\n    trustStore: {s}\n  - name: tenant-b\n    selector: {{matchLabels: {{tenant: b}}}}\n    trustPolicy: {b}\n    trustStore: {s}\n",
+        p = dir.join("policy.json").display(),
+        s = store.display(),
+        b = dir.join("b.json").display()
+    ));
+    std::fs::write(dir.join("config.yaml"), config).unwrap();
+    let kubeconfig = api.kubeconfig(dir);
+    let (code, out, err) = env.audit(&["--kubeconfig", kubeconfig.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(code, 1, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let by_ns = |ns: &str| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workload"]["namespace"] == ns)
+            .unwrap()
+            .clone()
+    };
+    let (a, b, o) = (by_ns("team-a"), by_ns("team-b"), by_ns("other"));
+    assert_eq!(
+        (&a["admission"], &a["policyMapping"]),
+        (&json!("allow"), &json!("namespaces[0]")),
+        "{a}"
+    );
+    assert_eq!(
+        (&b["admission"], &b["policyMapping"]),
+        (&json!("deny"), &json!("tenant-b")),
+        "{b}"
+    );
+    assert_eq!(
+        (&o["admission"], &o["policyMapping"]),
+        (&json!("allow"), &json!("cluster")),
+        "{o}"
+    );
+    // The table says which policy judged each row.
+    let (_, table, _) = env.audit(&["--kubeconfig", kubeconfig.to_str().unwrap()]);
+    assert!(
+        table.contains("POLICY") && table.contains("tenant-b"),
+        "{table}"
+    );
+}

@@ -724,6 +724,7 @@ fn verdict_for_pin(image: &str) -> Verdict {
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
+        policy_mapping: None,
         platforms: Vec::new(),
     }
 }
@@ -751,6 +752,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
+        policy_mapping: None,
         platforms: Vec::new(),
     }
 }
@@ -1225,6 +1227,7 @@ fn fuzz_admission_reviews() {
                 signatures: Vec::new(),
                 quarantine: QuarantineStatus::not_applicable(),
                 pinned: None,
+                policy_mapping: None,
                 platforms: Vec::new(),
             })
             .collect();

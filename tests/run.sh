@@ -19,6 +19,8 @@ for tool in buildah skopeo podman runc; do
   command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 command -v musl-gcc >/dev/null 2>&1 || need+=(musl-tools)
+# tests/tenancy.rs: a docker-registry with htpasswd authentication (bcrypt hashes by htpasswd -B).
+command -v htpasswd >/dev/null 2>&1 || need+=(apache2-utils)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"

@@ -260,6 +260,9 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
         digest: &'a Option<String>,
         outcome: Outcome,
         policy: &'a Option<String>,
+        /// The `namespaces:` mapping (or `cluster`) whose policy judged, when there are any.
+        #[serde(rename = "policyMapping", skip_serializing_if = "Option::is_none")]
+        policy_mapping: &'a Option<String>,
     }
     let summary: BTreeMap<&str, Summary> = verdicts
         .iter()
@@ -271,6 +274,7 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
                     digest: &v.digest,
                     outcome: v.outcome,
                     policy: &v.policy,
+                    policy_mapping: &v.policy_mapping,
                 },
             )
         })
@@ -314,10 +318,16 @@ pub fn decide(verdicts: &[Verdict], enforcement: Enforcement) -> Decision {
 /// The reasons of a verdict in one sentence a developer can act on (escaped: it quotes
 /// registries and images, and is shown by kubectl and in logs).
 pub fn explain(v: &Verdict) -> String {
-    if v.reasons.is_empty() {
-        return "verification did not pass".into();
+    let why = if v.reasons.is_empty() {
+        "verification did not pass".into()
+    } else {
+        escape(&v.reasons.join("; ")).into_owned()
+    };
+    // With per-namespace trust, which policy judged is part of the answer.
+    match &v.policy_mapping {
+        Some(m) => format!("{why} (trust policy: {})", escape(m)),
+        None => why,
     }
-    escape(&v.reasons.join("; ")).into_owned()
 }
 
 fn shorten(warnings: Vec<String>) -> Vec<String> {

@@ -151,6 +151,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned,
+            policy_mapping: None,
             platforms: Vec::new(),
         }
     }

@@ -7,7 +7,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use base64::Engine;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::Client;
 use serde_json::Value;
@@ -15,6 +14,7 @@ use serde_json::Value;
 use super::{ImageUse, InputError, WorkloadRef};
 use crate::admission::images_of;
 use crate::registry::auth::Credential;
+use crate::tenancy::pull_secrets::docker_config_credentials;
 
 /// What was found in the cluster.
 #[derive(Debug, Default)]
@@ -218,59 +218,28 @@ fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<&'a Value> {
     Some(v)
 }
 
-/// Credentials from a `kubernetes.io/dockerconfigjson` (or legacy `.dockercfg`) secret.
-pub fn docker_config_credentials(secret: &Value) -> Vec<(String, Credential)> {
-    let data = secret.get("data");
-    let decoded = |key: &str| -> Option<Value> {
-        let b64 = data?.get(key)?.as_str()?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
-        serde_json::from_slice(&bytes).ok()
-    };
-    let auths = decoded(".dockerconfigjson")
-        .and_then(|v| v.get("auths").cloned())
-        .or_else(|| decoded(".dockercfg"));
-    let mut out = Vec::new();
-    if let Some(Value::Object(map)) = auths {
-        for (server, entry) in map {
-            let host = server
-                .trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .split('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let host = if host == "index.docker.io" {
-                "docker.io".to_string()
-            } else {
-                host
-            };
-            let (user, pass) = match (
-                entry.get("username").and_then(Value::as_str),
-                entry.get("password").and_then(Value::as_str),
-            ) {
-                (Some(u), Some(p)) => (u.to_string(), p.to_string()),
-                _ => {
-                    let Some(auth) = entry.get("auth").and_then(Value::as_str) else {
-                        continue;
-                    };
-                    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(auth) else {
-                        continue;
-                    };
-                    let raw = String::from_utf8_lossy(&raw).to_string();
-                    let Some((u, p)) = raw.split_once(':') else {
-                        continue;
-                    };
-                    (u.to_string(), p.to_string())
-                }
-            };
-            out.push((
-                host,
-                Credential::Basic {
-                    username: user,
-                    password: pass,
-                },
-            ));
+/// Every namespace's labels (for `namespaces:` mappings with selectors), or why they could not
+/// be listed.
+pub async fn namespace_labels(
+    client: &Client,
+) -> Result<HashMap<String, std::collections::BTreeMap<String, String>>, InputError> {
+    let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let mut out = HashMap::new();
+    let mut lp = ListParams::default().limit(500);
+    for _ in 0..10_000 {
+        let list = api.list(&lp).await.map_err(|e| InputError {
+            source: "namespaces/v1".into(),
+            message: format!("cannot list (namespace selectors need their labels): {e}"),
+        })?;
+        for ns in list.items {
+            if let Some(name) = ns.metadata.name {
+                out.insert(name, ns.metadata.labels.unwrap_or_default());
+            }
+        }
+        match list.metadata.continue_.as_deref() {
+            Some(c) if !c.is_empty() => lp = lp.continue_token(c),
+            _ => break,
         }
     }
-    out
+    Ok(out)
 }

@@ -9,12 +9,13 @@ pub mod cluster;
 pub mod kubeconfig;
 pub mod manifests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
 use serde::Serialize;
 
+use crate::config::Gates;
 use crate::gate::Gate;
 use crate::reference::ImageReference;
 use crate::verdict::{Admission, Outcome, Verdict};
@@ -168,21 +169,55 @@ pub async fn run(
     errors: Vec<InputError>,
     progress: Option<&indicatif::ProgressBar>,
 ) -> AuditReport {
+    let gates = Gates {
+        cluster: Arc::new(gate.clone()),
+        namespaces: Vec::new(),
+    };
+    run_by_namespace(&gates, &HashMap::new(), uses, errors, progress).await
+}
+
+/// Judge every distinct image once per trust policy that applies to it: each workload by the
+/// `namespaces:` mapping its namespace selects (by name, or by its labels in
+/// `namespace_labels`; a namespace without labels there is picked by name only), else by the
+/// cluster-wide policy. With mappings, every verdict names its policy
+/// ([`Verdict::policy_mapping`]).
+pub async fn run_by_namespace(
+    gates: &Gates,
+    namespace_labels: &HashMap<String, BTreeMap<String, String>>,
+    uses: Vec<ImageUse>,
+    errors: Vec<InputError>,
+    progress: Option<&indicatif::ProgressBar>,
+) -> AuditReport {
     let mut errors = errors;
     // Parser messages quote the input; they are messages, escaped as verdicts' are.
     for e in &mut errors {
         crate::escape::escape_in_place(&mut e.message);
     }
-    let mut distinct: Vec<String> = uses.iter().map(|u| u.image.clone()).collect();
+    let pick = |namespace: &str| -> Option<usize> {
+        let labels = namespace_labels.get(namespace);
+        gates
+            .namespaces
+            .iter()
+            .position(|(m, _)| m.picks(namespace, labels))
+    };
+    let mut distinct: Vec<(Option<usize>, String)> = uses
+        .iter()
+        .map(|u| (pick(&u.workload.namespace), u.image.clone()))
+        .collect();
     distinct.sort();
     distinct.dedup();
     if let Some(p) = progress {
         p.set_length(distinct.len() as u64);
     }
-    let verdicts: HashMap<String, Arc<Verdict>> = futures::stream::iter(distinct)
-        .map(|image| async move {
-            let v = gate.judge(&image).await;
-            (image, Arc::new(v))
+    let named = !gates.namespaces.is_empty();
+    let verdicts: HashMap<(Option<usize>, String), Arc<Verdict>> = futures::stream::iter(distinct)
+        .map(|(index, image)| async move {
+            let (gate, mapping) = gates.get(index);
+            let mut v = gate.judge(&image).await;
+            if named {
+                v.policy_mapping = Some(mapping.to_string());
+            }
+            ((index, image), Arc::new(v))
         })
         .buffer_unordered(CONCURRENCY)
         .inspect(|_| {
@@ -195,7 +230,8 @@ pub async fn run(
     let mut rows: Vec<AuditRow> = uses
         .into_iter()
         .filter_map(|u| {
-            verdicts.get(&u.image).map(|v| AuditRow {
+            let key = (pick(&u.workload.namespace), u.image.clone());
+            verdicts.get(&key).map(|v| AuditRow {
                 workload: u.workload,
                 verdict: v.clone(),
             })

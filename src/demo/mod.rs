@@ -170,6 +170,7 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         cache: Default::default(),
         revocation: Default::default(),
         quarantine: Vec::new(),
+        namespaces: Vec::new(),
         platforms: Default::default(),
     };
     let running = server::start(

@@ -40,6 +40,103 @@ pub enum Credential {
     IdentityToken(String),
 }
 
+impl Credential {
+    /// Who this credential is, without what it is: a digest of the secret material, so tokens
+    /// and read proofs obtained with one credential are never used with another (a tenant's
+    /// bearer token must not serve another tenant's request) and no secret reaches a log.
+    pub fn identity(&self) -> String {
+        let digest = |kind: &str, material: &str| {
+            format!(
+                "{kind}:{}",
+                &super::sha256_hex(format!("{kind}\0{material}").as_bytes())[..32]
+            )
+        };
+        match self {
+            Credential::Anonymous => "anonymous".into(),
+            Credential::Basic { username, password } => {
+                digest("basic", &format!("{username}\0{password}"))
+            }
+            Credential::IdentityToken(t) => digest("token", t),
+        }
+    }
+}
+
+/// One credential of a pod's pull secrets: the registry host it was issued for (canonical, as
+/// images name it) and, when its key names one, the repository path it is limited to
+/// (`registry.example/team-a` applies to `team-a` and below only, as the kubelet matches it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullCredential {
+    /// Canonical registry host (`docker.io` for Docker Hub).
+    pub host: String,
+    /// Repository prefix, whole path segments (`team-a`, `team-a/app`).
+    pub path: Option<String>,
+    /// The credential.
+    pub credential: Credential,
+}
+
+impl PullCredential {
+    /// Whether this credential is for `repository` of the registry `host` (canonical).
+    pub fn applies_to(&self, host: &str, repository: &str) -> bool {
+        self.host == host
+            && self.path.as_deref().is_none_or(|p| {
+                repository == p
+                    || repository
+                        .strip_prefix(p)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+    }
+}
+
+/// The credentials one admission may read an image with: the pod's pull credentials in the
+/// kubelet's order (its `imagePullSecrets`, then its ServiceAccount's), and whether vouch's own
+/// ([`CredentialSource`]: docker config, Azure workload identity) stand in when none of the
+/// pod's names the image's registry (`pullCredentials: pod`) or never do (`pod-only`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullCredentials {
+    /// The pod's credentials, first match wins.
+    pub entries: Vec<PullCredential>,
+    /// Use vouch's own credentials for a registry none of the pod's names.
+    pub own_fallback: bool,
+}
+
+/// Which credential a request is made with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Chosen {
+    /// vouch's own ([`CredentialSource::lookup`], Azure workload identity).
+    Own,
+    /// One of the pod's, or anonymous when the pod has none for the registry under `pod-only`.
+    Given(Credential),
+}
+
+impl Chosen {
+    /// The token-cache identity of the choice: `own`, or the credential's
+    /// [`Credential::identity`].
+    pub(crate) fn identity(&self) -> String {
+        match self {
+            Chosen::Own => "own".into(),
+            Chosen::Given(c) => format!("pod:{}", c.identity()),
+        }
+    }
+}
+
+impl PullCredentials {
+    /// The pod's credential for `repository` on the registry `host` (canonical), if any.
+    pub fn for_image(&self, host: &str, repository: &str) -> Option<&Credential> {
+        self.entries
+            .iter()
+            .find(|e| e.applies_to(host, repository))
+            .map(|e| &e.credential)
+    }
+
+    pub(crate) fn choose(&self, host: &str, repository: &str) -> Chosen {
+        match self.for_image(host, repository) {
+            Some(c) => Chosen::Given(c.clone()),
+            None if self.own_fallback => Chosen::Own,
+            None => Chosen::Given(Credential::Anonymous),
+        }
+    }
+}
+
 /// Azure workload identity (AKS): a projected federated token and `AZURE_CLIENT_ID`,
 /// `AZURE_TENANT_ID`, `AZURE_FEDERATED_TOKEN_FILE` (and optionally `AZURE_AUTHORITY_HOST`), as
 /// the workload-identity webhook injects them. Exchanged for an Entra ID token for ACR
@@ -349,26 +446,35 @@ struct TokenResponse {
     expires_in: Option<u64>,
 }
 
-/// (registry origin, scope).
-type TokenKey = (String, String);
+/// (registry origin, scope, credential identity).
+type TokenKey = (String, String, String);
 
-/// Bearer tokens per (registry origin — `scheme://host[:port]` —, scope).
+/// Bearer tokens per (registry origin — `scheme://host[:port]` —, scope, identity of the
+/// credential that obtained them — [`Chosen::identity`]): a token one tenant's credentials
+/// earned is never sent for another's request.
 #[derive(Debug, Default, Clone)]
 pub struct TokenCache {
     tokens: Arc<Mutex<HashMap<TokenKey, (String, Instant)>>>,
 }
 
 impl TokenCache {
-    /// A cached, unexpired token for a registry origin and scope.
-    pub async fn get(&self, origin: &str, scope: &str) -> Option<String> {
+    /// A cached, unexpired token for a registry origin, scope and credential identity.
+    pub async fn get(&self, origin: &str, scope: &str, identity: &str) -> Option<String> {
         let tokens = self.tokens.lock().await;
         tokens
-            .get(&(origin.to_string(), scope.to_string()))
+            .get(&(origin.to_string(), scope.to_string(), identity.to_string()))
             .filter(|(_, until)| Instant::now() < *until)
             .map(|(t, _)| t.clone())
     }
 
-    async fn put(&self, origin: &str, scope: &str, token: String, lifetime: Duration) {
+    async fn put(
+        &self,
+        origin: &str,
+        scope: &str,
+        identity: &str,
+        token: String,
+        lifetime: Duration,
+    ) {
         let until = Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN);
         let mut tokens = self.tokens.lock().await;
         // Bounded: a registry handing out a new scope per request cannot grow this forever.
@@ -379,17 +485,21 @@ impl TokenCache {
                 tokens.clear();
             }
         }
-        tokens.insert((origin.to_string(), scope.to_string()), (token, until));
+        tokens.insert(
+            (origin.to_string(), scope.to_string(), identity.to_string()),
+            (token, until),
+        );
     }
 
     /// Fetch a token from `realm`, the challenge's token endpoint already checked by the
     /// caller (see `transport::token_realm`), and cache it under `origin` (the registry's
-    /// `scheme://host[:port]`).
+    /// `scheme://host[:port]`) and `identity` (who `credential` is, [`Chosen::identity`]).
     #[allow(clippy::too_many_arguments)]
     pub async fn fetch(
         &self,
         http: &reqwest::Client,
         origin: &str,
+        identity: &str,
         host: &str,
         realm: url::Url,
         challenge: &BearerChallenge,
@@ -457,7 +567,8 @@ impl TokenCache {
             .ok_or_else(|| auth_err("token response has no token".into()))?;
         // The distribution spec's default lifetime is 60 s.
         let lifetime = Duration::from_secs(parsed.expires_in.unwrap_or(60).clamp(1, 24 * 3600));
-        self.put(origin, scope, token.clone(), lifetime).await;
+        self.put(origin, scope, identity, token.clone(), lifetime)
+            .await;
         Ok(token)
     }
 }
@@ -485,6 +596,85 @@ mod tests {
             Some(Challenge::Basic)
         );
         assert_eq!(parse_challenge("garbage,,,"), None);
+    }
+
+    #[tokio::test]
+    async fn tokens_are_kept_apart_by_credential_identity() {
+        let alice = Credential::Basic {
+            username: "alice".into(),
+            password: "pw".into(),
+        };
+        let bob = Credential::Basic {
+            username: "bob".into(),
+            password: "pw".into(),
+        };
+        assert_ne!(alice.identity(), bob.identity());
+        assert!(!alice.identity().contains("pw") && !alice.identity().contains("alice"));
+        let cache = TokenCache::default();
+        let a = Chosen::Given(alice).identity();
+        cache
+            .put(
+                "https://r",
+                "repository:x:pull",
+                &a,
+                "A".into(),
+                Duration::from_secs(60),
+            )
+            .await;
+        assert_eq!(
+            cache
+                .get("https://r", "repository:x:pull", &a)
+                .await
+                .as_deref(),
+            Some("A")
+        );
+        for other in [
+            Chosen::Given(bob).identity(),
+            Chosen::Own.identity(),
+            Chosen::Given(Credential::Anonymous).identity(),
+        ] {
+            assert_eq!(
+                cache.get("https://r", "repository:x:pull", &other).await,
+                None
+            );
+        }
+    }
+
+    #[test]
+    fn pod_credentials_choose_by_host_and_path_and_fall_back_only_when_allowed() {
+        let c = |u: &str| Credential::Basic {
+            username: u.into(),
+            password: "p".into(),
+        };
+        let mut pull = PullCredentials {
+            entries: vec![
+                PullCredential {
+                    host: "r.example".into(),
+                    path: Some("team-a".into()),
+                    credential: c("a"),
+                },
+                PullCredential {
+                    host: "r.example".into(),
+                    path: None,
+                    credential: c("any"),
+                },
+            ],
+            own_fallback: true,
+        };
+        assert_eq!(
+            pull.choose("r.example", "team-a/app"),
+            Chosen::Given(c("a"))
+        );
+        assert_eq!(
+            pull.choose("r.example", "team-b/app"),
+            Chosen::Given(c("any"))
+        );
+        assert_eq!(pull.choose("other.example", "team-a/app"), Chosen::Own);
+        pull.own_fallback = false;
+        assert_eq!(
+            pull.choose("other.example", "team-a/app"),
+            Chosen::Given(Credential::Anonymous)
+        );
     }
 
     #[tokio::test]

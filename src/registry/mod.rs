@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::metrics::Metrics;
 use crate::reference::ImageReference;
-use auth::{CredentialSource, TokenCache};
+use auth::{CredentialSource, PullCredentials, TokenCache};
 use error::status_error;
 use transport::{client_builder, header};
 
@@ -155,6 +155,9 @@ pub struct RegistryClient {
     /// Plain-HTTP registries, canonical `host[:port]`.
     insecure: HashSet<String>,
     credentials: CredentialSource,
+    /// A pod's pull credentials, on a client made for one admission
+    /// ([`Self::with_pull_credentials`]); `None`: vouch's own only.
+    pull: Option<Arc<PullCredentials>>,
     tokens: TokenCache,
     metrics: Option<Arc<Metrics>>,
     per_host: Arc<HostLimits>,
@@ -186,10 +189,27 @@ impl RegistryClient {
             request_timeout: options.request_timeout,
             insecure,
             credentials: options.credentials,
+            pull: None,
             tokens: TokenCache::default(),
             metrics: options.metrics,
             per_host: Arc::new(HostLimits::new(options.per_host_concurrency)),
         })
+    }
+
+    /// This client reading with a pod's pull credentials (and vouch's own as the fallback the
+    /// credentials allow): shares connections, limits and the token cache, whose entries are
+    /// kept apart by credential identity.
+    pub fn with_pull_credentials(&self, pull: PullCredentials) -> Self {
+        Self {
+            pull: Some(Arc::new(pull)),
+            ..self.clone()
+        }
+    }
+
+    /// Who this client's requests for `image` are made as: `own` (vouch's credentials) or
+    /// `pod:<digest of the credential>`; never the secret itself.
+    pub fn credential_identity(&self, image: &ImageReference) -> String {
+        self.chosen(image).identity()
     }
 
     /// `scheme://endpoint/v2/repository`: the base of every distribution API URL of an image.

@@ -20,7 +20,7 @@ use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER, WWW_AUTHENTICATE};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use url::Url;
 
-use super::auth::{parse_challenge, Challenge, Credential};
+use super::auth::{parse_challenge, Challenge, Chosen, Credential};
 use super::error::error_chain;
 use super::origin::Origin;
 use super::{RegistryClient, RegistryError};
@@ -176,6 +176,15 @@ impl RegistryClient {
         })
     }
 
+    /// The credential requests for `image` are made with: the pod's (see
+    /// [`super::auth::PullCredentials`]) when this client carries a pod's, else vouch's own.
+    pub(crate) fn chosen(&self, image: &ImageReference) -> Chosen {
+        match &self.pull {
+            Some(pull) => pull.choose(image.registry(), image.repository()),
+            None => Chosen::Own,
+        }
+    }
+
     /// Send a request, answering an authentication challenge once.
     pub(crate) async fn send(
         &self,
@@ -247,9 +256,11 @@ impl RegistryClient {
             rb
         };
         let token_key = origin.base();
+        let chosen = self.chosen(image);
+        let identity = chosen.identity();
         let cached = self
             .tokens
-            .get(token_key, &scope)
+            .get(token_key, &scope, &identity)
             .await
             .map(|t| format!("Bearer {t}"));
         let resp = self.execute(host, build(cached.clone())).await?;
@@ -273,7 +284,16 @@ impl RegistryClient {
         let Some(challenge) = challenge else {
             return Ok(resp);
         };
-        let credential = self.credentials.lookup(image.registry()).await?;
+        let credential = match &chosen {
+            Chosen::Own => self.credentials.lookup(image.registry()).await?,
+            Chosen::Given(c) => c.clone(),
+        };
+        // vouch's Azure identity is its own credential: never used for a pod's request that
+        // may not fall back to vouch's own.
+        let azure = match chosen {
+            Chosen::Own => self.credentials.azure_for(image.registry()),
+            Chosen::Given(_) => None,
+        };
         let auth = match challenge {
             Challenge::Basic => match &credential {
                 Credential::Basic { username, password } => {
@@ -289,9 +309,13 @@ impl RegistryClient {
             Challenge::Bearer(b) => {
                 let realm = token_realm(&origin, host, &b.realm)?;
                 let wanted = b.scope.clone().unwrap_or(scope);
-                let credential = match (&credential, self.credentials.azure_for(image.registry())) {
+                let credential = match (&credential, azure) {
                     (Credential::Anonymous, Some(azure))
-                        if self.tokens.get(token_key, &wanted).await.is_none() =>
+                        if self
+                            .tokens
+                            .get(token_key, &wanted, &identity)
+                            .await
+                            .is_none() =>
                     {
                         let service = b.service.clone().unwrap_or_else(|| host.to_string());
                         // The exchange is always the registry's own endpoint, never the realm's
@@ -309,13 +333,14 @@ impl RegistryClient {
                     }
                     _ => credential,
                 };
-                let token = match self.tokens.get(token_key, &wanted).await {
+                let token = match self.tokens.get(token_key, &wanted, &identity).await {
                     Some(t) => t,
                     None => {
                         self.tokens
                             .fetch(
                                 self.http(realm.scheme()),
                                 token_key,
+                                &identity,
                                 host,
                                 realm,
                                 &b,

@@ -65,6 +65,16 @@ pub fn table(report: &AuditReport) -> String {
     // Wide enough for an image pinned by digest (the digest alone is 71 characters), so the
     // PINNED column stays aligned; a longer, hostile string overflows rather than widening all.
     let w_img = width(&|r| escape(&r.verdict.image).len(), 5, 160);
+    // Which trust policy judged: a column only when the config maps namespaces to policies.
+    let mapped = report
+        .rows
+        .iter()
+        .any(|r| r.verdict.policy_mapping.is_some());
+    let w_map = width(
+        &|r| escape(r.verdict.policy_mapping.as_deref().unwrap_or("")).len(),
+        6,
+        63,
+    );
     let mut current = None;
     for r in &report.rows {
         let c = r.class();
@@ -81,19 +91,33 @@ pub fn table(report: &AuditReport) -> String {
             );
             let _ = writeln!(
                 out,
-                "  {:<5}  {:<w_work$}  {:<w_cont$}  {:<w_img$}  PINNED  WHY",
-                "", "WORKLOAD", "CONTAINER", "IMAGE"
+                "  {:<5}  {:<w_work$}  {:<w_cont$}  {:<w_img$}  PINNED  {}WHY",
+                "",
+                "WORKLOAD",
+                "CONTAINER",
+                "IMAGE",
+                if mapped {
+                    format!("{:<w_map$}  ", "POLICY")
+                } else {
+                    String::new()
+                }
             );
         }
         let reason = why(r);
         let _ = writeln!(
             out,
-            "  {:<5}  {:<w_work$}  {:<w_cont$}  {:<w_img$}  {:<6}  {}",
+            "  {:<5}  {:<w_work$}  {:<w_cont$}  {:<w_img$}  {:<6}  {}{}",
             class_name(c),
             workload_name(r),
             escape(&r.workload.container),
             escape(&r.verdict.image),
             yes_no(r.pinned_by_digest()),
+            if mapped {
+                let m = r.verdict.policy_mapping.as_deref().unwrap_or("");
+                format!("{:<w_map$}  ", escape(m))
+            } else {
+                String::new()
+            },
             if reason.is_empty() {
                 "verified".into()
             } else {
@@ -424,6 +448,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
+            policy_mapping: None,
             platforms: Vec::new(),
         };
         AuditReport {
@@ -519,6 +544,7 @@ mod tests {
                         format!("{image}@{D}")
                     }
                 }),
+                policy_mapping: None,
                 platforms: Vec::new(),
             }),
         }

@@ -128,6 +128,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: pinned.map(str::to_string),
+            policy_mapping: None,
             platforms: Vec::new(),
         }
     }

@@ -54,10 +54,15 @@ use tower_http::trace::TraceLayer;
 use crate::admission::pin::{pin, PinScope};
 use crate::admission::{decide, images_of, Decision, Enforcement, ImageUse};
 use crate::cache::VerdictCache;
+use crate::config::Gates;
 use crate::config::{ConfigError, EngineSettings, MutateSettings};
 use crate::gate::Gate;
 use crate::metrics::Metrics;
+use crate::registry::auth::PullCredentials;
 use crate::registry::RegistryClient;
+use crate::tenancy::namespaces::choose;
+use crate::tenancy::proof::ReadProofs;
+use crate::tenancy::{PullCredentialsMode, PullRefs, Tenancy, Watches};
 use crate::verdict::Verdict;
 use tls::{ReloadingCert, TlsError};
 
@@ -108,6 +113,8 @@ pub struct ServeSettings {
     pub reload_interval: Duration,
     /// What `/mutate` pins.
     pub mutate: MutateSettings,
+    /// Whose credentials read a pod's images.
+    pub pull_credentials: PullCredentialsMode,
 }
 
 impl Default for ServeSettings {
@@ -125,6 +132,7 @@ impl Default for ServeSettings {
             idle_timeout: Duration::from_secs(60),
             reload_interval: Duration::from_secs(2),
             mutate: MutateSettings::default(),
+            pull_credentials: PullCredentialsMode::Own,
         }
     }
 }
@@ -196,8 +204,14 @@ pub struct WouldDeny {
 
 /// Shared state of the handlers.
 pub struct App {
-    gate: ArcSwap<Gate>,
+    /// The cluster-wide gate and one per `namespaces:` mapping.
+    gate: ArcSwap<Gates>,
     engine: EngineSettings,
+    /// The cluster state pull credentials and namespace selectors need (started when either
+    /// is configured).
+    tenancy: Option<Tenancy>,
+    /// `pullCredentials: pod-only` read proofs.
+    proofs: ReadProofs,
     registry: RegistryClient,
     metrics: Arc<Metrics>,
     settings: ServeSettings,
@@ -264,14 +278,35 @@ pub async fn start(
         engine.cache.clone(),
         Some(metrics.clone()),
     ));
-    let gate = engine.gate_with_cache(
+    let (gates, _) = engine.gates(
         registry.clone(),
         settings.deadline,
         Some(metrics.clone()),
         cache.clone(),
         engine.revocation_checker(Some(metrics.clone())),
+        None,
     )?;
-    reserve_registry_labels(&metrics, &gate, &engine);
+    reserve_registry_labels(&metrics, &gates.cluster, &engine);
+    let watches = Watches {
+        pull_credentials: settings.pull_credentials != PullCredentialsMode::Own,
+        namespaces: gates
+            .namespaces
+            .iter()
+            .any(|(m, _)| m.needs() == crate::tenancy::namespaces::Needs::Labels),
+    };
+    let tenancy = if watches.pull_credentials || watches.namespaces {
+        let config = crate::audit::kubeconfig::config(None).await.map_err(|e| {
+            ConfigError::Invalid(format!(
+                "serve.pullCredentials {} and namespace selectors read the cluster, but {e}",
+                settings.pull_credentials.as_str()
+            ))
+        })?;
+        let client = kube::Client::try_from(config)
+            .map_err(|e| ConfigError::Invalid(format!("Kubernetes client: {e}")))?;
+        Some(Tenancy::start(client, watches))
+    } else {
+        None
+    };
     let cert = ReloadingCert::load(&settings.tls_cert, &settings.tls_key)?;
     let tls_config = cert.server_config().map_err(|e| TlsError {
         what: "configuration",
@@ -289,8 +324,10 @@ pub async fn start(
         .local_addr()
         .map_err(|e| listen_err(e.to_string()))?;
     let app = Arc::new(App {
-        gate: ArcSwap::from_pointee(gate),
+        gate: ArcSwap::from_pointee(gates),
         engine,
+        tenancy,
+        proofs: ReadProofs::default(),
         registry,
         metrics,
         settings: settings.clone(),
@@ -391,10 +428,11 @@ async fn stamp_arrival(mut req: axum::extract::Request) -> axum::extract::Reques
 
 async fn readyz(State(app): State<Arc<App>>) -> Response {
     if app.ready.load(Ordering::SeqCst) {
-        let gate = app.gate.load();
+        let gates = app.gate.load();
         format!(
-            "ready: {} trust policy statement(s)\n",
-            gate.policy().statements().len()
+            "ready: {} trust policy statement(s), {} namespace mapping(s)\n",
+            gates.cluster.policy().statements().len(),
+            gates.namespaces.len()
         )
         .into_response()
     } else {
@@ -554,6 +592,8 @@ struct Work {
     images: BTreeSet<String>,
     /// Where each image of the object is (for `/mutate`'s patch).
     uses: Vec<ImageUse>,
+    /// The pod's (template's) pull secrets and ServiceAccount, when pod credentials are used.
+    pull_refs: Option<PullRefs>,
 }
 
 /// Which webhook a review came to: both judge alike and give the same allow or deny answer;
@@ -646,7 +686,7 @@ async fn admit(app: Arc<App>, request: axum::extract::Request, webhook: Webhook)
                     "vouch is overloaded: {} admission requests are already waiting for verdicts, so this one was not verified; retry shortly",
                     app.settings.max_pending
                 );
-                let gate = app.gate.load_full();
+                let gate = app.gate.load_full().cluster.clone();
                 let verdicts: Vec<Verdict> = work
                     .images
                     .iter()
@@ -770,16 +810,134 @@ impl App {
             dry_run: req.dry_run.unwrap_or(false),
             images: judged,
             uses: if old_unreadable { Vec::new() } else { images },
+            pull_refs: (self.settings.pull_credentials != PullCredentialsMode::Own)
+                .then(|| serde_json::from_str::<serde_json::Value>(object.get()).ok())
+                .flatten()
+                .and_then(|o| PullRefs::of(kind, &o)),
         })
     }
 
     /// Judge every distinct image concurrently, each finishing by `due`.
     async fn judge(&self, work: &Work, due: Instant, webhook: Webhook) -> Answer {
-        let gate = self.gate.load_full();
-        let verdicts: Vec<Verdict> =
-            futures::future::join_all(work.images.iter().map(|image| gate.judge_by(image, due)))
-                .await;
+        let verdicts = self.judge_as_tenant(work, due).await;
         self.answer(work, &verdicts, webhook)
+    }
+
+    /// Every distinct image of `work` judged as its tenant sees it: by the trust policy its
+    /// namespace's mapping selects, read with the pod's pull credentials as
+    /// `pullCredentials` says, and under `pod-only` admitted only when the pod's own
+    /// credentials read it.
+    async fn judge_as_tenant(&self, work: &Work, due: Instant) -> Vec<Verdict> {
+        let gates = self.gate.load_full();
+        // 1. Which policy.
+        let chosen = if gates.namespaces.is_empty() {
+            Ok(None)
+        } else {
+            let matchers = gates.matchers();
+            choose(&matchers, &work.namespace, || async {
+                match &self.tenancy {
+                    Some(t) => t
+                        .namespace_labels(&work.namespace, due)
+                        .await
+                        .map(|l| l.map(|l| (*l).clone())),
+                    None => Err("no cluster connection".into()),
+                }
+            })
+            .await
+        };
+        let (gate, mapping) = match &chosen {
+            Ok(index) => gates.get(*index),
+            Err(reason) => {
+                let gate = gates.cluster.clone();
+                return work
+                    .images
+                    .iter()
+                    .map(|image| {
+                        let mut v = gate.unjudged(image, reason);
+                        // Which policy applies is unknown: never admitted on a guess.
+                        v.admission = crate::verdict::Admission::Deny;
+                        v
+                    })
+                    .collect();
+            }
+        };
+        let mapping = (!gates.namespaces.is_empty()).then(|| mapping.to_string());
+        // 2. Whose credentials.
+        let mode = self.settings.pull_credentials;
+        let (registry, notes) = match (mode, &self.tenancy, &work.pull_refs) {
+            (PullCredentialsMode::Own, _, _) | (_, None, _) => (None, Vec::new()),
+            (_, Some(tenancy), refs) => {
+                let refs = refs.clone().unwrap_or_default();
+                let (entries, notes) = tenancy.pull_credentials(&work.namespace, &refs, due).await;
+                let pull = PullCredentials {
+                    entries,
+                    own_fallback: mode == PullCredentialsMode::Pod,
+                };
+                (Some(self.registry.with_pull_credentials(pull)), notes)
+            }
+        };
+        let gate: Arc<Gate> = match &registry {
+            Some(r) => Arc::new(gate.with_registry(r.clone())),
+            None => gate.clone(),
+        };
+        let judged = futures::future::join_all(work.images.iter().map(|image| async {
+            let mut v = gate.judge_by(image, due).await;
+            if let (PullCredentialsMode::PodOnly, Some(r)) = (mode, &registry) {
+                self.prove_pod_can_read(&mut v, r, due).await;
+            }
+            v
+        }))
+        .await;
+        judged
+            .into_iter()
+            .map(|mut v| {
+                v.policy_mapping.clone_from(&mapping);
+                for n in &notes {
+                    if v.admission == crate::verdict::Admission::Deny {
+                        v.reasons.push(n.clone());
+                    } else {
+                        v.warnings.push(n.clone());
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// `pod-only`: an admitted verdict stands only if the pod's own credentials read the
+    /// manifest it is about (a verdict is shared by everyone who asks; readability is not).
+    async fn prove_pod_can_read(&self, v: &mut Verdict, registry: &RegistryClient, due: Instant) {
+        if v.admission != crate::verdict::Admission::Allow
+            || v.outcome == crate::verdict::Outcome::Skipped
+        {
+            return;
+        }
+        let refuse = |v: &mut Verdict, why: String| {
+            v.outcome = crate::verdict::Outcome::Error;
+            v.verified = false;
+            v.admission = crate::verdict::Admission::Deny;
+            v.pinned = None;
+            v.reasons.push(why);
+        };
+        let Ok(image) = crate::reference::ImageReference::parse(&v.image) else {
+            return refuse(v, "the image reference cannot be read".into());
+        };
+        let Some(digest) = v.digest.clone() else {
+            return refuse(
+                v,
+                "pullCredentials is pod-only and no digest was resolved with the pod's own pull credentials".into(),
+            );
+        };
+        if let Err(e) = self.proofs.prove(registry, &image, &digest, due).await {
+            refuse(
+                v,
+                format!(
+                    "pullCredentials is pod-only and the pod's own pull credentials cannot read {}/{}@{digest}: {e}",
+                    image.registry(),
+                    image.repository()
+                ),
+            );
+        }
     }
 
     /// The answer the verdicts make, recorded; from `/mutate`, with the patch pinning what
@@ -911,30 +1069,37 @@ fn op_name(op: Operation) -> &'static str {
 /// Re-read the trust policy and stores when their files change; keep the old ones when the new
 /// ones are invalid. Looks and reloads run on blocking threads ([`watch::on_change`]).
 async fn watch_trust(app: Arc<App>) {
-    let paths = vec![
-        app.engine.trust_policy.clone(),
-        app.engine.trust_store.clone(),
-    ];
+    let paths = app.engine.trust_paths();
     let every = app.settings.reload_interval;
     watch::on_change(paths, every, move || reload_trust(&app)).await
 }
 
 fn reload_trust(app: &App) {
-    let (cache, revocation) = {
-        let gate = app.gate.load();
-        (gate.cache().clone(), gate.revocation().clone())
-    };
-    match app.engine.gate_with_cache(
+    let previous = app.gate.load_full();
+    let (cache, revocation) = (
+        previous.cluster.cache().clone(),
+        previous.cluster.revocation().clone(),
+    );
+    match app.engine.gates(
         app.registry.clone(),
         app.settings.deadline,
         Some(app.metrics.clone()),
         cache,
         revocation,
+        Some(&previous),
     ) {
-        Ok(gate) => {
-            app.gate.store(Arc::new(gate));
-            Metrics::inc(&app.metrics.policy_reloads, "applied");
-            tracing::info!(policy = %app.engine.trust_policy.display(), "trust policy and trust stores reloaded");
+        Ok((gates, problems)) => {
+            app.gate.store(Arc::new(gates));
+            for p in &problems {
+                tracing::error!(error = %p, "new trust policy or trust store refused; the previous one stays in force for that mapping");
+            }
+            let outcome = if problems.is_empty() {
+                "applied"
+            } else {
+                "rejected"
+            };
+            Metrics::inc(&app.metrics.policy_reloads, outcome);
+            tracing::info!(policy = %app.engine.trust_policy.display(), mappings = previous.namespaces.len(), "trust policies and trust stores reloaded");
         }
         Err(e) => {
             Metrics::inc(&app.metrics.policy_reloads, "rejected");

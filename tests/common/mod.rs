@@ -107,6 +107,59 @@ impl Registry {
         }
     }
 
+    /// A second docker-registry serving this one's storage, with `htpasswd` authentication
+    /// (Basic) for `users` (name, password; bcrypt hashes made by Apache's `htpasswd -B`):
+    /// push into `self` without credentials, read through the returned one with them. Its
+    /// `_dir` holds only its config and password file.
+    pub fn with_htpasswd(&self, users: &[(&str, &str)]) -> Registry {
+        let bin = which("docker-registry").expect("docker-registry is not installed");
+        let htpasswd = which("htpasswd")
+            .expect("htpasswd is not installed: run `apt-get install -y apache2-utils` (the test script does)");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let passwords = dir.path().join("htpasswd");
+        for (i, (user, password)) in users.iter().enumerate() {
+            let mut cmd = Command::new(&htpasswd);
+            if i == 0 {
+                cmd.arg("-c");
+            }
+            let status = cmd
+                .args(["-B", "-b"])
+                .arg(&passwords)
+                .args([user, password])
+                .stderr(Stdio::null())
+                .status()
+                .expect("htpasswd");
+            assert!(status.success(), "htpasswd failed");
+        }
+        let port = free_port();
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\nauth:\n  htpasswd:\n    realm: vouch-test\n    path: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                self._dir.path().join("data").display(),
+                passwords.display()
+            ),
+        )
+        .expect("write config");
+        let child = spawn_tied_to_process(Command::new(bin).arg("serve").arg(&config));
+        let host = format!("localhost:{port}");
+        let started = Instant::now();
+        // Up when it asks for credentials.
+        while http::blocking_get(&format!("http://{host}/v2/")) != Ok(401) {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "docker-registry with htpasswd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Registry {
+            child,
+            host,
+            _dir: dir,
+        }
+    }
+
     /// A started registry holding notation's e2e layouts (`layouts`: layout name, repository).
     pub fn with_e2e_layouts(layouts: &[(&str, &str)]) -> Registry {
         let r = Registry::start();

@@ -106,6 +106,19 @@ pub async fn start_with_store(
     config: &str,
     store: Option<&Path>,
 ) -> Webhook {
+    start_with_env(extra, registry_host, policy, config, store, &[]).await
+}
+
+/// [`start_with_store`] with environment variables `env` set for the server (`KUBECONFIG`
+/// naming a [`super::kube_api::FakeApi`]'s kubeconfig, …).
+pub async fn start_with_env(
+    extra: &[&str],
+    registry_host: &str,
+    policy: &str,
+    config: &str,
+    store: Option<&Path>,
+    env: &[(&str, &str)],
+) -> Webhook {
     let dir = tempfile::tempdir().unwrap();
     let tls = write_tls(dir.path(), "webhook CA 1");
     let store = match store {
@@ -141,6 +154,7 @@ pub async fn start_with_store(
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(env!("CARGO_BIN_EXE_vouch"))
         .args(&args)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

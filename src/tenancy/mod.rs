@@ -1,0 +1,366 @@
+//! Multi-tenant clusters: what `vouch serve` reads from the cluster to judge each pod as its
+//! tenant — the pod's pull credentials (its `imagePullSecrets`, then its ServiceAccount's, as
+//! the kubelet uses them) and its namespace's labels (for `namespaces:` trust mappings).
+//!
+//! Everything is read through watch-backed caches ([`watch`]) so an admission does not wait on
+//! the API server in the common case and a rotated Secret counts from its `MODIFIED` event on.
+//! Only docker-config Secrets are watched (one field-selected watch per type,
+//! `type=kubernetes.io/dockerconfigjson` and `type=kubernetes.io/dockercfg`), and only their
+//! parsed credentials are kept. A name the cache does not hold (not yet synced, over the cap,
+//! created a moment ago, or no RBAC to watch) is read with one direct GET, bounded by the
+//! admission's deadline and [`GET_TIMEOUT`]; its answer is not cached (the watch stays the one
+//! writer of the cache).
+
+pub mod namespaces;
+pub mod proof;
+pub mod pull_secrets;
+pub mod watch;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
+use kube::api::Api;
+use kube::runtime::watcher;
+use kube::Client;
+use serde::Deserialize;
+
+use crate::registry::auth::PullCredential;
+use watch::Watched;
+
+/// Longest direct GET of one object an admission waits for.
+pub const GET_TIMEOUT: Duration = Duration::from_secs(2);
+/// Most Secrets, ServiceAccounts and Namespaces each cache holds.
+pub const MAX_CACHED: usize = 50_000;
+/// Most pull secrets one pod (with its ServiceAccount) may name; the rest are ignored.
+pub const MAX_SECRETS_PER_POD: usize = 32;
+
+/// `serve.pullCredentials`: whose credentials read a pod's images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullCredentialsMode {
+    /// vouch's own only (docker config, Azure workload identity).
+    #[default]
+    Own,
+    /// The pod's for the registries they name, vouch's own for the others.
+    Pod,
+    /// The pod's only: an image they cannot read is not admitted, whatever is cached.
+    PodOnly,
+}
+
+impl PullCredentialsMode {
+    /// The setting as written.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Own => "own",
+            Self::Pod => "pod",
+            Self::PodOnly => "pod-only",
+        }
+    }
+}
+
+/// What a pod (or a workload's pod template) names for pulling: its `imagePullSecrets` and its
+/// ServiceAccount (`default` when unset).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PullRefs {
+    /// Secret names, in order.
+    pub secrets: Vec<String>,
+    /// ServiceAccount name.
+    pub service_account: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SpecRefs {
+    #[serde(default)]
+    image_pull_secrets: Option<Vec<NameRef>>,
+    #[serde(default)]
+    service_account_name: Option<String>,
+    /// The deprecated alias the API server still fills in.
+    #[serde(default)]
+    service_account: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct NameRef {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+impl PullRefs {
+    /// The pull references of an admitted object of `kind` (a Pod, or a workload through its
+    /// pod template); `None` for kinds without a pod spec or an object without one.
+    pub fn of(kind: &str, object: &serde_json::Value) -> Option<Self> {
+        let mut spec = object;
+        for k in crate::admission::pod_spec_path(kind)? {
+            spec = spec.get(k)?;
+        }
+        let refs = SpecRefs::deserialize(spec).ok()?;
+        Some(Self {
+            secrets: refs
+                .image_pull_secrets
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.name.filter(|n| !n.is_empty()))
+                .take(MAX_SECRETS_PER_POD)
+                .collect(),
+            service_account: refs
+                .service_account_name
+                .or(refs.service_account)
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "default".into()),
+        })
+    }
+}
+
+type Credentials = Arc<[PullCredential]>;
+type Labels = Arc<BTreeMap<String, String>>;
+
+/// The cluster state `serve` reads: started once, shared by every admission.
+pub struct Tenancy {
+    client: Client,
+    /// `kubernetes.io/dockerconfigjson` and `kubernetes.io/dockercfg` Secrets.
+    secrets: [Arc<Watched<Credentials>>; 2],
+    /// ServiceAccounts' `imagePullSecrets` names.
+    accounts: Arc<Watched<Arc<[String]>>>,
+    /// Namespaces' labels.
+    namespaces: Arc<Watched<Labels>>,
+    which: Watches,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Tenancy {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn secret_credentials(s: &Secret) -> Option<Credentials> {
+    let ty = s.type_.as_deref()?;
+    if ty != pull_secrets::DOCKER_CONFIG_JSON && ty != pull_secrets::DOCKER_CFG {
+        return None;
+    }
+    let data: BTreeMap<String, Vec<u8>> = s
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    Some(pull_secrets::credentials_of(&data).into())
+}
+
+fn account_secrets(sa: &ServiceAccount) -> Option<Arc<[String]>> {
+    Some(
+        sa.image_pull_secrets
+            .iter()
+            .flatten()
+            .filter(|r| !r.name.is_empty())
+            .map(|r| r.name.clone())
+            .take(MAX_SECRETS_PER_POD)
+            .collect(),
+    )
+}
+
+fn namespace_labels(ns: &Namespace) -> Option<Labels> {
+    Some(Arc::new(ns.metadata.labels.clone().unwrap_or_default()))
+}
+
+/// Which caches to start.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Watches {
+    /// Secrets and ServiceAccounts (`pullCredentials: pod | pod-only`).
+    pub pull_credentials: bool,
+    /// Namespaces (`namespaces:` mappings with a selector).
+    pub namespaces: bool,
+}
+
+impl Tenancy {
+    /// Start the watches `which` asks for against `client`'s cluster; admissions may begin at
+    /// once (until a cache syncs, its reads are GETs).
+    pub fn start(client: Client, which: Watches) -> Self {
+        let secrets = [
+            Watched::new("pull secrets (dockerconfigjson)", MAX_CACHED),
+            Watched::new("pull secrets (dockercfg)", MAX_CACHED),
+        ];
+        let accounts = Watched::new("service accounts", MAX_CACHED);
+        let namespaces = Watched::new("namespaces", MAX_CACHED);
+        let mut tasks = Vec::new();
+        if which.pull_credentials {
+            for (cache, ty) in secrets
+                .iter()
+                .zip([pull_secrets::DOCKER_CONFIG_JSON, pull_secrets::DOCKER_CFG])
+            {
+                tasks.push(watch::spawn(
+                    Api::<Secret>::all(client.clone()),
+                    watcher::Config::default().fields(&format!("type={ty}")),
+                    cache.clone(),
+                    secret_credentials,
+                ));
+            }
+            tasks.push(watch::spawn(
+                Api::<ServiceAccount>::all(client.clone()),
+                watcher::Config::default(),
+                accounts.clone(),
+                account_secrets,
+            ));
+        }
+        if which.namespaces {
+            tasks.push(watch::spawn(
+                Api::<Namespace>::all(client.clone()),
+                watcher::Config::default(),
+                namespaces.clone(),
+                namespace_labels,
+            ));
+        }
+        Self {
+            client,
+            secrets,
+            accounts,
+            namespaces,
+            which,
+            tasks,
+        }
+    }
+
+    /// Whether every started cache has synced.
+    pub fn synced(&self) -> bool {
+        (!self.which.pull_credentials
+            || (self.secrets.iter().all(|s| s.synced()) && self.accounts.synced()))
+            && (!self.which.namespaces || self.namespaces.synced())
+    }
+
+    /// A pod's pull credentials in the kubelet's order — the pod's `imagePullSecrets`, then
+    /// its ServiceAccount's — and notes on what could not be read (a named Secret that does not
+    /// exist, is not a docker-config Secret, or could not be fetched by `due`). Every read is
+    /// in `namespace`.
+    pub async fn pull_credentials(
+        &self,
+        namespace: &str,
+        refs: &PullRefs,
+        due: Instant,
+    ) -> (Vec<PullCredential>, Vec<String>) {
+        let mut notes = Vec::new();
+        let mut names = refs.secrets.clone();
+        match self.account(namespace, &refs.service_account, due).await {
+            Ok(Some(more)) => names.extend(more.iter().cloned()),
+            Ok(None) => {}
+            Err(e) => notes.push(format!(
+                "the pull secrets of ServiceAccount {namespace}/{} could not be read: {e}",
+                refs.service_account
+            )),
+        }
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|n| seen.insert(n.clone()));
+        names.truncate(MAX_SECRETS_PER_POD);
+        let mut out = Vec::new();
+        for name in names {
+            match self.secret(namespace, &name, due).await {
+                Ok(Some(c)) => out.extend(c.iter().cloned()),
+                Ok(None) => notes.push(format!(
+                    "pull secret {namespace}/{name} does not exist or is not of type {} or {}",
+                    pull_secrets::DOCKER_CONFIG_JSON,
+                    pull_secrets::DOCKER_CFG
+                )),
+                Err(e) => notes.push(format!(
+                    "pull secret {namespace}/{name} could not be read: {e}"
+                )),
+            }
+        }
+        (out, notes)
+    }
+
+    async fn secret(
+        &self,
+        namespace: &str,
+        name: &str,
+        due: Instant,
+    ) -> Result<Option<Credentials>, String> {
+        if let Some(c) = self.secrets.iter().find_map(|s| s.get(namespace, name)) {
+            return Ok(Some(c));
+        }
+        let api = Api::<Secret>::namespaced(self.client.clone(), namespace);
+        Ok(bounded_get(&api, name, due)
+            .await?
+            .as_ref()
+            .and_then(secret_credentials))
+    }
+
+    async fn account(
+        &self,
+        namespace: &str,
+        name: &str,
+        due: Instant,
+    ) -> Result<Option<Arc<[String]>>, String> {
+        if let Some(a) = self.accounts.get(namespace, name) {
+            return Ok(Some(a));
+        }
+        let api = Api::<ServiceAccount>::namespaced(self.client.clone(), namespace);
+        Ok(bounded_get(&api, name, due)
+            .await?
+            .as_ref()
+            .and_then(account_secrets))
+    }
+
+    /// A namespace's labels (`None`: the namespace does not exist).
+    pub async fn namespace_labels(
+        &self,
+        namespace: &str,
+        due: Instant,
+    ) -> Result<Option<Labels>, String> {
+        if let Some(l) = self.namespaces.get("", namespace) {
+            return Ok(Some(l));
+        }
+        let api = Api::<Namespace>::all(self.client.clone());
+        Ok(bounded_get(&api, namespace, due)
+            .await?
+            .as_ref()
+            .and_then(namespace_labels))
+    }
+}
+
+/// One GET, finished by `due` and within [`GET_TIMEOUT`]; not found is `None`.
+async fn bounded_get<K>(api: &Api<K>, name: &str, due: Instant) -> Result<Option<K>, String>
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    let by = due.min(Instant::now() + GET_TIMEOUT);
+    match tokio::time::timeout_at(by.into(), api.get_opt(name)).await {
+        Ok(Ok(found)) => Ok(found),
+        Ok(Err(e)) => Err(crate::escape::excerpt(e.to_string().as_bytes(), 300)),
+        Err(_) => Err("the API server did not answer in time".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn pull_refs_of_pods_and_templates() {
+        let pod = json!({"spec": {"imagePullSecrets": [{"name": "a"}, {"name": ""}, {}], "serviceAccountName": "builder", "containers": []}});
+        assert_eq!(
+            PullRefs::of("Pod", &pod),
+            Some(PullRefs {
+                secrets: vec!["a".into()],
+                service_account: "builder".into()
+            })
+        );
+        let deploy = json!({"spec": {"template": {"spec": {"containers": []}}}});
+        assert_eq!(
+            PullRefs::of("Deployment", &deploy),
+            Some(PullRefs {
+                secrets: vec![],
+                service_account: "default".into()
+            })
+        );
+        assert_eq!(PullRefs::of("ConfigMap", &json!({})), None);
+        assert_eq!(
+            PullRefs::of("Pod", &json!({"spec": {"imagePullSecrets": "x"}})),
+            None
+        );
+    }
+}

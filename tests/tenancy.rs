@@ -1,0 +1,349 @@
+//! Multi-tenant clusters, end to end: `vouch serve` reading each pod's pull credentials
+//! (`serve.pullCredentials`) from a fake Kubernetes API server (list + watch, as kube-rs's
+//! watcher speaks it) for a real docker-registry with htpasswd authentication, and trust chosen
+//! per namespace (`namespaces:`), by name and by label selector.
+
+mod common;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use common::kube_api::{Cluster, FakeApi};
+use common::webhook::{message, pod_spec, review, start_with_env, Webhook};
+use common::Registry;
+
+const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
+
+/// The open registry holding the signed image, and a second one serving the same storage
+/// behind htpasswd (alice's and bob's passwords).
+fn registries() -> &'static (Registry, Registry) {
+    static R: OnceLock<(Registry, Registry)> = OnceLock::new();
+    R.get_or_init(|| {
+        let open = Registry::with_e2e_layouts(&[("e2e-valid-signature", "team-a/app")]);
+        let private = open.with_htpasswd(&[("alice", "alice-pw"), ("bob", "bob-pw")]);
+        (open, private)
+    })
+}
+
+fn private_host() -> &'static str {
+    &registries().1.host
+}
+
+const POLICY: &str = r#"{"version":"1.0","trustPolicies":[
+ {"name":"prod","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
+
+fn dockerconfig(host: &str, user: &str, password: &str) -> Value {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let doc = json!({"auths": {host: {"auth": auth}}}).to_string();
+    json!(base64::engine::general_purpose::STANDARD.encode(doc))
+}
+
+fn secret(ns: &str, name: &str, host: &str, user: &str, password: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+           "metadata": {"namespace": ns, "name": name},
+           "data": {".dockerconfigjson": dockerconfig(host, user, password)}})
+}
+
+fn account(ns: &str, name: &str, secrets: &[&str]) -> Value {
+    json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"namespace": ns, "name": name},
+           "imagePullSecrets": secrets.iter().map(|s| json!({"name": s})).collect::<Vec<_>>()})
+}
+
+fn namespace(name: &str, labels: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}})
+}
+
+fn cluster() -> Cluster {
+    let host = private_host();
+    Cluster {
+        objects: vec![
+            (
+                "secrets".into(),
+                secret("team-a", "regcred", host, "alice", "alice-pw"),
+            ),
+            (
+                "secrets".into(),
+                secret("team-a", "sa-cred", host, "alice", "alice-pw"),
+            ),
+            (
+                "secrets".into(),
+                secret("team-a", "wrong", host, "alice", "not-the-password"),
+            ),
+            // Another tenant's secret: never used for team-a's pods.
+            (
+                "secrets".into(),
+                secret("team-b", "regcred", host, "bob", "bob-pw"),
+            ),
+            ("serviceaccounts".into(), account("team-a", "default", &[])),
+            (
+                "serviceaccounts".into(),
+                account("team-a", "builder", &["sa-cred"]),
+            ),
+            (
+                "namespaces".into(),
+                namespace("team-a", json!({"tenant": "a"})),
+            ),
+            (
+                "namespaces".into(),
+                namespace("team-b", json!({"tenant": "b", "tier": "prod"})),
+            ),
+            ("namespaces".into(), namespace("other", json!({}))),
+        ],
+        ..Default::default()
+    }
+}
+
+/// A Pod CREATE in `ns` with `image`, naming `secrets` and `account`.
+fn pod(uid: &str, ns: &str, image: &str, secrets: &[&str], account: Option<&str>) -> Value {
+    let mut spec = pod_spec(&[image]);
+    if !secrets.is_empty() {
+        spec["imagePullSecrets"] = secrets.iter().map(|s| json!({"name": s})).collect();
+    }
+    if let Some(a) = account {
+        spec["serviceAccountName"] = a.into();
+    }
+    let mut r = review(uid, "Pod", "CREATE", spec, None, None, false);
+    r["request"]["namespace"] = ns.into();
+    r["request"]["object"]["metadata"]["namespace"] = ns.into();
+    r
+}
+
+async fn serve(
+    api: &FakeApi,
+    config: &str,
+    policy: &str,
+    env: &[(&str, &str)],
+) -> (Webhook, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(dir.path());
+    let mut all = vec![("KUBECONFIG", kubeconfig.to_str().unwrap())];
+    all.extend_from_slice(env);
+    let w = start_with_env(
+        &["--insecure-registry", &registries().0.host],
+        private_host(),
+        policy,
+        config,
+        None,
+        &all,
+    )
+    .await;
+    (w, dir)
+}
+
+/// Wait (generously) until the server's watches have listed every kind it watches.
+async fn synced(api: &FakeApi, plurals: &[&str]) {
+    let started = Instant::now();
+    while !plurals
+        .iter()
+        .all(|p| api.count(|l| l.starts_with(&format!("watch {p} "))) > 0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no watch started: {:?}",
+            api.requests()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn pod_only_uses_the_pods_secrets_then_its_service_accounts_and_follows_rotation() {
+    let api = FakeApi::start(cluster());
+    let (w, _dir) = serve(&api, "serve:\n  pullCredentials: pod-only\n", POLICY, &[]).await;
+    synced(&api, &["secrets", "serviceaccounts"]).await;
+    let image = format!("{}/team-a/app@{DIGEST}", private_host());
+    let tag = format!("{}/team-a/app:v1", private_host());
+
+    // Its own secret.
+    let r = w
+        .review(&pod("p1", "team-a", &image, &["regcred"], None))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // Its ServiceAccount's secret.
+    let r = w
+        .review(&pod("p2", "team-a", &tag, &[], Some("builder")))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // No secret: the verdict for this digest is cached (p1), but the pod cannot read it.
+    let r = w.review(&pod("p3", "team-a", &image, &[], None)).await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let msg = message(&r);
+    assert!(
+        msg.contains("pod-only") && msg.contains("cannot read"),
+        "{msg}"
+    );
+    // A wrong password, and a secret that does not exist (named in the answer).
+    let r = w
+        .review(&pod("p4", "team-a", &image, &["wrong"], None))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    let r = w
+        .review(&pod("p5", "team-a", &image, &["nope"], None))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert!(
+        message(&r).contains("pull secret team-a/nope does not exist"),
+        "{}",
+        message(&r)
+    );
+    // Another namespace's secret of the same name is not team-a's.
+    let r = w
+        .review(&pod("p6", "team-c", &image, &["regcred"], None))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+
+    // Rotation: the wrong secret gets the right password; the watch's MODIFIED event makes
+    // the next admission use it.
+    api.apply(
+        "secrets",
+        secret("team-a", "wrong", private_host(), "alice", "alice-pw"),
+    );
+    let started = Instant::now();
+    loop {
+        let r = w
+            .review(&pod("p7", "team-a", &image, &["wrong"], None))
+            .await;
+        if r["allowed"] == true {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "rotation never took effect: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Cached secrets were never fetched one by one: the watch served them.
+    let gets = api.count(|l| {
+        l.starts_with("get secrets team-a/regcred") || l.starts_with("get secrets team-a/wrong")
+    });
+    assert_eq!(gets, 0, "{:?}", api.requests());
+    // A missing name is looked up directly (bounded), not assumed.
+    assert!(api.count(|l| l.starts_with("get secrets team-a/nope")) >= 1);
+    // Only docker-config Secrets are watched, by field selector.
+    assert!(
+        api.count(
+            |l| l.starts_with("watch secrets") && l.contains("type=kubernetes.io/dockerconfigjson")
+        ) > 0
+    );
+}
+
+#[tokio::test]
+async fn pod_mode_falls_back_to_vouchs_own_credentials() {
+    let api = FakeApi::start(cluster());
+    let dir = tempfile::tempdir().unwrap();
+    let docker = dir.path().join("config.json");
+    let auth = base64::engine::general_purpose::STANDARD.encode("bob:bob-pw");
+    std::fs::write(
+        &docker,
+        json!({"auths": {private_host(): {"auth": auth}}}).to_string(),
+    )
+    .unwrap();
+    let config = format!(
+        "dockerConfig: {}\nserve:\n  pullCredentials: pod\n",
+        docker.display()
+    );
+    let (w, _d) = serve(&api, &config, POLICY, &[]).await;
+    synced(&api, &["secrets", "serviceaccounts"]).await;
+    let image = format!("{}/team-a/app@{DIGEST}", private_host());
+    // No pod credential for the registry: vouch's own read it.
+    let r = w.review(&pod("q1", "team-a", &image, &[], None)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    // The pod's own (wrong) credential names the registry: it is the one used, and refused.
+    let r = w
+        .review(&pod(
+            "q2",
+            "team-a",
+            &format!("{}/team-a/app:v1", private_host()),
+            &["wrong"],
+            None,
+        ))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+}
+
+#[tokio::test]
+async fn trust_is_chosen_per_namespace_by_name_and_by_label() {
+    let (open, _) = registries();
+    let api = FakeApi::start(cluster());
+    let dir = tempfile::tempdir().unwrap();
+    common::e2e_trust_store(&dir.path().join("store"));
+    let store = dir.path().join("store");
+    // Team A trusts the e2e signer; team B (selected by label) only its own identity.
+    let a = common::policy_file(
+        dir.path(),
+        r#"{"version":"1.0","trustPolicies":[{"name":"team-a","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#,
+    );
+    let b_path = dir.path().join("b.json");
+    std::fs::write(&b_path, r#"{"version":"1.0","trustPolicies":[{"name":"team-b","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["x509.subject: CN=team-b release,O=Example,ST=WA,C=US"]}]}"#).unwrap();
+    let config = format!(
+        "serve:\n  reloadInterval: 200ms\nnamespaces:\n  - name: team-a\n    names: [team-a]\n    trustPolicy: {}\n    trustStore: {}\n  - name: tenant-b\n    selector:\n      matchLabels: {{tenant: b}}\n      matchExpressions: [{{key: tier, operator: In, values: [prod]}}]\n    trustPolicy: {}\n    trustStore: {}\n",
+        a.display(), store.display(), b_path.display(), store.display()
+    );
+    // The cluster-wide policy refuses everything it judges (no identity trusted).
+    let cluster_policy = r#"{"version":"1.0","trustPolicies":[{"name":"cluster","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["x509.subject: CN=nobody,O=Example,ST=WA,C=US"]}]}"#;
+    let (w, _d) = serve(&api, &config, cluster_policy, &[]).await;
+    let image = format!("{}/team-a/app@{DIGEST}", open.host);
+    for round in 0..2 {
+        // Admitted in A (twice: the second from the cache) …
+        let r = w
+            .review(&pod(&format!("a{round}"), "team-a", &image, &[], None))
+            .await;
+        assert_eq!(r["allowed"], true, "{r}");
+        assert!(
+            r["auditAnnotations"]["verdicts"]
+                .as_str()
+                .unwrap()
+                .contains("team-a"),
+            "{r}"
+        );
+        // … refused in B although A's verdict for the same digest is cached …
+        let r = w
+            .review(&pod(&format!("b{round}"), "team-b", &image, &[], None))
+            .await;
+        assert_eq!(r["allowed"], false, "{r}");
+        let msg = message(&r);
+        assert!(msg.contains("trust policy: tenant-b"), "{msg}");
+        // … and by the cluster-wide policy in a namespace no mapping selects.
+        let r = w
+            .review(&pod(&format!("o{round}"), "other", &image, &[], None))
+            .await;
+        assert_eq!(r["allowed"], false, "{r}");
+        assert!(
+            message(&r).contains("trust policy: cluster"),
+            "{}",
+            message(&r)
+        );
+    }
+    // The selector read the namespace labels through the watch.
+    assert!(
+        api.count(|l| l.starts_with("watch namespaces")) > 0
+            || api.count(|l| l.starts_with("get namespaces")) > 0
+    );
+
+    // Hot reload of a mapping's document: B now trusts the e2e signer.
+    std::fs::write(&b_path, r#"{"version":"1.0","trustPolicies":[{"name":"team-b","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#).unwrap();
+    let started = Instant::now();
+    loop {
+        let r = w
+            .review(&pod("b-reloaded", "team-b", &image, &[], None))
+            .await;
+        if r["allowed"] == true {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "reload never applied: {r}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A broken reload keeps the last good document.
+    std::fs::write(&b_path, "{ not json").unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = w
+        .review(&pod("b-broken", "team-b", &image, &[], None))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+}
