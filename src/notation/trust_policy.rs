@@ -405,7 +405,10 @@ fn validate_identities(name: &str, values: &[String]) -> Result<TrustedIdentitie
     ))
 }
 
-fn validate_scopes(name: &str, scopes: &[String]) -> Result<(Vec<String>, bool), String> {
+pub(crate) fn validate_scopes(
+    name: &str,
+    scopes: &[String],
+) -> Result<(Vec<String>, bool), String> {
     if scopes.is_empty() {
         return Err(format!(
             "trust policy statement {name:?} has zero registry scopes, it must specify registry scopes with at least one value"
