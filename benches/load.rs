@@ -845,7 +845,7 @@ fn memory() -> Value {
     rt.block_on(async {
         let cache = Arc::new(vouch::cache::VerdictCache::new(Default::default(), None));
         // A realistic allow verdict: one verified signature with its five checks.
-        let template: vouch::gate::Judgement = serde_json::from_value(json!({
+        let template: vouch::verdict::Judgement = serde_json::from_value(json!({
             "outcome": "verified", "reasons": [], "warnings": [],
             "signatures": [{"digest": "sha256:90ceaff260d657d797c408ac73564a9c7bb9d86055877c2a811f0e63b8c6524f", "envelope": "application/jose+json",
                 "signer": "CN=release,O=Example,ST=WA,C=US", "signingTime": "2024-06-27T13:30:33+08:00", "verified": true,

@@ -49,11 +49,13 @@ use serde::Deserialize;
 
 use crate::admission::Enforcement;
 use crate::cache::{CacheSettings, VerdictCache};
+use crate::cosign::{CosignPolicy, CosignRuleConfig, SignaturesMode};
 use crate::gate::{Gate, GateOptions};
 use crate::metrics::Metrics;
 use crate::notation::revocation::{Checker, RevocationSettings};
 use crate::notation::trust_policy::TrustPolicy;
 use crate::notation::trust_store::TrustStores;
+use crate::platforms::{PlatformPolicy, PlatformRuleConfig};
 use crate::quarantine::{QuarantineConfig, QuarantineRule};
 use crate::registry::auth::CredentialSource;
 use crate::registry::{RegistryClient, RegistryOptions};
@@ -108,6 +110,16 @@ pub struct Config {
     /// OCSP and CRL checks.
     #[serde(default)]
     pub revocation: RevocationSettings,
+    /// cosign (Sigstore) signature rules, per scope ([`crate::cosign`]).
+    #[serde(default)]
+    pub cosign: Vec<CosignRuleConfig>,
+    /// `any` (a verified Notation or cosign signature suffices) or `all` (each kind configured
+    /// for the scope must verify).
+    #[serde(default)]
+    pub signatures: SignaturesMode,
+    /// How multi-platform images are judged, per scope ([`crate::platforms`]).
+    #[serde(default)]
+    pub platforms: Vec<PlatformRuleConfig>,
 }
 
 /// The `serve:` section.
@@ -210,6 +222,12 @@ pub struct EngineSettings {
     pub quarantine: Vec<QuarantineRule>,
     /// OCSP and CRL settings.
     pub revocation: RevocationSettings,
+    /// How multi-platform images are judged.
+    pub platforms: PlatformPolicy,
+    /// The `cosign:` rules as written (keys and trusted roots are read with the trust store).
+    pub cosign: Vec<CosignRuleConfig>,
+    /// `signatures: any|all`.
+    pub signatures: SignaturesMode,
 }
 
 /// Notation's configuration directory (`$NOTATION_CONFIG`, else `$XDG_CONFIG_HOME/notation` or
@@ -278,6 +296,9 @@ impl EngineSettings {
             cache: config.cache.clone(),
             quarantine: config.quarantine.clone(),
             revocation: config.revocation.clone(),
+            platforms: PlatformPolicy::new(&config.platforms).map_err(ConfigError::Invalid)?,
+            cosign: config.cosign.clone(),
+            signatures: config.signatures,
         })
     }
 
@@ -357,6 +378,9 @@ impl EngineSettings {
         revocation: Checker,
     ) -> Result<Gate, ConfigError> {
         let (policy, stores) = self.load_trust()?;
+        let cosign = Arc::new(
+            CosignPolicy::load(&self.cosign).map_err(|e| ConfigError::Policy(e.to_string()))?,
+        );
         Ok(Gate::with_cache(
             registry,
             policy,
@@ -367,6 +391,9 @@ impl EngineSettings {
                 metrics,
                 quarantine: QuarantineConfig::new(self.quarantine.clone()),
                 revocation,
+                platforms: self.platforms.clone(),
+                cosign,
+                signatures: self.signatures,
             },
             cache,
         ))

@@ -19,7 +19,7 @@
 //!
 //! Where vouch applies it: at the cause, where outside text enters an error or a message
 //! ([`crate::registry`] error bodies, token and ACR answers, quarantine states and details), on
-//! every message of a [`crate::gate::Verdict`] ([`crate::gate::Verdict::escape_messages`]), and
+//! every message of a [`crate::verdict::Verdict`] ([`crate::verdict::Verdict::escape_messages`]), and
 //! again at the edges (the text and audit reports, webhook denials and warnings, text logs).
 //! JSON documents keep *data* fields (`image`, `reference`, `digest`, `policy`, `signer`) as
 //! they were given — serde writes any control character as `\u00XX` — while their *message*

@@ -9,23 +9,25 @@
 //! pass: an image that could not be judged gets [`Outcome::Error`], which denies unless its
 //! statement is `audit` or `skip`.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::cache::{CacheSettings, DigestKey, VerdictCache, VerdictKey};
+use crate::cosign::{self, CosignPolicy, CosignRule, SignaturesMode};
 use crate::metrics::Metrics;
 use crate::notation::envelope::TargetArtifact;
-use crate::notation::level::LevelName;
+use crate::notation::level::{LevelName, VerificationLevel};
 use crate::notation::revocation::{Checker, RevocationSettings};
-use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
+use crate::notation::trust_policy::{
+    TrustPolicy, TrustPolicyStatement, TrustedIdentities, VerifyTimestamp,
+};
 use crate::notation::trust_store::TrustStores;
-use crate::notation::verifier::{verify_signature, SignatureOutcome, VerificationContext};
+use crate::notation::verifier::{verify_signature, VerificationContext};
 use crate::notation::ARTIFACT_TYPE_SIGNATURE;
+use crate::platforms::{self, is_index, IndexError, PlatformMode, PlatformPolicy, PlatformRule};
 use crate::quarantine::{
     acr, referrer, QuarantineConfig, QuarantineEnforcement, QuarantineRule, SourceKind,
     State as QuarantineState,
@@ -35,125 +37,10 @@ use crate::registry::RegistryError;
 use crate::registry::{
     Descriptor, Manifest, RegistryClient, MAX_ENVELOPE_BYTES, OCI_ARTIFACT_MANIFEST, OCI_MANIFEST,
 };
-
-/// What verification concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Outcome {
-    /// A signature verified under the statement.
-    Verified,
-    /// The statement's level is `skip`.
-    Skipped,
-    /// Verification ran and failed (no signature, untrusted, tampered, no statement, …).
-    Failed,
-    /// Verification could not finish (registry unreachable, not found, timeout, bad reference).
-    Error,
-}
-
-/// What the admission gate answers for the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Admission {
-    /// Admit.
-    Allow,
-    /// Refuse.
-    Deny,
-}
-
-/// The image's quarantine status, as the registry reports it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct QuarantineStatus {
-    /// Where the status came from: `acr`, `referrer`, or `none` when the registry has no
-    /// quarantine source configured.
-    pub source: Cow<'static, str>,
-    /// `notApplicable`, `Passed`, `Quarantined`, `Failed`, `Locked`, `unknown`, or another value
-    /// the registry reported.
-    pub state: Cow<'static, str>,
-    /// Details the scanner attached.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub details: Option<String>,
-    /// `enforce` or `audit`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub enforcement: Option<Cow<'static, str>>,
-    /// Why the image is not admitted (absent when it is).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl QuarantineStatus {
-    /// The status of an image whose registry has no quarantine source.
-    pub fn not_applicable() -> Self {
-        Self {
-            source: "none".into(),
-            state: "notApplicable".into(),
-            details: None,
-            enforcement: None,
-            reason: None,
-        }
-    }
-
-    fn from_state(rule: &QuarantineRule, state: &QuarantineState, image: &str) -> Self {
-        Self {
-            source: match rule.source {
-                SourceKind::Acr => "acr",
-                SourceKind::Referrer => "referrer",
-                SourceKind::None => "none",
-            }
-            .into(),
-            state: state.name(),
-            details: match state {
-                QuarantineState::NotPassed { details, .. } => details.clone(),
-                QuarantineState::Locked(d) | QuarantineState::Unknown(d) => Some(d.clone()),
-                QuarantineState::Passed => None,
-            },
-            enforcement: Some(
-                match rule.enforcement {
-                    QuarantineEnforcement::Audit => "audit",
-                    _ => "enforce",
-                }
-                .into(),
-            ),
-            reason: state.reason(image),
-        }
-    }
-}
-
-/// The judgement of one image.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Verdict {
-    /// The image as written.
-    pub image: String,
-    /// `registry/repository@digest`, once resolved.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reference: Option<String>,
-    /// The resolved manifest digest.
-    pub digest: Option<String>,
-    /// Name of the trust-policy statement that applied.
-    pub policy: Option<String>,
-    /// Its level (`custom` when overridden).
-    pub level: Option<String>,
-    /// What verification concluded.
-    pub outcome: Outcome,
-    /// Whether the image verified (notation's pass: verified or skipped).
-    pub verified: bool,
-    /// What the webhook would answer.
-    pub admission: Admission,
-    /// Why the image did not verify.
-    pub reasons: Vec<String>,
-    /// Logged failures and other notes that do not change the answer.
-    pub warnings: Vec<String>,
-    /// Every signature tried, in discovery order.
-    pub signatures: Vec<SignatureOutcome>,
-    /// Quarantine status.
-    pub quarantine: QuarantineStatus,
-    /// What to run so that the runtime pulls exactly what was verified: the image as written,
-    /// with the verified digest appended when it was written by tag alone
-    /// (`name:tag@sha256:…`). Only for images that verified (not skipped, not refused).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pinned: Option<String>,
-}
+use crate::verdict::{
+    admission, apply_quarantine, Admission, Judgement, Outcome, PlatformVerdict, QuarantineStatus,
+    Verdict,
+};
 
 /// Gate settings.
 #[derive(Debug, Clone)]
@@ -168,6 +55,12 @@ pub struct GateOptions {
     pub quarantine: QuarantineConfig,
     /// OCSP and CRL checks of signing chains.
     pub revocation: Checker,
+    /// How multi-platform indexes are judged, per scope.
+    pub platforms: PlatformPolicy,
+    /// The `cosign:` rules.
+    pub cosign: Arc<CosignPolicy>,
+    /// How a scope with both a Notation statement and a cosign rule is judged.
+    pub signatures: SignaturesMode,
 }
 
 impl Default for GateOptions {
@@ -178,77 +71,10 @@ impl Default for GateOptions {
             metrics: None,
             quarantine: QuarantineConfig::new(Vec::new()),
             revocation: Checker::new(RevocationSettings::default(), None),
+            platforms: PlatformPolicy::default(),
+            cosign: Arc::new(CosignPolicy::default()),
+            signatures: SignaturesMode::Any,
         }
-    }
-}
-
-/// The part of a verdict that depends only on (registry, repository, digest) and the trust
-/// material: what the caches hold, a hundred thousand at a time, so nothing in it is derivable
-/// from the cache key (the digest) or shared by most images (a not-applicable quarantine status).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Judgement {
-    /// What verification concluded.
-    pub outcome: Outcome,
-    /// Why not verified.
-    pub reasons: Vec<String>,
-    /// Logged failures and notes.
-    pub warnings: Vec<String>,
-    /// Signatures tried.
-    pub signatures: Vec<SignatureOutcome>,
-    /// Quarantine status; `None` when no quarantine source applies (not applicable).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub quarantine: Option<Box<QuarantineStatus>>,
-    /// Whether the answer may change soon (quarantine not final): cached briefly.
-    #[serde(default)]
-    pub pending: bool,
-}
-
-impl Judgement {
-    fn new(outcome: Outcome) -> Self {
-        Self {
-            outcome,
-            reasons: Vec::new(),
-            warnings: Vec::new(),
-            signatures: Vec::new(),
-            quarantine: None,
-            pending: false,
-        }
-    }
-
-    /// A judgement that could not be made.
-    pub fn error(reason: impl Into<String>) -> Self {
-        let mut j = Self::new(Outcome::Error);
-        j.reasons.push(reason.into());
-        j
-    }
-
-    fn failed(reason: impl Into<String>) -> Self {
-        let mut j = Self::new(Outcome::Failed);
-        j.reasons.push(reason.into());
-        j
-    }
-
-    /// The earliest time any of its signatures' outcomes may change by itself (expiry,
-    /// certificate validity judged at "now", the `nextUpdate` of the OCSP responses and CRLs
-    /// it rests on): no cached verdict outlives it.
-    pub fn evidence_valid_until(&self) -> Option<OffsetDateTime> {
-        // The signing chain's revocation is read too: verdicts shared through Redis by an
-        // older vouch carry only that one.
-        self.signatures
-            .iter()
-            .flat_map(|s| {
-                [
-                    s.valid_until,
-                    s.revocation.as_ref().and_then(|r| r.valid_until),
-                ]
-            })
-            .flatten()
-            .min()
-    }
-
-    fn set_quarantine(&mut self, rule: &QuarantineRule, state: &QuarantineState, image: &str) {
-        self.quarantine = Some(Box::new(QuarantineStatus::from_state(rule, state, image)));
     }
 }
 
@@ -262,6 +88,9 @@ pub struct Gate {
     cache: Arc<VerdictCache>,
     /// Per statement name: what decides its verdicts, for cache keys.
     fingerprints: Arc<HashMap<String, Arc<str>>>,
+    /// The statements of scopes judged by a cosign rule alone (no Notation statement applies,
+    /// or it skips): named `cosign[N]`, at the rule's level, trusting no Notation signer.
+    cosign_statements: Arc<Vec<TrustPolicyStatement>>,
 }
 
 impl Gate {
@@ -287,19 +116,24 @@ impl Gate {
         options: GateOptions,
         cache: Arc<VerdictCache>,
     ) -> Self {
+        let cosign_statements = cosign_statements(&options.cosign);
         let fingerprints = policy
             .statements()
             .iter()
+            .chain(cosign_statements.iter())
             .map(|s| {
                 // Revocation settings too: replicas sharing verdicts through Redis with
-                // different offline CRLs or fetching must not take each other's.
+                // different offline CRLs or fetching must not take each other's. And the
+                // cosign rules (key and trusted-root bytes), since any scope may have one.
                 let material = format!(
-                    "{}|{}|{}|{}|{:?}",
+                    "{}|{}|{}|{}|{:?}|{}|{}",
                     policy.digest(),
                     s.name,
                     stores.fingerprint(),
                     options.max_signatures,
-                    options.revocation.settings()
+                    options.revocation.settings(),
+                    options.cosign.fingerprint(),
+                    options.signatures.name()
                 );
                 (
                     s.name.clone(),
@@ -314,6 +148,7 @@ impl Gate {
             options,
             cache,
             fingerprints: Arc::new(fingerprints),
+            cosign_statements: Arc::new(cosign_statements),
         }
     }
 
@@ -412,6 +247,7 @@ impl Gate {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
+            platforms: Vec::new(),
         };
         let reference = match ImageReference::parse(image) {
             Ok(r) => r,
@@ -421,7 +257,15 @@ impl Gate {
             }
         };
         let scope = reference.scope();
-        let Some(statement) = self.policy.statement_for(&scope) else {
+        let statement = match (
+            self.policy.statement_for(&scope),
+            self.options.cosign.rule_for(&scope),
+        ) {
+            (Some(s), Some(rule)) if s.level.is_skip() => self.cosign_statement(rule),
+            (None, Some(rule)) => self.cosign_statement(rule),
+            (s, _) => s,
+        };
+        let Some(statement) = statement else {
             verdict.outcome = Outcome::Failed;
             verdict.reasons.push(format!(
                 "no trust policy applies to {scope}: no statement lists it in registryScopes and there is no \"*\" statement"
@@ -434,145 +278,435 @@ impl Gate {
     }
 
     /// Digest, then the cached or freshly computed judgement for it. The digest is `None` when
-    /// it could not be resolved.
+    /// it could not be resolved. A short sequence of named steps:
+    ///
+    /// 1. [`Gate::rules_for`]: what applies besides the statement (quarantine, platforms) and
+    ///    the cache-key fingerprints;
+    /// 2. [`Gate::resolve`]: the tag's digest (cached; a stale allow when the registry is away);
+    /// 3. [`Gate::cached_judgement`] → [`Gate::judge_image`]: the digest's judgement, computed
+    ///    once for all concurrent callers — its manifest ([`Gate::judge_manifest`]: signatures,
+    ///    then quarantine), and for an index judged by its platforms, each platform manifest
+    ///    ([`Gate::judge_platforms`]), each cached on its own.
     async fn assess(
         &self,
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
-        due: std::time::Instant,
+        due: Instant,
     ) -> (Option<String>, Arc<Judgement>) {
-        let skip = statement.level.is_skip();
-        let rule = self
-            .options
-            .quarantine
-            .rule_for(reference.registry())
-            .cloned();
-        let fingerprint: Arc<str> = Arc::from(format!(
-            "{}:{}",
-            self.fingerprints
-                .get(&statement.name)
-                .map(|f| f.as_ref())
-                .unwrap_or("unknown"),
-            QuarantineConfig::fingerprint(rule.as_ref())
-        ));
-        let key_for = |digest: &str| {
-            VerdictKey::new(
-                reference.registry(),
-                reference.repository(),
-                digest,
-                fingerprint.clone(),
-            )
-        };
+        let rules = Arc::new(self.rules_for(reference, statement));
         // A skip statement without a quarantine rule needs nothing from the registry: no tag is
         // resolved (nothing is pinned either: skipped images are not verified).
-        if skip && rule.is_none() {
+        if self.skips(statement) && rules.quarantine.is_none() {
             return (
                 reference.digest().map(str::to_string),
                 Arc::new(skipped(statement)),
             );
         }
-        let (digest, target) = match reference.digest() {
-            Some(d) => (d.to_string(), None),
-            None => {
-                let key = DigestKey {
-                    registry: reference.registry().to_string(),
-                    repository: reference.repository().to_string(),
-                    tag: reference.manifest_reference().to_string(),
-                };
-                let registry = self.registry.clone();
-                let r = reference.clone();
-                match self
-                    .cache
-                    .digest(
-                        key.clone(),
-                        async move { registry.resolve_digest(&r).await },
-                    )
-                    .await
-                {
-                    Ok(t) => (t.digest.clone(), Some(t)),
-                    Err(e) if skip => {
-                        let mut j = skipped(statement);
-                        j.warnings
-                            .push(format!("could not resolve the digest: {e}"));
-                        return (None, Arc::new(j));
-                    }
-                    Err(e) => {
-                        let failed = Arc::new(Judgement::error(e.to_string()));
-                        // The registry is away: a recent allow for the tag's last digest may stand.
-                        if let Some(last) = self.cache.stale_digest(&key).await {
-                            let key = key_for(&last.digest);
-                            if let Some(stale) = self.cache.stale(&key, &failed).await {
-                                return (Some(last.digest), stale);
-                            }
-                        }
-                        return (None, failed);
+        let (digest, target) = match self.resolve(reference, statement, &rules).await {
+            Ok(resolved) => resolved,
+            Err(done) => return done,
+        };
+        let judgement = self
+            .cached_judgement(reference, statement, &rules, &digest, target, due)
+            .await;
+        (Some(digest), judgement)
+    }
+
+    /// Step 1: the quarantine and platform rules of the image, and the fingerprints of its
+    /// cache keys.
+    fn rules_for(&self, reference: &ImageReference, statement: &TrustPolicyStatement) -> Rules {
+        let quarantine = self
+            .options
+            .quarantine
+            .rule_for(reference.registry())
+            .cloned();
+        let platforms = self.options.platforms.rule_for(&reference.scope()).clone();
+        let manifest: Arc<str> = Arc::from(format!(
+            "{}:{}",
+            self.fingerprints
+                .get(&statement.name)
+                .map(|f| f.as_ref())
+                .unwrap_or("unknown"),
+            QuarantineConfig::fingerprint(quarantine.as_ref())
+        ));
+        // Under notation's rule the image's judgement is its manifest's: one key for both, so
+        // a platform manifest named by digest shares its entry with the same manifest judged
+        // as a child.
+        let image = match platforms.mode {
+            PlatformMode::Index => manifest.clone(),
+            _ => Arc::from(format!("{manifest}:{}", platforms.fingerprint())),
+        };
+        Rules {
+            quarantine,
+            platforms,
+            manifest_fingerprint: manifest,
+            image_fingerprint: image,
+        }
+    }
+
+    /// Step 2: the digest the reference names, with its descriptor when a tag was resolved.
+    /// `Err` is the final answer when the tag could not be resolved: a stale allow of its last
+    /// digest while the registry is away, else an error (a warning under `skip`).
+    async fn resolve(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rules: &Rules,
+    ) -> Result<(String, Option<Descriptor>), (Option<String>, Arc<Judgement>)> {
+        if let Some(d) = reference.digest() {
+            return Ok((d.to_string(), None));
+        }
+        let key = DigestKey {
+            registry: reference.registry().to_string(),
+            repository: reference.repository().to_string(),
+            tag: reference.manifest_reference().to_string(),
+        };
+        let registry = self.registry.clone();
+        let r = reference.clone();
+        match self
+            .cache
+            .digest(
+                key.clone(),
+                async move { registry.resolve_digest(&r).await },
+            )
+            .await
+        {
+            Ok(t) => Ok((t.digest.clone(), Some(t))),
+            Err(e) if self.skips(statement) => {
+                let mut j = skipped(statement);
+                j.warnings
+                    .push(format!("could not resolve the digest: {e}"));
+                Err((None, Arc::new(j)))
+            }
+            Err(e) => {
+                let failed = Arc::new(Judgement::error(e.to_string()));
+                // The registry is away: a recent allow for the tag's last digest may stand.
+                if let Some(last) = self.cache.stale_digest(&key).await {
+                    let key = rules.image_key(reference, &last.digest);
+                    if let Some(stale) = self.cache.stale(&key, &failed).await {
+                        return Err((Some(last.digest), stale));
                     }
                 }
+                Err((None, failed))
             }
-        };
+        }
+    }
+
+    /// Step 3: the judgement of the image's digest from the cache, or computed once for every
+    /// concurrent caller, in time to answer by `due`.
+    async fn cached_judgement(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rules: &Arc<Rules>,
+        digest: &str,
+        target: Option<Descriptor>,
+        due: Instant,
+    ) -> Arc<Judgement> {
         let gate = self.clone();
         let r = reference.clone();
         let name = statement.name.clone();
-        let d = digest.clone();
-        // Leave time to answer with a stale verdict (or say why not) before the deadline.
-        let wait = due
-            .saturating_duration_since(std::time::Instant::now())
-            .saturating_sub(Duration::from_millis(200))
-            .max(Duration::from_millis(10));
-        let judgement = self
-            .cache
+        let d = digest.to_string();
+        let rules2 = rules.clone();
+        self.cache
             .verdict(
-                key_for(&digest),
+                rules.image_key(reference, digest),
                 async move {
-                    let Some(statement) = gate.policy.statements().iter().find(|s| s.name == name)
-                    else {
+                    let Some(statement) = gate.statement_named(&name) else {
                         return Judgement::error("trust policy statement vanished during a reload");
                     };
-                    let target = match target {
-                        Some(t) => t,
-                        None => match gate.registry.resolve_digest(&r).await {
-                            Ok(t) => t,
-                            Err(e @ RegistryError::Quarantined { .. }) => {
-                                let mut j = quarantined_by_registry(&r, rule.as_ref(), &e);
-                                // ACR still answers its metadata API: show the scanner's state
-                                // and details rather than the bare refusal.
-                                if let Some(rule) =
-                                    rule.as_ref().filter(|r| r.source == SourceKind::Acr)
-                                {
-                                    let state = acr::state(&gate.registry, &r, &d).await;
-                                    if matches!(
-                                        state,
-                                        QuarantineState::NotPassed { .. }
-                                            | QuarantineState::Locked(_)
-                                    ) {
-                                        j.set_quarantine(rule, &state, &r.with_digest(&d));
-                                    }
-                                }
-                                return j;
-                            }
-                            Err(e) => return Judgement::error(e.to_string()),
-                        },
-                    };
-                    let mut judgement = if statement.level.is_skip() {
-                        skipped(statement)
-                    } else {
-                        gate.verify_signatures(&r, statement, &target, due).await
-                    };
-                    if let Some(rule) = &rule {
-                        if judgement.outcome != Outcome::Error {
-                            let state = gate
-                                .quarantine_state(&r, statement, rule, &target, due)
-                                .await;
-                            judgement.pending = state.pending();
-                            judgement.set_quarantine(rule, &state, &r.with_digest(&d));
-                        }
-                    }
-                    judgement
+                    gate.judge_image(&r, statement, &rules2, &d, target, due)
+                        .await
                 },
-                wait,
+                answer_wait(due),
             )
+            .await
+    }
+
+    fn statement_named(&self, name: &str) -> Option<&TrustPolicyStatement> {
+        self.policy
+            .statements()
+            .iter()
+            .chain(self.cosign_statements.iter())
+            .find(|s| s.name == name)
+    }
+
+    /// The statement standing for a cosign rule that judges its scope alone.
+    fn cosign_statement(&self, rule: &CosignRule) -> Option<&TrustPolicyStatement> {
+        let name = rule.name();
+        self.cosign_statements.iter().find(|s| s.name == name)
+    }
+
+    /// Whether nothing is verified for images under `statement` (a skip statement of a scope
+    /// without a cosign rule).
+    fn skips(&self, statement: &TrustPolicyStatement) -> bool {
+        statement.level.is_skip()
+    }
+
+    /// The judgement of the image `digest` names: its own manifest's, or, for an index whose
+    /// platform rule says so, its platform manifests'.
+    async fn judge_image(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rules: &Arc<Rules>,
+        digest: &str,
+        target: Option<Descriptor>,
+        due: Instant,
+    ) -> Judgement {
+        let target = match target {
+            Some(t) => t,
+            None => match self.describe(reference, rules, digest).await {
+                Ok(t) => t,
+                Err(j) => return j,
+            },
+        };
+        let mode = if is_index(&target.media_type) {
+            rules.platforms.mode
+        } else {
+            PlatformMode::Index
+        };
+        match mode {
+            PlatformMode::Index => {
+                let mut j = self
+                    .judge_manifest(reference, statement, rules, &target, due)
+                    .await;
+                if is_index(&target.media_type) && j.outcome == Outcome::Failed {
+                    j.warnings.push(format!(
+                        "{} is a multi-platform index, judged by its own signatures (platforms mode \"index\"); if the pipeline signs each platform manifest, set platforms mode \"index-or-platforms\" for {}",
+                        reference.with_digest(digest),
+                        reference.scope()
+                    ));
+                }
+                j
+            }
+            PlatformMode::IndexOrPlatforms => {
+                let own = self
+                    .judge_manifest(reference, statement, rules, &target, due)
+                    .await;
+                if matches!(own.outcome, Outcome::Verified | Outcome::Skipped) {
+                    return own;
+                }
+                let mut j = self
+                    .judge_platforms(reference, statement, rules, &target, due)
+                    .await;
+                if matches!(j.outcome, Outcome::Verified | Outcome::Skipped) {
+                    j.warnings.insert(
+                        0,
+                        format!(
+                            "the index did not verify ({}); every platform manifest it lists did",
+                            own.reasons.join("; ")
+                        ),
+                    );
+                } else {
+                    let own_reasons = own.reasons.iter().map(|r| format!("index: {r}"));
+                    j.reasons.splice(0..0, own_reasons);
+                }
+                j.signatures = own.signatures;
+                j.quarantine = by_platforms(own.quarantine, &mut j.warnings);
+                j.pending |= own.pending;
+                j
+            }
+            PlatformMode::Platforms => {
+                let mut j = self
+                    .judge_platforms(reference, statement, rules, &target, due)
+                    .await;
+                if let Some(rule) = &rules.quarantine {
+                    let state = self
+                        .quarantine_state(reference, statement, rule, &target, due)
+                        .await;
+                    j.pending |= state.pending();
+                    j.set_quarantine(rule, &state, &reference.with_digest(digest));
+                    j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
+                }
+                j
+            }
+        }
+    }
+
+    /// The descriptor of a digest named by the user (HEAD): the registry may refuse to serve a
+    /// quarantined image, which is a judgement, not an error.
+    async fn describe(
+        &self,
+        reference: &ImageReference,
+        rules: &Rules,
+        digest: &str,
+    ) -> Result<Descriptor, Judgement> {
+        match self.registry.resolve_digest(reference).await {
+            Ok(t) => Ok(t),
+            Err(e @ RegistryError::Quarantined { .. }) => {
+                let mut j = quarantined_by_registry(reference, rules.quarantine.as_ref(), &e);
+                // ACR still answers its metadata API: show the scanner's state and details
+                // rather than the bare refusal.
+                if let Some(rule) = rules
+                    .quarantine
+                    .as_ref()
+                    .filter(|r| r.source == SourceKind::Acr)
+                {
+                    let state = acr::state(&self.registry, reference, digest).await;
+                    if matches!(
+                        state,
+                        QuarantineState::NotPassed { .. } | QuarantineState::Locked(_)
+                    ) {
+                        j.set_quarantine(rule, &state, &reference.with_digest(digest));
+                    }
+                }
+                Err(j)
+            }
+            Err(e) => Err(Judgement::error(e.to_string())),
+        }
+    }
+
+    /// One manifest's judgement: its signatures under the statement, then its quarantine state.
+    async fn judge_manifest(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rules: &Rules,
+        target: &Descriptor,
+        due: Instant,
+    ) -> Judgement {
+        let mut judgement = self
+            .judge_signatures(reference, statement, target, due)
             .await;
-        (Some(digest), judgement)
+        if let Some(rule) = &rules.quarantine {
+            if judgement.outcome != Outcome::Error {
+                let state = self
+                    .quarantine_state(reference, statement, rule, target, due)
+                    .await;
+                judgement.pending = state.pending();
+                judgement.set_quarantine(rule, &state, &reference.with_digest(&target.digest));
+            }
+        }
+        judgement
+    }
+
+    /// A manifest's signatures: Notation's under the statement, cosign's under the scope's
+    /// cosign rule, or both, combined by `signatures: any|all` into one judgement listing
+    /// every signature tried.
+    async fn judge_signatures(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        target: &Descriptor,
+        due: Instant,
+    ) -> Judgement {
+        let cosign_only = self
+            .cosign_statements
+            .iter()
+            .any(|s| s.name == statement.name);
+        let rule = self.options.cosign.rule_for(&reference.scope());
+        let Some(rule) = rule.filter(|_| cosign_only || !statement.level.is_skip()) else {
+            return if statement.level.is_skip() {
+                skipped(statement)
+            } else {
+                self.verify_signatures(reference, statement, target, due)
+                    .await
+            };
+        };
+        let max = self.options.max_signatures.max(1);
+        let cosign = async {
+            let c = cosign::judge(&self.registry, reference, target, rule, max).await;
+            let mut j = Judgement::new(match (&c.unfinished, c.verified) {
+                (_, true) => Outcome::Verified,
+                (Some(_), false) => Outcome::Error,
+                (None, false) => Outcome::Failed,
+            });
+            j.reasons = c.unfinished.into_iter().chain(c.reasons).collect();
+            j.signatures = c.signatures;
+            j
+        };
+        if cosign_only {
+            return cosign.await;
+        }
+        let (notation, cosign) = futures::join!(
+            self.verify_signatures(reference, statement, target, due),
+            cosign
+        );
+        combine_kinds(notation, cosign, self.options.signatures)
+    }
+
+    /// An index judged by its platforms: every platform manifest the rule requires, judged
+    /// concurrently, each through the cache on its own (a manifest listed by many indexes, or
+    /// pulled by digest, is verified once).
+    async fn judge_platforms(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rules: &Arc<Rules>,
+        index: &Descriptor,
+        due: Instant,
+    ) -> Judgement {
+        let shown = reference.with_digest(&index.digest);
+        let selection =
+            match platforms::platform_manifests(&self.registry, reference, index, &rules.platforms)
+                .await
+            {
+                Ok(s) => s,
+                Err(e @ IndexError::Registry(_)) => {
+                    return Judgement::error(format!(
+                        "unable to read the platform manifests of {shown}: {e}"
+                    ))
+                }
+                Err(e) => return Judgement::failed(e.to_string()),
+            };
+        if selection.required.is_empty() {
+            let only: Vec<String> = rules
+                .platforms
+                .only
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            return Judgement::failed(format!(
+                "{shown} lists no platform manifest to verify{}",
+                if only.is_empty() {
+                    String::new()
+                } else {
+                    format!(" for the required platforms {}", only.join(", "))
+                }
+            ));
+        }
+        let children = selection.required.iter().map(|m| {
+            let key = rules.manifest_key(reference, &m.descriptor.digest);
+            let gate = self.clone();
+            let r = reference.clone();
+            let name = statement.name.clone();
+            let rules = rules.clone();
+            let desc = m.descriptor.clone();
+            self.cache.verdict(
+                key,
+                async move {
+                    let Some(statement) = gate.statement_named(&name) else {
+                        return Judgement::error("trust policy statement vanished during a reload");
+                    };
+                    gate.judge_manifest(&r, statement, &rules, &desc, due).await
+                },
+                answer_wait(due),
+            )
+        });
+        let judged = futures::future::join_all(children).await;
+        let mut j = Judgement::new(Outcome::Verified);
+        for (m, child) in selection.required.iter().zip(&judged) {
+            let p = PlatformVerdict::from_judgement(m.label(), m.descriptor.digest.clone(), child);
+            j.pending |= child.pending;
+            j.outcome = worse(j.outcome, p.outcome);
+            let what = format!("platform {} ({})", p.platform, short_digest(&p.digest));
+            if p.passed() {
+                j.warnings
+                    .extend(p.warnings.iter().map(|w| format!("{what}: {w}")));
+            } else {
+                j.reasons.push(format!(
+                    "{what}: {}",
+                    if p.reasons.is_empty() {
+                        "did not verify".to_string()
+                    } else {
+                        p.reasons.join("; ")
+                    }
+                ));
+            }
+            j.platforms.push(p);
+        }
+        j
     }
 
     /// The quarantine state of a resolved image from the rule's source.
@@ -582,7 +716,7 @@ impl Gate {
         statement: &TrustPolicyStatement,
         rule: &QuarantineRule,
         target: &Descriptor,
-        due: std::time::Instant,
+        due: Instant,
     ) -> QuarantineState {
         match rule.source {
             SourceKind::None => QuarantineState::Passed,
@@ -652,7 +786,7 @@ impl Gate {
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
         target: &Descriptor,
-        due: std::time::Instant,
+        due: Instant,
     ) -> Judgement {
         let shown = reference.with_digest(&target.digest);
         let max = self.options.max_signatures.max(1);
@@ -775,6 +909,137 @@ impl Gate {
     }
 }
 
+/// What applies to one image besides its statement, and the fingerprints of its cache keys.
+struct Rules {
+    quarantine: Option<QuarantineRule>,
+    platforms: PlatformRule,
+    /// Of one manifest's judgement: statement, trust material, quarantine rule.
+    manifest_fingerprint: Arc<str>,
+    /// Of the image's judgement: the manifest's, with the platform rule when it judges
+    /// platforms.
+    image_fingerprint: Arc<str>,
+}
+
+impl Rules {
+    fn image_key(&self, reference: &ImageReference, digest: &str) -> VerdictKey {
+        VerdictKey::new(
+            reference.registry(),
+            reference.repository(),
+            digest,
+            self.image_fingerprint.clone(),
+        )
+    }
+
+    fn manifest_key(&self, reference: &ImageReference, digest: &str) -> VerdictKey {
+        VerdictKey::new(
+            reference.registry(),
+            reference.repository(),
+            digest,
+            self.manifest_fingerprint.clone(),
+        )
+    }
+}
+
+/// How long to wait for a judgement: until shortly before `due`, leaving time to answer with a
+/// stale verdict (or say why not).
+fn answer_wait(due: Instant) -> Duration {
+    due.saturating_duration_since(Instant::now())
+        .saturating_sub(Duration::from_millis(200))
+        .max(Duration::from_millis(10))
+}
+
+/// The combined outcome of platform manifests: a failure decides, then an error (a platform not
+/// judged is never a pass), then a skip.
+fn worse(a: Outcome, b: Outcome) -> Outcome {
+    let rank = |o| match o {
+        Outcome::Verified => 0,
+        Outcome::Skipped => 1,
+        Outcome::Error => 2,
+        Outcome::Failed => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// The index's own quarantine status when its platforms are judged: a state the registry
+/// reports still counts, but "no status found" does not refuse — each platform manifest's own
+/// state decides.
+fn by_platforms(
+    q: Option<Box<QuarantineStatus>>,
+    warnings: &mut Vec<String>,
+) -> Option<Box<QuarantineStatus>> {
+    let mut q = q?;
+    if q.state == "unknown" {
+        if let Some(reason) = q.reason.take() {
+            warnings.push(format!(
+                "index quarantine not decisive, the platform manifests' states decide: {reason}"
+            ));
+        }
+    }
+    Some(q)
+}
+
+/// The statements standing for cosign rules where they judge a scope alone.
+fn cosign_statements(policy: &CosignPolicy) -> Vec<TrustPolicyStatement> {
+    policy
+        .rules()
+        .iter()
+        .map(|r| TrustPolicyStatement {
+            name: r.name(),
+            registry_scopes: Vec::new(),
+            is_wildcard: false,
+            level: VerificationLevel::new(r.level),
+            verify_timestamp: VerifyTimestamp::Always,
+            trust_stores: Vec::new(),
+            trusted_identities: TrustedIdentities::Subjects(Vec::new()),
+        })
+        .collect()
+}
+
+/// One judgement from a Notation and a cosign one: under `any` the image verifies when either
+/// kind does, under `all` when both do; the signatures of both are listed, and the reasons of
+/// the kinds that did not verify.
+fn combine_kinds(notation: Judgement, cosign: Judgement, mode: SignaturesMode) -> Judgement {
+    let passed = |j: &Judgement| j.outcome == Outcome::Verified;
+    let verified = match mode {
+        SignaturesMode::Any => passed(&notation) || passed(&cosign),
+        SignaturesMode::All => passed(&notation) && passed(&cosign),
+    };
+    let mut j = Judgement::new(if verified {
+        Outcome::Verified
+    } else {
+        [&notation, &cosign]
+            .into_iter()
+            .filter(|k| !passed(k))
+            .map(|k| k.outcome)
+            .fold(Outcome::Verified, worse)
+    });
+    for k in [notation, cosign] {
+        if !verified && !passed(&k) {
+            j.reasons.extend(k.reasons);
+        } else if !passed(&k) {
+            // Under `any`, the kind that did not verify is noted, not held against the image.
+            j.warnings.extend(
+                k.reasons
+                    .into_iter()
+                    .map(|r| format!("signatures: any: {r}")),
+            );
+        }
+        j.warnings.extend(k.warnings);
+        j.signatures.extend(k.signatures);
+    }
+    if !verified && mode == SignaturesMode::All {
+        j.reasons.insert(
+            0,
+            "signatures: all: each of Notation and cosign must verify".into(),
+        );
+    }
+    j
+}
+
 /// Where judging an image starts.
 enum Begun<'a> {
     /// Judge the reference under the statement; the verdict names both.
@@ -805,7 +1070,16 @@ fn conclude(
         .unwrap_or_else(QuarantineStatus::not_applicable);
     verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
     verdict.admission = admission(j.outcome, statement.level.name());
-    apply_quarantine(&mut verdict);
+    verdict.platforms = j.platforms.clone();
+    if apply_quarantine(
+        &verdict.quarantine,
+        &mut verdict.outcome,
+        &mut verdict.reasons,
+        &mut verdict.warnings,
+    ) {
+        verdict.verified = false;
+        verdict.admission = Admission::Deny;
+    }
     if verdict.outcome == Outcome::Verified && verdict.admission == Admission::Allow {
         verdict.pinned = match (reference.digest(), &verdict.digest) {
             (Some(_), _) => Some(verdict.image.clone()),
@@ -838,30 +1112,6 @@ fn quarantined_by_registry(
     j
 }
 
-/// Quarantine's say in the answer: under `enforce`, a state other than `Passed` fails the image
-/// and denies whatever the trust-policy level; under `audit` it is a warning.
-fn apply_quarantine(v: &mut Verdict) {
-    let Some(reason) = v.quarantine.reason.clone() else {
-        return;
-    };
-    if v.quarantine.enforcement.as_deref() == Some("audit") {
-        v.warnings.push(format!("quarantine (audit): {reason}"));
-        return;
-    }
-    if matches!(v.outcome, Outcome::Verified | Outcome::Skipped) {
-        v.outcome = if v.quarantine.state == "unknown" {
-            Outcome::Error
-        } else {
-            Outcome::Failed
-        };
-    }
-    if !v.reasons.contains(&reason) {
-        v.reasons.push(reason);
-    }
-    v.verified = false;
-    v.admission = Admission::Deny;
-}
-
 fn skipped(statement: &TrustPolicyStatement) -> Judgement {
     Judgement {
         warnings: vec![format!(
@@ -872,93 +1122,7 @@ fn skipped(statement: &TrustPolicyStatement) -> Judgement {
     }
 }
 
-/// The admission semantics table of the design: what the webhook answers for an outcome at a
-/// level.
-pub fn admission(outcome: Outcome, level: LevelName) -> Admission {
-    use Admission::{Allow, Deny};
-    match (outcome, level) {
-        (Outcome::Verified | Outcome::Skipped, _) => Allow,
-        (Outcome::Failed | Outcome::Error, LevelName::Audit | LevelName::Skip) => Allow,
-        (Outcome::Failed | Outcome::Error, LevelName::Strict | LevelName::Permissive) => Deny,
-    }
-}
-
 fn short_digest(d: &str) -> &str {
     let end = d.find(':').map(|i| i + 13).unwrap_or(d.len()).min(d.len());
     &d[..end]
-}
-
-/// The exit status of `vouch verify` for a set of verdicts: 3 when something could not be
-/// judged, else 1 when something failed, else 0.
-pub fn exit_status(verdicts: &[Verdict]) -> u8 {
-    if verdicts.iter().any(|v| v.outcome == Outcome::Error) {
-        3
-    } else if verdicts.iter().any(|v| v.outcome == Outcome::Failed) {
-        1
-    } else {
-        0
-    }
-}
-
-impl Verdict {
-    /// Escape every message of the verdict ([`crate::escape`]): reasons, warnings, each
-    /// signature's error, warnings and check errors, and the quarantine state, details and
-    /// reason. They quote registries, scanners, certificates and image strings, and are shown
-    /// on terminals, in logs and in denials. Data fields (image, digest, signer) are left as
-    /// given. Cheap when nothing needs escaping: nothing is copied.
-    pub fn escape_messages(&mut self) {
-        use crate::escape::{escape_in_place, is_unsafe};
-        let dirty = |s: &str| s.contains(is_unsafe);
-        self.reasons.iter_mut().for_each(escape_in_place);
-        self.warnings.iter_mut().for_each(escape_in_place);
-        for s in &mut self.signatures {
-            s.error.iter_mut().for_each(escape_in_place);
-            s.warnings.iter_mut().for_each(escape_in_place);
-            if s.checks
-                .iter()
-                .any(|c| c.error.as_deref().is_some_and(dirty))
-            {
-                let mut checks = s.checks.to_vec();
-                checks
-                    .iter_mut()
-                    .for_each(|c| c.error.iter_mut().for_each(escape_in_place));
-                s.checks = checks.into();
-            }
-        }
-        let q = &mut self.quarantine;
-        if dirty(&q.state) {
-            q.state = crate::escape::escape(&q.state).into_owned().into();
-        }
-        q.details.iter_mut().for_each(escape_in_place);
-        q.reason.iter_mut().for_each(escape_in_place);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn judgements_round_trip_through_json() {
-        let mut j = Judgement::failed("x");
-        j.signatures.push(SignatureOutcome {
-            kind: Default::default(),
-            digest: "sha256:00".into(),
-            envelope: "application/cose".into(),
-            signer: None,
-            issuer: None,
-            log_entry: None,
-            signing_time: None,
-            verified: false,
-            checks: Vec::new().into(),
-            error: Some("e".into()),
-            warnings: Vec::new(),
-            revocation: None,
-            timestamp: None,
-            valid_until: None,
-        });
-        let back: Judgement = serde_json::from_slice(&serde_json::to_vec(&j).unwrap()).unwrap();
-        assert_eq!(back.signatures.len(), 1);
-        assert_eq!(back.outcome, Outcome::Failed);
-    }
 }

@@ -16,10 +16,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use vouch::admission::Enforcement;
 use vouch::config::{Config, EngineSettings};
-use vouch::gate::exit_status;
 use vouch::metrics::Metrics;
 use vouch::reference::ImageReference;
 use vouch::server::{ServeError, ServeSettings};
+use vouch::verdict::exit_status;
 
 /// `vouch --version`: the release and the git revision it was built from (`build.rs`).
 const VERSION: &str = concat!(

@@ -12,10 +12,11 @@ use common::fake_registry::{put_image, FakeRegistry, State};
 use common::pki;
 use vouch::cache::shared::RedisSettings;
 use vouch::cache::{CacheSettings, VerdictCache};
-use vouch::gate::{Admission, Gate, GateOptions, Outcome};
+use vouch::gate::{Gate, GateOptions};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
 use vouch::registry::{Descriptor, RegistryClient, RegistryOptions};
+use vouch::verdict::{Admission, Outcome};
 
 const STRICT: &str = r#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],
  "signatureVerification":{"level":"strict"},"trustStores":["ca:test"],"trustedIdentities":["*"]}]}"#;

@@ -62,12 +62,12 @@ use time::OffsetDateTime;
 
 use common::vectors;
 use vouch::escape::is_unsafe;
-use vouch::gate::{Admission, Outcome, QuarantineStatus, Verdict};
 use vouch::notation::envelope::{self, TargetArtifact, MEDIA_TYPE_COSE, MEDIA_TYPE_JWS};
 use vouch::notation::level::{Action, Check};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
 use vouch::notation::verifier::{verify_signature, VerificationContext};
+use vouch::verdict::{Admission, Outcome, QuarantineStatus, Verdict};
 
 // ---------------------------------------------------------------------------------------------
 // Memory: a counting allocator, per thread, so parallel targets do not see each other's bytes.
@@ -724,6 +724,7 @@ fn verdict_for_pin(image: &str) -> Verdict {
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
+        platforms: Vec::new(),
     }
 }
 
@@ -750,6 +751,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
         signatures: Vec::new(),
         quarantine: QuarantineStatus::not_applicable(),
         pinned: None,
+        platforms: Vec::new(),
     }
 }
 
@@ -1223,6 +1225,7 @@ fn fuzz_admission_reviews() {
                 signatures: Vec::new(),
                 quarantine: QuarantineStatus::not_applicable(),
                 pinned: None,
+                platforms: Vec::new(),
             })
             .collect();
         for enforcement in [

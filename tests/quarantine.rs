@@ -11,12 +11,13 @@ use common::acr::Acr;
 use common::fake_registry::{FakeRegistry, State};
 use common::{outcome, vectors, vouch, Registry};
 use vouch::cache::{CacheSettings, VerdictCache};
-use vouch::gate::{Admission, Gate, GateOptions, Outcome};
+use vouch::gate::{Gate, GateOptions};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
 use vouch::quarantine::{QuarantineConfig, QuarantineEnforcement, QuarantineRule, SourceKind};
 use vouch::registry::auth::{Credential, CredentialSource};
 use vouch::registry::{RegistryClient, RegistryOptions};
+use vouch::verdict::{Admission, Outcome};
 
 const DIGEST: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 const STRICT: &str = r#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],

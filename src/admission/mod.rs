@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::{Deserialize, Serialize};
 
 use crate::escape::{escape, Escaped};
-use crate::gate::{Admission, Outcome, Verdict};
+use crate::verdict::{Admission, Outcome, Verdict};
 
 pub mod pin;
 

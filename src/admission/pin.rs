@@ -19,7 +19,7 @@ use json_patch::jsonptr::PointerBuf;
 use json_patch::{Patch, PatchOperation, ReplaceOperation, TestOperation};
 
 use super::{pod_spec_path, ImageUse};
-use crate::gate::Verdict;
+use crate::verdict::Verdict;
 
 /// Why an image was not rewritten (the `vouch_pinning_total` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +122,7 @@ pub fn pin(
 mod tests {
     use super::*;
     use crate::admission::images_of;
-    use crate::gate::{Admission, Outcome, QuarantineStatus};
+    use crate::verdict::{Admission, Outcome, QuarantineStatus};
     use serde_json::{json, Value};
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -151,6 +151,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned,
+            platforms: Vec::new(),
         }
     }
 

@@ -15,8 +15,9 @@ use std::sync::Arc;
 use futures::StreamExt;
 use serde::Serialize;
 
-use crate::gate::{Admission, Gate, Outcome, Verdict};
+use crate::gate::Gate;
 use crate::reference::ImageReference;
+use crate::verdict::{Admission, Outcome, Verdict};
 
 /// How many images are judged at once.
 pub const CONCURRENCY: usize = 8;

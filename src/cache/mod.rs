@@ -22,9 +22,9 @@ use moka::future::Cache;
 use moka::Expiry;
 use serde::Deserialize;
 
-use crate::gate::{Judgement, Outcome};
 use crate::metrics::Metrics;
 use crate::registry::{Descriptor, Digest, RegistryError};
+use crate::verdict::{Judgement, Outcome};
 use shared::SharedCache;
 
 /// Cache lifetimes and bounds.

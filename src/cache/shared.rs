@@ -12,8 +12,8 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::VerdictKey;
-use crate::gate::Judgement;
 use crate::metrics::Metrics;
+use crate::verdict::Judgement;
 
 /// How long Redis is left alone after a failure.
 const BACKOFF: Duration = Duration::from_secs(5);

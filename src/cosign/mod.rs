@@ -35,6 +35,7 @@ use sigstore_verify::types::Bundle;
 use time::OffsetDateTime;
 
 use crate::notation::level::{Action, LevelName};
+use crate::notation::trust_policy::RegistryScopes;
 use crate::notation::verifier::{CheckResult, LogEntry, SignatureKind, SignatureOutcome};
 use crate::reference::ImageReference;
 use crate::registry::{Descriptor, Digest, RegistryClient};
@@ -166,8 +167,7 @@ pub struct KeylessIdentity {
 pub struct CosignRule {
     /// Position in the list (0-based), shown in messages.
     pub index: usize,
-    scopes: Vec<String>,
-    wildcard: bool,
+    scopes: RegistryScopes,
     /// The level: what a failure means for admission.
     pub level: LevelName,
     keys: Vec<PublicKey>,
@@ -185,9 +185,7 @@ impl CosignRule {
     fn load(index: usize, c: &CosignRuleConfig) -> Result<Self, CosignError> {
         let err = |reason: String| CosignError { index, reason };
         let name = format!("cosign[{index}]");
-        let (scopes, wildcard) =
-            crate::notation::trust_policy::validate_scopes(&name, &c.registry_scopes)
-                .map_err(err)?;
+        let scopes = RegistryScopes::parse(&name, &c.registry_scopes).map_err(err)?;
         let level = match c.level.as_deref().unwrap_or("strict") {
             "strict" => LevelName::Strict,
             "permissive" => LevelName::Permissive,
@@ -236,7 +234,6 @@ impl CosignRule {
         Ok(Self {
             index,
             scopes,
-            wildcard,
             level,
             keys,
             keyless,
@@ -259,10 +256,9 @@ impl CosignRule {
             .map(|k| format!("{}={}", k.subject.shown(), k.issuer.shown()))
             .collect();
         format!(
-            "{}|{:?}|{}|{:?}|{:?}|{:?}|{:?}",
+            "{}|{:?}|{:?}|{:?}|{:?}|{:?}",
             self.index,
-            self.scopes,
-            self.wildcard,
+            self.scopes.iter().collect::<Vec<_>>(),
             self.level,
             keys,
             ids,
@@ -294,24 +290,9 @@ impl CosignPolicy {
             .enumerate()
             .map(|(i, c)| CosignRule::load(i, c))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut seen: Vec<(&str, usize)> = Vec::new();
-        for r in &rules {
-            let scopes = r
-                .scopes
-                .iter()
-                .map(String::as_str)
-                .chain(r.wildcard.then_some("*"));
-            for s in scopes {
-                if let Some((_, first)) = seen.iter().find(|(x, _)| *x == s) {
-                    return Err(CosignError {
-                        index: r.index,
-                        reason: format!(
-                            "registry scope {s:?} is already in cosign[{first}]; one scope belongs to one rule"
-                        ),
-                    });
-                }
-                seen.push((s, r.index));
-            }
+        for i in 1..rules.len() {
+            RegistryScopes::check_disjoint(rules[..=i].iter().map(|r| &r.scopes))
+                .map_err(|reason| CosignError { index: i, reason })?;
         }
         let material: Vec<String> = rules.iter().map(CosignRule::fingerprint_material).collect();
         let fingerprint = crate::registry::sha256_hex(material.join("\n").as_bytes());
@@ -320,10 +301,12 @@ impl CosignPolicy {
 
     /// The rule for a normalised `registry/repository`: one that lists it, else the `"*"` rule.
     pub fn rule_for(&self, scope: &str) -> Option<&CosignRule> {
-        self.rules
-            .iter()
-            .find(|r| r.scopes.iter().any(|s| s == scope))
-            .or_else(|| self.rules.iter().find(|r| r.wildcard))
+        RegistryScopes::select(&self.rules, |r| &r.scopes, scope)
+    }
+
+    /// The rules, in order.
+    pub fn rules(&self) -> &[CosignRule] {
+        &self.rules
     }
 
     /// Whether there are no rules.

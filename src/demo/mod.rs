@@ -170,6 +170,9 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         cache: Default::default(),
         revocation: Default::default(),
         quarantine: Vec::new(),
+        platforms: Default::default(),
+        cosign: Vec::new(),
+        signatures: Default::default(),
     };
     let running = server::start(
         engine,

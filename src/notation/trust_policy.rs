@@ -256,7 +256,10 @@ fn validate(raw: RawDocument) -> Result<Vec<TrustPolicyStatement>, String> {
                 validate_identities(&s.name, &s.trusted_identities)?,
             )
         };
-        let (registry_scopes, is_wildcard) = validate_scopes(&s.name, &s.registry_scopes)?;
+        let (registry_scopes, is_wildcard) = validate_scopes(
+            &format!("trust policy statement {:?}", s.name),
+            &s.registry_scopes,
+        )?;
         for scope in registry_scopes
             .iter()
             .map(String::as_str)
@@ -405,19 +408,76 @@ fn validate_identities(name: &str, values: &[String]) -> Result<TrustedIdentitie
     ))
 }
 
-pub(crate) fn validate_scopes(
-    name: &str,
-    scopes: &[String],
-) -> Result<(Vec<String>, bool), String> {
+/// Registry scopes written as trust-policy statements write them, validated and canonicalised
+/// the same way: for vouch's own per-scope settings beside the trust policy (platforms, cosign),
+/// so one image selects entries of every kind by one rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryScopes {
+    scopes: Vec<String>,
+    wildcard: bool,
+}
+
+impl RegistryScopes {
+    /// No scope at all: matches nothing (for defaults that apply when no entry does).
+    pub const EMPTY: RegistryScopes = RegistryScopes {
+        scopes: Vec::new(),
+        wildcard: false,
+    };
+
+    /// Validate `scopes` as notation validates a statement's; `owner` names the entry in errors
+    /// (e.g. `platforms entry 2`).
+    pub fn parse(owner: &str, scopes: &[String]) -> Result<Self, String> {
+        let (scopes, wildcard) = validate_scopes(owner, scopes)?;
+        Ok(Self { scopes, wildcard })
+    }
+
+    /// The scopes, canonical, with `"*"` for the wildcard.
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.scopes
+            .iter()
+            .map(String::as_str)
+            .chain(self.wildcard.then_some("*"))
+    }
+
+    /// The entry for `scope` (an image's `registry/repository`): the one listing it, else the
+    /// `"*"` entry, as [`TrustPolicy::statement_for`] selects statements.
+    pub fn select<'a, T>(
+        entries: &'a [T],
+        scopes_of: impl Fn(&T) -> &RegistryScopes,
+        scope: &str,
+    ) -> Option<&'a T> {
+        entries
+            .iter()
+            .find(|e| scopes_of(e).scopes.iter().any(|s| s == scope))
+            .or_else(|| entries.iter().find(|e| scopes_of(e).wildcard))
+    }
+
+    /// Refuse a scope listed by two entries (notation's rule for statements).
+    pub fn check_disjoint<'a>(
+        all: impl IntoIterator<Item = &'a RegistryScopes>,
+    ) -> Result<(), String> {
+        let mut seen = HashSet::new();
+        for scope in all.into_iter().flat_map(|s| s.iter()) {
+            if !seen.insert(scope) {
+                return Err(format!(
+                    "registry scope {scope:?} is present in multiple entries, one registry scope value can only be associated with one entry"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_scopes(owner: &str, scopes: &[String]) -> Result<(Vec<String>, bool), String> {
     if scopes.is_empty() {
         return Err(format!(
-            "trust policy statement {name:?} has zero registry scopes, it must specify registry scopes with at least one value"
+            "{owner} has zero registry scopes, it must specify registry scopes with at least one value"
         ));
     }
     if scopes.iter().any(|s| s == "*") {
         if scopes.len() > 1 {
             return Err(format!(
-                "trust policy statement {name:?} uses wildcard registry scope '*', a wildcard scope cannot be used in conjunction with other scope values"
+                "{owner} uses wildcard registry scope '*', a wildcard scope cannot be used in conjunction with other scope values"
             ));
         }
         return Ok((Vec::new(), true));

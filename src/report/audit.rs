@@ -173,12 +173,16 @@ pub fn junit(report: &AuditReport) -> String {
     let failures = report
         .rows
         .iter()
-        .filter(|r| r.class() == RowClass::Deny && r.verdict.outcome != crate::gate::Outcome::Error)
+        .filter(|r| {
+            r.class() == RowClass::Deny && r.verdict.outcome != crate::verdict::Outcome::Error
+        })
         .count();
     let errors = report
         .rows
         .iter()
-        .filter(|r| r.class() == RowClass::Deny && r.verdict.outcome == crate::gate::Outcome::Error)
+        .filter(|r| {
+            r.class() == RowClass::Deny && r.verdict.outcome == crate::verdict::Outcome::Error
+        })
         .count()
         + report.errors.len();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -218,7 +222,7 @@ pub fn junit(report: &AuditReport) -> String {
         );
         let reason = xml(&why(r));
         match r.class() {
-            RowClass::Deny if r.verdict.outcome == crate::gate::Outcome::Error => {
+            RowClass::Deny if r.verdict.outcome == crate::verdict::Outcome::Error => {
                 let _ = writeln!(
                     out,
                     "      <error message=\"could not be judged\">{reason}</error>"
@@ -400,7 +404,7 @@ code {{ font-size: 12px; }}
 mod tests {
     use super::*;
     use crate::audit::{InputError, WorkloadRef};
-    use crate::gate::{Admission, Outcome, QuarantineStatus, Verdict};
+    use crate::verdict::{Admission, Outcome, QuarantineStatus, Verdict};
     use std::sync::Arc;
 
     /// A denied row whose names and reason carry what a hostile manifest or registry would.
@@ -420,6 +424,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: None,
+            platforms: Vec::new(),
         };
         AuditReport {
             rows: vec![AuditRow {
@@ -514,6 +519,7 @@ mod tests {
                         format!("{image}@{D}")
                     }
                 }),
+                platforms: Vec::new(),
             }),
         }
     }

@@ -4,14 +4,14 @@
 //! one per reason or warning; everything that came from outside (image strings, signer names,
 //! registry messages) is escaped ([`crate::escape`]), so nothing can end a line early or draw
 //! over one. The JSON document keeps data fields as given and
-//! messages escaped, as the gate made them ([`crate::gate::Verdict::escape_messages`]).
+//! messages escaped, as the gate made them ([`crate::verdict::Verdict::escape_messages`]).
 
 use std::fmt::Write as _;
 
 use serde::Serialize;
 
 use crate::escape::Escaped;
-use crate::gate::{Admission, Outcome, Verdict};
+use crate::verdict::{Admission, Outcome, Verdict};
 
 /// The JSON document `vouch verify --output json` prints.
 #[derive(Serialize)]
@@ -83,7 +83,7 @@ pub mod audit;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gate::QuarantineStatus;
+    use crate::verdict::QuarantineStatus;
 
     const D: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
@@ -102,6 +102,7 @@ mod tests {
             signatures: Vec::new(),
             quarantine: QuarantineStatus::not_applicable(),
             pinned: pinned.map(str::to_string),
+            platforms: Vec::new(),
         }
     }
 

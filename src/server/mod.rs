@@ -55,9 +55,10 @@ use crate::admission::pin::{pin, PinScope};
 use crate::admission::{decide, images_of, Decision, Enforcement, ImageUse};
 use crate::cache::VerdictCache;
 use crate::config::{ConfigError, EngineSettings, MutateSettings};
-use crate::gate::{Gate, Verdict};
+use crate::gate::Gate;
 use crate::metrics::Metrics;
 use crate::registry::RegistryClient;
+use crate::verdict::Verdict;
 use tls::{ReloadingCert, TlsError};
 
 /// Largest AdmissionReview accepted.
@@ -910,10 +911,12 @@ fn op_name(op: Operation) -> &'static str {
 /// Re-read the trust policy and stores when their files change; keep the old ones when the new
 /// ones are invalid. Looks and reloads run on blocking threads ([`watch::on_change`]).
 async fn watch_trust(app: Arc<App>) {
-    let paths = vec![
+    let mut paths = vec![
         app.engine.trust_policy.clone(),
         app.engine.trust_store.clone(),
     ];
+    // cosign keys and trusted roots reload with the trust store.
+    paths.extend(crate::cosign::files(&app.engine.cosign));
     let every = app.settings.reload_interval;
     watch::on_change(paths, every, move || reload_trust(&app)).await
 }
