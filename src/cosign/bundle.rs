@@ -92,6 +92,12 @@ pub fn failure_of(e: &SigstoreError) -> Failure {
             CertificateError::NotYetValid { .. } | CertificateError::Expired { .. } => {
                 "certificateValidity"
             }
+            // webpki reports a leaf outside its validity at the proven time as a chain error.
+            CertificateError::ChainInvalid(d)
+                if d.contains("CertExpired") || d.contains("CertNotValidYet") =>
+            {
+                "certificateValidity"
+            }
             _ => "certificateChain",
         },
         SigstoreError::TransparencyLog(t) => match t {
