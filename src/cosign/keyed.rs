@@ -78,7 +78,7 @@ mod tests {
 
     #[test]
     fn p256_ed25519_and_rsa_keys_verify_what_they_signed() {
-        use aws_lc_rs::signature::{self as sig, KeyPair};
+        use aws_lc_rs::signature as sig;
         let rng = aws_lc_rs::rand::SystemRandom::new();
         let payload = b"payload";
         let p256 = sig::EcdsaKeyPair::generate(&sig::ECDSA_P256_SHA256_ASN1_SIGNING).unwrap();
