@@ -31,6 +31,13 @@
 //!   offlineCrls: /etc/vouch/crls   # DER CRLs used when a distribution point cannot be fetched
 //!   crlCacheDir: /var/cache/vouch/crl  # CRLs on disk, notation's layout (verify: notation's own)
 //!   fetch: true              # false: no network, only offlineCrls (air-gapped clusters)
+//! cosign:                  # cosign (Sigstore) signatures, per scope (crate::cosign)
+//!   - registryScopes: ["registry.example/team/app"]
+//!     level: strict          # strict | permissive | audit
+//!     keys: ["/etc/vouch/cosign/release.pub"]
+//!     keyless: [{issuer: "https://token.actions.githubusercontent.com", subjectRegExp: "^https://github.com/org/app/"}]
+//!     trustedRoot: /etc/vouch/sigstore/trusted_root.json
+//! signatures: any            # any | all: with both a Notation statement and a cosign rule
 //! cache:
 //!   allowTtl: 10m
 //!   denyTtl: 30s
