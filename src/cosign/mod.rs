@@ -24,7 +24,6 @@ pub mod trusted_root;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
@@ -38,7 +37,7 @@ use crate::notation::level::{Action, LevelName};
 use crate::notation::trust_policy::RegistryScopes;
 use crate::notation::verifier::{CheckResult, LogEntry, SignatureKind, SignatureOutcome};
 use crate::reference::ImageReference;
-use crate::registry::{Descriptor, Digest, RegistryClient};
+use crate::registry::{Descriptor, RegistryClient};
 use bundle::{Artifact, Failure, Material};
 use discovery::Found;
 use keyed::PublicKey;
@@ -411,19 +410,7 @@ impl Run {
         Self {
             out: SignatureOutcome {
                 kind: SignatureKind::Cosign,
-                digest: Digest::new(manifest),
-                envelope: Cow::Owned(envelope.to_string()),
-                signer: None,
-                issuer: None,
-                log_entry: None,
-                signing_time: None,
-                verified: false,
-                checks: Arc::new([]),
-                error: None,
-                warnings: Vec::new(),
-                revocation: None,
-                timestamp: None,
-                valid_until: None,
+                ..SignatureOutcome::new(manifest, envelope)
             },
             checks: Vec::new(),
         }

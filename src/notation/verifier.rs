@@ -167,7 +167,8 @@ pub struct ChainRevocation {
 }
 
 impl SignatureOutcome {
-    fn new(digest: &str, media_type: &str) -> Self {
+    /// An outcome not yet verified, of a signature manifest `digest` with envelope `media_type`.
+    pub(crate) fn new(digest: &str, media_type: &str) -> Self {
         let envelope = match media_type {
             envelope::MEDIA_TYPE_COSE => Cow::Borrowed(envelope::MEDIA_TYPE_COSE),
             envelope::MEDIA_TYPE_JWS => Cow::Borrowed(envelope::MEDIA_TYPE_JWS),
