@@ -31,6 +31,13 @@
 //!   offlineCrls: /etc/vouch/crls   # DER CRLs used when a distribution point cannot be fetched
 //!   crlCacheDir: /var/cache/vouch/crl  # CRLs on disk, notation's layout (verify: notation's own)
 //!   fetch: true              # false: no network, only offlineCrls (air-gapped clusters)
+//! cosign:                  # cosign (Sigstore) signatures, per scope (crate::cosign)
+//!   - registryScopes: ["registry.example/team/app"]
+//!     level: strict          # strict | permissive | audit
+//!     keys: ["/etc/vouch/cosign/release.pub"]
+//!     keyless: [{issuer: "https://token.actions.githubusercontent.com", subjectRegExp: "^https://github.com/org/app/"}]
+//!     trustedRoot: /etc/vouch/sigstore/trusted_root.json
+//! signatures: any            # any | all: with both a Notation statement and a cosign rule
 //! cache:
 //!   allowTtl: 10m
 //!   denyTtl: 30s
@@ -49,6 +56,7 @@ use serde::Deserialize;
 
 use crate::admission::Enforcement;
 use crate::cache::{CacheSettings, VerdictCache};
+use crate::cosign::{CosignPolicy, CosignRuleConfig, SignaturesMode};
 use crate::gate::{Gate, GateOptions};
 use crate::metrics::Metrics;
 use crate::notation::revocation::{Checker, RevocationSettings};
@@ -114,6 +122,13 @@ pub struct Config {
     /// Trust per namespace: mappings tried in order before the cluster-wide policy.
     #[serde(default)]
     pub namespaces: Vec<NamespaceTrustConfig>,
+    /// cosign (Sigstore) signature rules, per scope ([`crate::cosign`]).
+    #[serde(default)]
+    pub cosign: Vec<CosignRuleConfig>,
+    /// `any` (a verified Notation or cosign signature suffices) or `all` (each kind configured
+    /// for the scope must verify).
+    #[serde(default)]
+    pub signatures: SignaturesMode,
     /// How multi-platform images are judged, per scope ([`crate::platforms`]).
     #[serde(default)]
     pub platforms: Vec<PlatformRuleConfig>,
@@ -223,6 +238,10 @@ pub struct EngineSettings {
     pub revocation: RevocationSettings,
     /// How multi-platform images are judged.
     pub platforms: PlatformPolicy,
+    /// The `cosign:` rules as written (keys and trusted roots are read with the trust store).
+    pub cosign: Vec<CosignRuleConfig>,
+    /// `signatures: any|all`.
+    pub signatures: SignaturesMode,
     /// Trust per namespace (`namespaces:`), in order.
     pub namespaces: Vec<NamespaceTrustConfig>,
 }
@@ -324,6 +343,8 @@ impl EngineSettings {
             revocation: config.revocation.clone(),
             namespaces: config.namespaces.clone(),
             platforms: PlatformPolicy::new(&config.platforms).map_err(ConfigError::Invalid)?,
+            cosign: config.cosign.clone(),
+            signatures: config.signatures,
         })
     }
 
@@ -346,6 +367,8 @@ impl EngineSettings {
             out.push(m.trust_policy.clone());
             out.push(m.trust_store.clone());
         }
+        // cosign keys and trusted roots reload with the trust store.
+        out.extend(crate::cosign::files(&self.cosign));
         out
     }
 
@@ -487,6 +510,9 @@ impl EngineSettings {
         revocation: Checker,
     ) -> Result<Gate, ConfigError> {
         let (policy, stores) = self.load_trust()?;
+        let cosign = Arc::new(
+            CosignPolicy::load(&self.cosign).map_err(|e| ConfigError::Policy(e.to_string()))?,
+        );
         Ok(Gate::with_cache(
             registry,
             policy,
@@ -498,6 +524,8 @@ impl EngineSettings {
                 quarantine: QuarantineConfig::new(self.quarantine.clone()),
                 revocation,
                 platforms: self.platforms.clone(),
+                cosign,
+                signatures: self.signatures,
             },
             cache,
         ))

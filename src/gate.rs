@@ -16,11 +16,14 @@ use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
 use crate::cache::{CacheSettings, DigestKey, VerdictCache, VerdictKey};
+use crate::cosign::{self, CosignPolicy, CosignRule, SignaturesMode};
 use crate::metrics::Metrics;
 use crate::notation::envelope::TargetArtifact;
-use crate::notation::level::LevelName;
+use crate::notation::level::{LevelName, VerificationLevel};
 use crate::notation::revocation::{Checker, RevocationSettings};
-use crate::notation::trust_policy::{TrustPolicy, TrustPolicyStatement};
+use crate::notation::trust_policy::{
+    TrustPolicy, TrustPolicyStatement, TrustedIdentities, VerifyTimestamp,
+};
 use crate::notation::trust_store::TrustStores;
 use crate::notation::verifier::{verify_signature, VerificationContext};
 use crate::notation::ARTIFACT_TYPE_SIGNATURE;
@@ -54,6 +57,10 @@ pub struct GateOptions {
     pub revocation: Checker,
     /// How multi-platform indexes are judged, per scope.
     pub platforms: PlatformPolicy,
+    /// The `cosign:` rules.
+    pub cosign: Arc<CosignPolicy>,
+    /// How a scope with both a Notation statement and a cosign rule is judged.
+    pub signatures: SignaturesMode,
 }
 
 impl Default for GateOptions {
@@ -65,6 +72,8 @@ impl Default for GateOptions {
             quarantine: QuarantineConfig::new(Vec::new()),
             revocation: Checker::new(RevocationSettings::default(), None),
             platforms: PlatformPolicy::default(),
+            cosign: Arc::new(CosignPolicy::default()),
+            signatures: SignaturesMode::Any,
         }
     }
 }
@@ -79,6 +88,9 @@ pub struct Gate {
     cache: Arc<VerdictCache>,
     /// Per statement name: what decides its verdicts, for cache keys.
     fingerprints: Arc<HashMap<String, Arc<str>>>,
+    /// The statements of scopes judged by a cosign rule alone (no Notation statement applies,
+    /// or it skips): named `cosign[N]`, at the rule's level, trusting no Notation signer.
+    cosign_statements: Arc<Vec<TrustPolicyStatement>>,
 }
 
 impl Gate {
@@ -104,19 +116,24 @@ impl Gate {
         options: GateOptions,
         cache: Arc<VerdictCache>,
     ) -> Self {
+        let cosign_statements = cosign_statements(&options.cosign);
         let fingerprints = policy
             .statements()
             .iter()
+            .chain(cosign_statements.iter())
             .map(|s| {
                 // Revocation settings too: replicas sharing verdicts through Redis with
-                // different offline CRLs or fetching must not take each other's.
+                // different offline CRLs or fetching must not take each other's. And the
+                // cosign rules (key and trusted-root bytes), since any scope may have one.
                 let material = format!(
-                    "{}|{}|{}|{}|{:?}",
+                    "{}|{}|{}|{}|{:?}|{}|{}",
                     policy.digest(),
                     s.name,
                     stores.fingerprint(),
                     options.max_signatures,
-                    options.revocation.settings()
+                    options.revocation.settings(),
+                    options.cosign.fingerprint(),
+                    options.signatures.name()
                 );
                 (
                     s.name.clone(),
@@ -131,6 +148,7 @@ impl Gate {
             options,
             cache,
             fingerprints: Arc::new(fingerprints),
+            cosign_statements: Arc::new(cosign_statements),
         }
     }
 
@@ -249,7 +267,15 @@ impl Gate {
             }
         };
         let scope = reference.scope();
-        let Some(statement) = self.policy.statement_for(&scope) else {
+        let statement = match (
+            self.policy.statement_for(&scope),
+            self.options.cosign.rule_for(&scope),
+        ) {
+            (Some(s), Some(rule)) if s.level.is_skip() => self.cosign_statement(rule),
+            (None, Some(rule)) => self.cosign_statement(rule),
+            (s, _) => s,
+        };
+        let Some(statement) = statement else {
             verdict.outcome = Outcome::Failed;
             verdict.reasons.push(format!(
                 "no trust policy applies to {scope}: no statement lists it in registryScopes and there is no \"*\" statement"
@@ -280,7 +306,7 @@ impl Gate {
         let rules = Arc::new(self.rules_for(reference, statement));
         // A skip statement without a quarantine rule needs nothing from the registry: no tag is
         // resolved (nothing is pinned either: skipped images are not verified).
-        if statement.level.is_skip() && rules.quarantine.is_none() {
+        if self.skips(statement) && rules.quarantine.is_none() {
             return (
                 reference.digest().map(str::to_string),
                 Arc::new(skipped(statement)),
@@ -356,7 +382,7 @@ impl Gate {
             .await
         {
             Ok(t) => Ok((t.digest.clone(), Some(t))),
-            Err(e) if statement.level.is_skip() => {
+            Err(e) if self.skips(statement) => {
                 let mut j = skipped(statement);
                 j.warnings
                     .push(format!("could not resolve the digest: {e}"));
@@ -408,7 +434,23 @@ impl Gate {
     }
 
     fn statement_named(&self, name: &str) -> Option<&TrustPolicyStatement> {
-        self.policy.statements().iter().find(|s| s.name == name)
+        self.policy
+            .statements()
+            .iter()
+            .chain(self.cosign_statements.iter())
+            .find(|s| s.name == name)
+    }
+
+    /// The statement standing for a cosign rule that judges its scope alone.
+    fn cosign_statement(&self, rule: &CosignRule) -> Option<&TrustPolicyStatement> {
+        let name = rule.name();
+        self.cosign_statements.iter().find(|s| s.name == name)
+    }
+
+    /// Whether nothing is verified for images under `statement` (a skip statement of a scope
+    /// without a cosign rule).
+    fn skips(&self, statement: &TrustPolicyStatement) -> bool {
+        statement.level.is_skip()
     }
 
     /// The judgement of the image `digest` names: its own manifest's, or, for an index whose
@@ -534,12 +576,9 @@ impl Gate {
         target: &Descriptor,
         due: Instant,
     ) -> Judgement {
-        let mut judgement = if statement.level.is_skip() {
-            skipped(statement)
-        } else {
-            self.verify_signatures(reference, statement, target, due)
-                .await
-        };
+        let mut judgement = self
+            .judge_signatures(reference, statement, target, due)
+            .await;
         if let Some(rule) = &rules.quarantine {
             if judgement.outcome != Outcome::Error {
                 let state = self
@@ -550,6 +589,51 @@ impl Gate {
             }
         }
         judgement
+    }
+
+    /// A manifest's signatures: Notation's under the statement, cosign's under the scope's
+    /// cosign rule, or both, combined by `signatures: any|all` into one judgement listing
+    /// every signature tried.
+    async fn judge_signatures(
+        &self,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        target: &Descriptor,
+        due: Instant,
+    ) -> Judgement {
+        let cosign_only = self
+            .cosign_statements
+            .iter()
+            .any(|s| s.name == statement.name);
+        let rule = self.options.cosign.rule_for(&reference.scope());
+        let Some(rule) = rule.filter(|_| cosign_only || !statement.level.is_skip()) else {
+            return if statement.level.is_skip() {
+                skipped(statement)
+            } else {
+                self.verify_signatures(reference, statement, target, due)
+                    .await
+            };
+        };
+        let max = self.options.max_signatures.max(1);
+        let cosign = async {
+            let c = cosign::judge(&self.registry, reference, target, rule, max).await;
+            let mut j = Judgement::new(match (&c.unfinished, c.verified) {
+                (_, true) => Outcome::Verified,
+                (Some(_), false) => Outcome::Error,
+                (None, false) => Outcome::Failed,
+            });
+            j.reasons = c.unfinished.into_iter().chain(c.reasons).collect();
+            j.signatures = c.signatures;
+            j
+        };
+        if cosign_only {
+            return cosign.await;
+        }
+        let (notation, cosign) = futures::join!(
+            self.verify_signatures(reference, statement, target, due),
+            cosign
+        );
+        combine_kinds(notation, cosign, self.options.signatures)
     }
 
     /// An index judged by its platforms: every platform manifest the rule requires, judged
@@ -906,6 +990,64 @@ fn by_platforms(
         }
     }
     Some(q)
+}
+
+/// The statements standing for cosign rules where they judge a scope alone.
+fn cosign_statements(policy: &CosignPolicy) -> Vec<TrustPolicyStatement> {
+    policy
+        .rules()
+        .iter()
+        .map(|r| TrustPolicyStatement {
+            name: r.name(),
+            registry_scopes: Vec::new(),
+            is_wildcard: false,
+            level: VerificationLevel::new(r.level),
+            verify_timestamp: VerifyTimestamp::Always,
+            trust_stores: Vec::new(),
+            trusted_identities: TrustedIdentities::Subjects(Vec::new()),
+        })
+        .collect()
+}
+
+/// One judgement from a Notation and a cosign one: under `any` the image verifies when either
+/// kind does, under `all` when both do; the signatures of both are listed, and the reasons of
+/// the kinds that did not verify.
+fn combine_kinds(notation: Judgement, cosign: Judgement, mode: SignaturesMode) -> Judgement {
+    let passed = |j: &Judgement| j.outcome == Outcome::Verified;
+    let verified = match mode {
+        SignaturesMode::Any => passed(&notation) || passed(&cosign),
+        SignaturesMode::All => passed(&notation) && passed(&cosign),
+    };
+    let mut j = Judgement::new(if verified {
+        Outcome::Verified
+    } else {
+        [&notation, &cosign]
+            .into_iter()
+            .filter(|k| !passed(k))
+            .map(|k| k.outcome)
+            .fold(Outcome::Verified, worse)
+    });
+    for k in [notation, cosign] {
+        if !verified && !passed(&k) {
+            j.reasons.extend(k.reasons);
+        } else if !passed(&k) {
+            // Under `any`, the kind that did not verify is noted, not held against the image.
+            j.warnings.extend(
+                k.reasons
+                    .into_iter()
+                    .map(|r| format!("signatures: any: {r}")),
+            );
+        }
+        j.warnings.extend(k.warnings);
+        j.signatures.extend(k.signatures);
+    }
+    if !verified && mode == SignaturesMode::All {
+        j.reasons.insert(
+            0,
+            "signatures: all: each of Notation and cosign must verify".into(),
+        );
+    }
+    j
 }
 
 /// Where judging an image starts.

@@ -11,6 +11,7 @@ pub mod audit;
 pub mod cache;
 pub mod certs;
 pub mod config;
+pub mod cosign;
 pub mod demo;
 pub mod escape;
 pub mod files;

@@ -379,9 +379,12 @@ mod tests {
     fn judgements_round_trip_through_json() {
         let mut j = Judgement::failed("x");
         j.signatures.push(SignatureOutcome {
+            kind: Default::default(),
             digest: "sha256:00".into(),
             envelope: "application/cose".into(),
             signer: None,
+            issuer: None,
+            log_entry: None,
             signing_time: None,
             verified: false,
             checks: Vec::new().into(),

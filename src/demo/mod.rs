@@ -172,6 +172,8 @@ async fn run_inner(args: DemoArgs) -> Result<bool, DemoError> {
         quarantine: Vec::new(),
         namespaces: Vec::new(),
         platforms: Default::default(),
+        cosign: Vec::new(),
+        signatures: Default::default(),
     };
     let running = server::start(
         engine,

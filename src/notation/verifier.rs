@@ -29,19 +29,62 @@ pub struct CheckResult {
     /// `None` when the check passed; the failure otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The finer check within [`Self::check`]'s category, for signature kinds whose checks are
+    /// not Notation's five (cosign: `signature`, `payloadDigest`, `certificateChain`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<Cow<'static, str>>,
+}
+
+/// Which kind of signature an outcome is about.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum SignatureKind {
+    /// A Notary Project signature (COSE or JWS envelope).
+    #[default]
+    Notation,
+    /// A cosign (Sigstore) signature: a legacy `.sig` layer or a Sigstore bundle.
+    Cosign,
+}
+
+impl SignatureKind {
+    fn is_notation(&self) -> bool {
+        *self == SignatureKind::Notation
+    }
+}
+
+/// The transparency-log entry a cosign signature's time rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    /// The entry's index in the log.
+    pub log_index: u64,
+    /// When the log integrated the entry (Unix seconds), as its signed entry timestamp says.
+    pub integrated_time: i64,
+    /// The log's ID (hex SHA-256 of its public key).
+    pub log_id: String,
 }
 
 /// The outcome of verifying one signature.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SignatureOutcome {
+    /// Notation or cosign (absent in JSON for Notation, and in verdicts cached before cosign).
+    #[serde(default, skip_serializing_if = "SignatureKind::is_notation")]
+    pub kind: SignatureKind,
     /// Digest of the signature manifest.
     pub digest: Digest,
     /// Envelope media type.
     pub envelope: Cow<'static, str>,
-    /// Leaf certificate subject, when the envelope could be read.
+    /// Leaf certificate subject, when the envelope could be read (cosign: the certificate's
+    /// SAN identity, or the key that verified).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signer: Option<String>,
+    /// The OIDC issuer of a cosign keyless certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+    /// The transparency-log entry of a cosign signature, once verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_entry: Option<Box<LogEntry>>,
     /// Signing time (or authentic signing time), shown in RFC 3339.
     #[serde(
         default,
@@ -124,16 +167,20 @@ pub struct ChainRevocation {
 }
 
 impl SignatureOutcome {
-    fn new(digest: &str, media_type: &str) -> Self {
+    /// An outcome not yet verified, of a signature manifest `digest` with envelope `media_type`.
+    pub(crate) fn new(digest: &str, media_type: &str) -> Self {
         let envelope = match media_type {
             envelope::MEDIA_TYPE_COSE => Cow::Borrowed(envelope::MEDIA_TYPE_COSE),
             envelope::MEDIA_TYPE_JWS => Cow::Borrowed(envelope::MEDIA_TYPE_JWS),
             other => Cow::Owned(other.to_string()),
         };
         Self {
+            kind: SignatureKind::Notation,
             digest: Digest::new(digest),
             envelope,
             signer: None,
+            issuer: None,
+            log_entry: None,
             signing_time: None,
             verified: false,
             checks: Arc::new([]),
@@ -160,6 +207,7 @@ impl Run {
             check,
             action,
             error: error.clone(),
+            name: None,
         });
         match (error, action) {
             (None, _) => true,
@@ -778,6 +826,7 @@ mod tests {
             check,
             action: Action::Enforce,
             error: None,
+            name: None,
         }
     }
 
@@ -795,6 +844,7 @@ mod tests {
                     check: Check::Expiry,
                     action: Action::Log,
                     error: Some("expired".into()),
+                    name: None,
                 },
             ]
         };

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod acr;
+pub mod cosign;
 pub mod crl_server;
 pub mod fake_registry;
 pub mod hostile_client;

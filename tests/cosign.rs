@@ -1,0 +1,611 @@
+//! cosign (Sigstore) signatures, end to end: the cosign-made vectors of
+//! `../shared/vectors/cosign` laid out in the fake registry as cosign lays them out (legacy
+//! `sha256-<hex>.sig` manifests, bundle referrers), verified by `vouch verify` and the webhook,
+//! each negative case refused with a message naming the check; and `signatures: any|all`.
+
+mod common;
+
+use std::path::Path;
+
+use base64::Engine;
+use common::cosign::{
+    attach_bundle, public_good_root, push_empty_image, push_signed, vector, Layer,
+};
+use common::fake_registry::{put_image, put_signed_image, FakeRegistry, State};
+use common::pki::{Ca, Endpoints, Identity};
+use serde_json::Value;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+
+struct World {
+    reg: FakeRegistry,
+    dir: tempfile::TempDir,
+    notation: Identity,
+}
+
+impl World {
+    fn new() -> World {
+        let reg = FakeRegistry::start(State {
+            referrers_api: true,
+            ..Default::default()
+        })
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let notation = Ca::root("cosign test notation root").signer(
+            "notation signer",
+            7,
+            Endpoints {
+                crl: None,
+                ocsp: None,
+            },
+        );
+        notation.write_store(&dir.path().join("store"), "test");
+        World { reg, dir, notation }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+
+    /// `vouch verify -o json` with the trust policy whose only statement has `notation_scope`
+    /// and the config `config` (YAML; `VEC` is the vectors' cosign folder): code, results.
+    fn verify(&self, images: &[&str], notation_scope: &str, config: &str) -> (i32, Vec<Value>) {
+        let policy = format!(
+            r#"{{"version":"1.0","trustPolicies":[{{"name":"notation","registryScopes":["{notation_scope}"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:test"],"trustedIdentities":["*"]}}]}}"#
+        );
+        std::fs::write(self.path("policy.json"), policy).unwrap();
+        let config = config.replace("VEC", &vector("").display().to_string());
+        std::fs::write(self.path("config.yaml"), config).unwrap();
+        let (policy, store, config) = (
+            self.path("policy.json"),
+            self.path("store"),
+            self.path("config.yaml"),
+        );
+        let mut args = vec!["verify"];
+        args.extend_from_slice(images);
+        args.extend([
+            "--trust-policy",
+            &policy,
+            "--trust-store",
+            &store,
+            "--insecure-registry",
+            &self.reg.host,
+            "--config",
+            &config,
+            "-o",
+            "json",
+        ]);
+        let (code, out, err) = common::outcome(&common::vouch(&args));
+        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        (code, v["results"].as_array().unwrap().clone())
+    }
+}
+
+fn result<'a>(results: &'a [Value], image: &str) -> &'a Value {
+    results
+        .iter()
+        .find(|r| r["image"] == image)
+        .unwrap_or_else(|| panic!("no result for {image}"))
+}
+
+#[track_caller]
+fn assert_verified(results: &[Value], image: &str) -> Value {
+    let r = result(results, image);
+    assert_eq!(r["verified"], true, "{image}: {r:#}");
+    assert_eq!(r["admission"], "allow", "{image}: {r:#}");
+    r.clone()
+}
+
+/// The image failed with a reason naming the check `check` (`cosign <check>: …`).
+#[track_caller]
+fn assert_refused(results: &[Value], image: &str, check: &str, detail: &str) {
+    let r = result(results, image);
+    assert_eq!(r["verified"], false, "{image}: {r:#}");
+    assert_eq!(r["admission"], "deny", "{image}: {r:#}");
+    let reasons = r["reasons"].to_string();
+    assert!(
+        reasons.contains(&format!("cosign {check}: ")) && reasons.contains(detail),
+        "{image}: expected check {check} ({detail}) in {reasons}"
+    );
+}
+
+fn verified_signature(r: &Value) -> &Value {
+    r["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["verified"] == true)
+        .expect("a verified signature")
+}
+
+/// Flip one character of the simple-signing payload's docker-reference: the signature no
+/// longer covers it.
+fn tamper_payload(l: &mut Layer) {
+    let text = String::from_utf8(l.payload.clone()).unwrap();
+    l.payload = text
+        .replacen("192.168.64.2", "192.168.64.3", 1)
+        .into_bytes();
+    assert_ne!(l.payload, text.as_bytes());
+}
+
+#[test]
+fn keyed_legacy_signatures() {
+    let w = World::new();
+    let r = &w.reg;
+    let valid = push_signed(r, "valid", "dir-img-cosign-valid", |_| {});
+    let two = push_signed(r, "two", "dir-img-cosign-valid-2", |_| {});
+    let mixed = push_signed(r, "mixed", "dir-img-cosign-mixed", |_| {});
+    let skopeo = push_signed(r, "skopeo", "dir-img-cosign-valid-with-tag", |_| {});
+    let other = push_signed(r, "other", "dir-img-cosign-other-attachment", |_| {});
+    let modified = push_signed(r, "modified", "dir-img-cosign-modified-manifest", |_| {});
+    let tampered = push_signed(r, "tampered", "dir-img-cosign-valid", tamper_payload);
+    let wrong_key = push_signed(r, "wrongkey", "dir-img-cosign-key-rekor-valid", |_| {});
+    let unsigned = format!("{}/unsigned:v1", r.host);
+    put_image(r, "unsigned", "v1", b"no signature");
+    let config =
+        "cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"VEC/containers-image/cosign.pub\"]\n";
+    let images = [
+        &valid, &two, &mixed, &skopeo, &other, &modified, &tampered, &wrong_key, &unsigned,
+    ];
+    let images: Vec<&str> = images.iter().map(|s| s.as_str()).collect();
+    let (code, results) = w.verify(&images, "localhost:1/notation", config);
+    assert_eq!(code, 1);
+    for image in [&valid, &two, &mixed, &skopeo] {
+        let v = assert_verified(&results, image);
+        let s = verified_signature(&v);
+        assert_eq!(s["kind"], "cosign");
+        assert_eq!(
+            s["envelope"],
+            "application/vnd.dev.cosign.simplesigning.v1+json"
+        );
+        assert!(s["signer"].as_str().unwrap().ends_with("cosign.pub"), "{s}");
+        let names: Vec<&str> = s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["signature", "payload", "payloadDigest"]);
+        assert_eq!(v["policy"], "cosign[0]");
+    }
+    // One invalid, one valid: both tried, in order.
+    let m = result(&results, &mixed);
+    assert_eq!(m["signatures"].as_array().unwrap().len(), 2);
+    assert_eq!(m["signatures"][0]["verified"], false);
+    let o = result(&results, &other);
+    assert!(
+        o["reasons"]
+            .to_string()
+            .contains("no cosign signature found")
+            && o["reasons"].to_string().contains("1 .sig attachments"),
+        "{o}"
+    );
+    assert_refused(
+        &results,
+        &modified,
+        "payloadDigest",
+        "not the image's digest",
+    );
+    assert_refused(
+        &results,
+        &tampered,
+        "signature",
+        "no configured key verifies",
+    );
+    assert_refused(
+        &results,
+        &wrong_key,
+        "signature",
+        "no configured key verifies",
+    );
+    assert!(result(&results, &unsigned)["reasons"]
+        .to_string()
+        .contains("no cosign signature found"));
+}
+
+/// The Rekor entry of `dir`'s first signature.
+fn rekor_bundle_of(dir: &str) -> String {
+    common::cosign::signatures(&vector(&format!("containers-image/{dir}")))[0].annotations
+        ["dev.sigstore.cosign/bundle"]
+        .clone()
+}
+
+#[test]
+fn keyed_with_rekor_and_keyless_legacy_signatures() {
+    let w = World::new();
+    let r = &w.reg;
+    let key_rekor = push_signed(r, "key-rekor", "dir-img-cosign-key-rekor-valid", |_| {});
+    let fulcio = push_signed(r, "fulcio", "dir-img-cosign-fulcio-rekor-valid", |_| {});
+    let tampered = push_signed(
+        r,
+        "fulcio-tampered",
+        "dir-img-cosign-fulcio-rekor-valid",
+        tamper_payload,
+    );
+    // The certificate shown with a (genuine) log entry made after it expired.
+    let later = rekor_bundle_of("dir-img-cosign-key-rekor-valid");
+    let expired = push_signed(
+        r,
+        "fulcio-expired",
+        "dir-img-cosign-fulcio-rekor-valid",
+        |l| {
+            l.annotations
+                .insert("dev.sigstore.cosign/bundle".into(), later.clone());
+        },
+    );
+    let no_set = push_signed(r, "key-no-set", "dir-img-cosign-key-rekor-valid", |l| {
+        l.annotations.remove("dev.sigstore.cosign/bundle");
+    });
+    let bad_set = push_signed(r, "bad-set", "dir-img-cosign-fulcio-rekor-valid", |l| {
+        let mut b: Value =
+            serde_json::from_str(&l.annotations["dev.sigstore.cosign/bundle"]).unwrap();
+        b["SignedEntryTimestamp"] = Value::String(B64.encode(b"not the log's signature"));
+        l.annotations
+            .insert("dev.sigstore.cosign/bundle".into(), b.to_string());
+    });
+    // Rules per repository: the right identity, a wrong identity, a wrong issuer, regular
+    // expressions, and a trusted root whose Rekor key (same log ID) is another key.
+    let other_rekor = other_rekor_root(&w);
+    let scope = |repo: &str| format!("{}/{repo}", r.host);
+    let config = format!(
+        r#"cosign:
+  - registryScopes: ["{a}", "{b}", "{c}", "{d}", "{e}", "{f}"]
+    keys: ["VEC/containers-image/cosign2.pub"]
+    keyless:
+      - subject: mitr@redhat.com
+        issuer: https://github.com/login/oauth
+    trustedRoot: VEC/sigstore-rs/sigstore_trusted_root.json
+  - registryScopes: ["{wrong_id}"]
+    keyless: [{{subject: this-does-not-match@example.com, issuer: "https://github.com/login/oauth"}}]
+    trustedRoot: VEC/sigstore-rs/sigstore_trusted_root.json
+  - registryScopes: ["{wrong_issuer}"]
+    keyless: [{{subject: mitr@redhat.com, issuer: "https://accounts.google.com"}}]
+    trustedRoot: VEC/sigstore-rs/sigstore_trusted_root.json
+  - registryScopes: ["{regexp}"]
+    keyless: [{{subjectRegExp: "@redhat\\.com$", issuerRegExp: "^https://github\\.com/"}}]
+    trustedRoot: VEC/sigstore-rs/sigstore_trusted_root.json
+  - registryScopes: ["{other}"]
+    keyless: [{{subject: mitr@redhat.com, issuer: "https://github.com/login/oauth"}}]
+    trustedRoot: {other_rekor}
+"#,
+        a = scope("key-rekor"),
+        b = scope("fulcio"),
+        c = scope("fulcio-tampered"),
+        d = scope("fulcio-expired"),
+        e = scope("key-no-set"),
+        f = scope("bad-set"),
+        wrong_id = scope("wrong-id"),
+        wrong_issuer = scope("wrong-issuer"),
+        regexp = scope("regexp"),
+        other = scope("other-rekor"),
+    );
+    let wrong_id = push_signed(r, "wrong-id", "dir-img-cosign-fulcio-rekor-valid", |_| {});
+    let wrong_issuer = push_signed(
+        r,
+        "wrong-issuer",
+        "dir-img-cosign-fulcio-rekor-valid",
+        |_| {},
+    );
+    let regexp = push_signed(r, "regexp", "dir-img-cosign-fulcio-rekor-valid", |_| {});
+    let other = push_signed(
+        r,
+        "other-rekor",
+        "dir-img-cosign-fulcio-rekor-valid",
+        |_| {},
+    );
+    let images = [
+        &key_rekor,
+        &fulcio,
+        &tampered,
+        &expired,
+        &no_set,
+        &bad_set,
+        &wrong_id,
+        &wrong_issuer,
+        &regexp,
+        &other,
+    ];
+    let images: Vec<&str> = images.iter().map(|s| s.as_str()).collect();
+    let (code, results) = w.verify(&images, "localhost:1/notation", &config);
+    assert_eq!(code, 1);
+
+    let k = assert_verified(&results, &key_rekor);
+    let s = verified_signature(&k);
+    assert_eq!(s["logEntry"]["logIndex"], 11608800);
+    assert_eq!(s["logEntry"]["integratedTime"], 1674251859);
+    assert_eq!(
+        s["logEntry"]["logId"],
+        "c0d23d6ad406973f9559f3ba2d1ca01f84147d8ffc5b8445c224f98b9591801d"
+    );
+    for image in [&fulcio, &regexp] {
+        let f = assert_verified(&results, image);
+        let s = verified_signature(&f);
+        assert_eq!(s["signer"], "mitr@redhat.com");
+        assert_eq!(s["issuer"], "https://github.com/login/oauth");
+        assert_eq!(s["logEntry"]["logIndex"], 11605770);
+        assert_eq!(s["signingTime"], "2023-01-20T20:51:33Z");
+        let names = s["checks"].to_string();
+        for check in [
+            "certificateChain",
+            "sct",
+            "transparencyLog",
+            "identity",
+            "issuer",
+            "payloadDigest",
+        ] {
+            assert!(names.contains(check), "{check} missing from {names}");
+        }
+    }
+    // The keyless .sig path checks the payload against the certificate's key.
+    assert_refused(&results, &tampered, "signature", "signature");
+    assert_refused(&results, &expired, "certificateValidity", "CertExpired");
+    assert_refused(&results, &no_set, "transparencyLog", "no Rekor entry");
+    assert_refused(&results, &bad_set, "transparencyLog", "");
+    assert_refused(
+        &results,
+        &wrong_id,
+        "identity",
+        "this-does-not-match@example.com",
+    );
+    assert_refused(
+        &results,
+        &wrong_issuer,
+        "issuer",
+        "https://github.com/login/oauth",
+    );
+    assert_refused(&results, &other, "transparencyLog", "");
+}
+
+/// The public-good trusted root with its Rekor key (log ID unchanged) replaced by
+/// `cosign.pub`: a SET signed by the real Rekor is then signed by another key than the one
+/// trusted.
+fn other_rekor_root(w: &World) -> String {
+    let text = std::fs::read_to_string(public_good_root()).unwrap();
+    let mut root: Value = serde_json::from_str(&text).unwrap();
+    let pem = std::fs::read_to_string(vector("containers-image/cosign.pub")).unwrap();
+    let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    for t in root["tlogs"].as_array_mut().unwrap() {
+        t["publicKey"]["rawBytes"] = Value::String(der.clone());
+    }
+    let path = w.path("other-rekor-root.json");
+    std::fs::write(&path, root.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn bundle_referrers() {
+    let w = World::new();
+    let r = &w.reg;
+    let bundle = std::fs::read(vector("cosign/oci-attestation.sigstore.json")).unwrap();
+    let predicate = "https://cosign.sigstore.dev/attestation/v1";
+    let attach = |repo: &str, bytes: &[u8]| {
+        let subject = push_empty_image(r, repo);
+        attach_bundle(r, subject, bytes, predicate);
+        format!("{}/{repo}:latest", r.host)
+    };
+    let ok = attach("attested", &bundle);
+    let not_signature = attach("not-a-signature", &bundle);
+    let wrong_subject = attach("wrong-subject", &bundle);
+    // The same bundle attached to another image.
+    let other = format!("{}/other:v1", r.host);
+    let other_desc = put_image(r, "other", "v1", b"another image");
+    attach_bundle(
+        r,
+        serde_json::to_value(&other_desc).unwrap(),
+        &bundle,
+        predicate,
+    );
+    let scope = |repo: &str| format!("{}/{repo}", r.host);
+    let config = format!(
+        r#"cosign:
+  - registryScopes: ["{ok}", "{other}"]
+    keyless: [{{subjectRegExp: ".*", issuerRegExp: ".*"}}]
+    trustedRoot: VEC/cosign/trusted_root_pgi.json
+    predicateTypes: ["{predicate}"]
+  - registryScopes: ["{not_signature}"]
+    keyless: [{{subject: cody@soyland.com, issuer: "https://github.com/login/oauth"}}]
+    trustedRoot: VEC/cosign/trusted_root_pgi.json
+  - registryScopes: ["{wrong_subject}"]
+    keyless: [{{subjectRegExp: "wrong", issuerRegExp: ".*"}}]
+    trustedRoot: VEC/cosign/trusted_root_pgi.json
+    predicateTypes: ["{predicate}"]
+"#,
+        ok = scope("attested"),
+        other = scope("other"),
+        not_signature = scope("not-a-signature"),
+        wrong_subject = scope("wrong-subject"),
+    );
+    let images = [&ok, &not_signature, &wrong_subject, &other];
+    let images: Vec<&str> = images.iter().map(|s| s.as_str()).collect();
+    let (code, results) = w.verify(&images, "localhost:1/notation", &config);
+    assert_eq!(code, 1);
+    let v = assert_verified(&results, &ok);
+    let s = verified_signature(&v);
+    assert_eq!(
+        s["envelope"],
+        "application/vnd.dev.sigstore.bundle.v0.3+json"
+    );
+    assert_eq!(s["signer"], "cody@soyland.com");
+    assert_eq!(s["issuer"], "https://github.com/login/oauth");
+    assert_eq!(s["logEntry"]["logIndex"], 175508996);
+    assert_eq!(s["logEntry"]["integratedTime"], 1740770291);
+    assert_refused(&results, &not_signature, "payload", "predicateType");
+    assert_refused(&results, &wrong_subject, "identity", "cody@soyland.com");
+    assert_refused(&results, &other, "payloadDigest", "");
+
+    // One bit of the inclusion proof flipped (a registry of its own: the fake one lists
+    // referrers by subject digest across repositories, and the subject is the same image).
+    let w = World::new();
+    let mut corrupted: Value = serde_json::from_slice(&bundle).unwrap();
+    let hash =
+        &mut corrupted["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["hashes"][0];
+    let mut bytes = B64.decode(hash.as_str().unwrap()).unwrap();
+    bytes[0] ^= 1;
+    *hash = Value::String(B64.encode(bytes));
+    let subject = push_empty_image(&w.reg, "corrupted");
+    attach_bundle(&w.reg, subject, corrupted.to_string().as_bytes(), predicate);
+    let image = format!("{}/corrupted:latest", w.reg.host);
+    let config = format!(
+        "cosign:\n  - registryScopes: [\"*\"]\n    keyless: [{{subjectRegExp: \".*\", issuerRegExp: \".*\"}}]\n    trustedRoot: VEC/cosign/trusted_root_pgi.json\n    predicateTypes: [\"{predicate}\"]\n"
+    );
+    let (code, results) = w.verify(&[&image], "localhost:1/notation", &config);
+    assert_eq!(code, 1);
+    assert_refused(&results, &image, "transparencyLog", "inclusion proof");
+}
+
+#[test]
+fn signatures_any_and_all() {
+    let w = World::new();
+    let r = &w.reg;
+    let both = push_signed(r, "both", "dir-img-cosign-valid", |_| {});
+    // Notation signs the same manifest.
+    let manifest = std::fs::read(vector(
+        "containers-image/dir-img-cosign-valid/manifest.json",
+    ))
+    .unwrap();
+    let desc = vouch::registry::Descriptor {
+        media_type: "application/vnd.docker.distribution.manifest.v2+json".into(),
+        digest: format!("sha256:{}", vouch::registry::sha256_hex(&manifest)),
+        size: manifest.len() as u64,
+        artifact_type: None,
+        annotations: None,
+    };
+    let sig = w.notation.signer().sign_artifact(&desc, None).unwrap();
+    r.with(|s| s.put_signature(&sig));
+    // (Another manifest: the fake registry lists referrers by digest across repositories.)
+    let cosign_only = push_signed(r, "cosign-only", "dir-img-cosign-key-rekor-valid", |_| {});
+    let notation_only = format!("{}/notation-only:v1", r.host);
+    put_signed_image(
+        r,
+        "notation-only",
+        "v1",
+        b"notation only",
+        &w.notation.signer(),
+    );
+    let neither = format!("{}/neither:v1", r.host);
+    put_image(r, "neither", "v1", b"neither");
+    let images = [&both, &cosign_only, &notation_only, &neither];
+    let images: Vec<&str> = images.iter().map(|s| s.as_str()).collect();
+    let rule = "cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"VEC/containers-image/cosign.pub\", \"VEC/containers-image/cosign2.pub\"]\n";
+
+    let (code, results) = w.verify(&images, "*", &format!("{rule}signatures: any\n"));
+    assert_eq!(code, 1);
+    let b = assert_verified(&results, &both);
+    // Judged once: both kinds' outcomes in one verdict.
+    let kinds: Vec<&str> = b["signatures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap_or("notation"))
+        .collect();
+    assert_eq!(kinds, ["notation", "cosign"]);
+    assert_eq!(b["policy"], "notation");
+    assert_verified(&results, &cosign_only);
+    assert_verified(&results, &notation_only);
+    let n = result(&results, &neither);
+    assert_eq!(n["verified"], false);
+    let reasons = n["reasons"].to_string();
+    assert!(
+        reasons.contains("no Notation signature") && reasons.contains("no cosign signature"),
+        "{reasons}"
+    );
+
+    let (code, results) = w.verify(&images, "*", &format!("{rule}signatures: all\n"));
+    assert_eq!(code, 1);
+    assert_verified(&results, &both);
+    for image in [&cosign_only, &notation_only, &neither] {
+        let v = result(&results, image);
+        assert_eq!(v["verified"], false, "{v:#}");
+        assert!(v["reasons"].to_string().contains("signatures: all"), "{v}");
+    }
+    assert!(result(&results, &cosign_only)["reasons"]
+        .to_string()
+        .contains("no Notation signature"));
+    assert!(result(&results, &notation_only)["reasons"]
+        .to_string()
+        .contains("no cosign signature"));
+}
+
+#[test]
+fn config_errors_are_named() {
+    let w = World::new();
+    let image = format!("{}/x:v1", w.reg.host);
+    let cases = [
+        ("cosign:\n  - registryScopes: [\"*\"]\n", "cosign[0]: a rule needs keys"),
+        (
+            "cosign:\n  - registryScopes: [\"*\"]\n    keyless: [{subject: a, issuer: b}]\n",
+            "keyless identities need a trustedRoot",
+        ),
+        (
+            "cosign:\n  - registryScopes: [\"*\"]\n    level: skip\n    keys: [\"VEC/containers-image/cosign.pub\"]\n",
+            "level \"skip\"",
+        ),
+        (
+            "cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"VEC/containers-image/fulcio-cert\"]\n",
+            "fulcio-cert",
+        ),
+        (
+            "cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"VEC/containers-image/cosign.pub\"]\n    keyless: [{subjectRegExp: \"(\", issuer: b}]\n    trustedRoot: VEC/cosign/trusted_root_pgi.json\n",
+            "subjectRegExp",
+        ),
+        ("signatures: some\n", "signatures"),
+    ];
+    for (config, wanted) in cases {
+        std::fs::write(w.path("policy.json"), r#"{"version":"1.0","trustPolicies":[{"name":"n","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:test"],"trustedIdentities":["*"]}]}"#).unwrap();
+        std::fs::write(
+            w.path("config.yaml"),
+            config.replace("VEC", &vector("").display().to_string()),
+        )
+        .unwrap();
+        let (p, s, c) = (
+            w.path("policy.json"),
+            w.path("store"),
+            w.path("config.yaml"),
+        );
+        let (code, _, err) = common::outcome(&common::vouch(&[
+            "verify",
+            &image,
+            "--trust-policy",
+            &p,
+            "--trust-store",
+            &s,
+            "--config",
+            &c,
+        ]));
+        assert_eq!(code, 2, "{config}: {err}");
+        assert!(
+            err.contains(wanted),
+            "{config}: expected {wanted:?} in {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn webhook_admits_cosign_signed_and_names_the_failed_check() {
+    let w = World::new();
+    let r = &w.reg;
+    let valid = push_signed(r, "valid", "dir-img-cosign-valid", |_| {});
+    let tampered = push_signed(r, "tampered", "dir-img-cosign-valid", tamper_payload);
+    let config = format!(
+        "cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"{}\"]\n",
+        vector("containers-image/cosign.pub").display()
+    );
+    let policy = r#"{"version":"1.0","trustPolicies":[{"name":"notation","registryScopes":["localhost:1/notation"],"signatureVerification":{"level":"strict"},"trustStores":["ca:test"],"trustedIdentities":["*"]}]}"#;
+    let store = w.dir.path().join("store");
+    let hook =
+        common::webhook::start_with_store(&[], &r.host, policy, &config, Some(Path::new(&store)))
+            .await;
+    let allowed = hook
+        .review(&common::webhook::pod_review("u1", &[&valid]))
+        .await;
+    assert_eq!(allowed["allowed"], true, "{allowed:#}");
+    let denied = hook
+        .review(&common::webhook::pod_review("u2", &[&tampered]))
+        .await;
+    assert_eq!(denied["allowed"], false, "{denied:#}");
+    let message = common::webhook::message(&denied);
+    assert!(
+        message.contains("cosign signature: no configured key verifies"),
+        "{message}"
+    );
+}
