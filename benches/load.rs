@@ -857,14 +857,7 @@ fn platforms() -> Value {
         timed(indexes[5].clone(), "one".into()).await;
         let one = count() - before;
         let before = count();
-        let answers = futures::future::join_all((0..200).map(|i| {
-            let c = client.clone();
-            let url = url.clone();
-            let body = review(&format!("h{i}"), &indexes[6..7]);
-            async move { admit(&c, &url, &body).await }
-        }))
-        .await;
-        let allowed = answers.iter().filter(|a| a.as_ref().is_some_and(|a| a["response"]["allowed"] == true)).count();
+        let allowed = burst(&client, &url, &indexes[6], 200).await;
         let v = json!({
             "platforms_per_index": PLATFORMS,
             "cold_index_ms_median": percentile(&index_ms, 50.0),
@@ -877,6 +870,20 @@ fn platforms() -> Value {
         save("platforms", &v);
         v
     })
+}
+
+/// `n` concurrent admissions of `image`: how many were allowed.
+async fn burst(client: &reqwest::Client, url: &str, image: &str, n: usize) -> usize {
+    let answers = futures::future::join_all((0..n).map(|i| {
+        let c = client.clone();
+        let body = review(&format!("h{i}"), &[image.to_string()]);
+        async move { admit(&c, url, &body).await }
+    }))
+    .await;
+    answers
+        .iter()
+        .filter(|a| a.as_ref().is_some_and(|a| a["response"]["allowed"] == true))
+        .count()
 }
 
 fn herd() -> Value {
@@ -913,17 +920,7 @@ fn herd() -> Value {
         assert_eq!(r["response"]["allowed"], true, "{r}");
         let one = count() - before;
         let before = count();
-        let answers = futures::future::join_all((0..200).map(|i| {
-            let c = client.clone();
-            let url = url.clone();
-            let body = review(&format!("h{i}"), &images[1..2]);
-            async move { admit(&c, &url, &body).await }
-        }))
-        .await;
-        let allowed = answers
-            .iter()
-            .filter(|a| a.as_ref().is_some_and(|a| a["response"]["allowed"] == true))
-            .count();
+        let allowed = burst(&client, &url, &images[1], 200).await;
         (one, count() - before, allowed)
     });
     let v = json!({"registry_requests_one_admission": one, "registry_requests_200_concurrent": herd, "allowed": allowed, "target": "equal"});

@@ -180,34 +180,37 @@ fn config(dir: &Path, mode: Option<&str>, extra: &str) -> PathBuf {
     path
 }
 
-/// `vouch verify -o json` of `images` under `config`: exit status and the verdicts.
-fn verify(config: &Path, images: &[String]) -> (i32, Vec<Value>) {
+/// `vouch verify` of `images` under `config` and the tests' policy and store, with `extra`.
+fn run_verify(config: &Path, images: &[String], extra: &[&str]) -> std::process::Output {
     let l = layouts();
     let dir = tempfile::tempdir().expect("dir");
     let policy = common::policy_file(dir.path(), &POLICY.replace("REG", &l.registry.host));
-    let mut args = vec!["verify".to_string()];
-    args.extend(images.iter().cloned());
-    for a in [
+    let (policy, store, config) = (
+        policy.display().to_string(),
+        l.store.path().display().to_string(),
+        config.display().to_string(),
+    );
+    let mut args: Vec<&str> = vec!["verify"];
+    args.extend(images.iter().map(String::as_str));
+    args.extend([
         "--trust-policy",
-        &policy.display().to_string(),
+        &policy,
         "--trust-store",
-        &l.store.path().display().to_string(),
+        &store,
         "--insecure-registry",
         &l.registry.host,
         "--config",
-        &config.display().to_string(),
-        "-o",
-        "json",
-    ] {
-        args.push(a.to_string());
-    }
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let (code, out, err) = common::outcome(&common::vouch(&args));
+        &config,
+    ]);
+    args.extend_from_slice(extra);
+    common::vouch(&args)
+}
+
+/// `vouch verify -o json` of `images` under `config`: exit status and the verdicts.
+fn verify(config: &Path, images: &[String]) -> (i32, Vec<Value>) {
+    let (code, out, err) = common::outcome(&run_verify(config, images, &["-o", "json"]));
     let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    let verdicts = match v {
-        Value::Array(a) => a,
-        other => other["results"].as_array().cloned().unwrap_or_default(),
-    };
+    let verdicts = v["results"].as_array().cloned().unwrap_or_default();
     assert_eq!(verdicts.len(), images.len(), "{out}{err}");
     (code, verdicts)
 }
@@ -354,19 +357,7 @@ fn text_output_has_a_line_per_platform() {
     let l = layouts();
     let dir = tempfile::tempdir().expect("dir");
     let cfg = config(dir.path(), Some("index-or-platforms"), "");
-    let policy = common::policy_file(dir.path(), &POLICY.replace("REG", &l.registry.host));
-    let (code, out, err) = common::outcome(&common::vouch(&[
-        "verify",
-        &image("one-unsigned"),
-        "--trust-policy",
-        &policy.display().to_string(),
-        "--trust-store",
-        &l.store.path().display().to_string(),
-        "--insecure-registry",
-        &l.registry.host,
-        "--config",
-        &cfg.display().to_string(),
-    ]));
+    let (code, out, err) = common::outcome(&run_verify(&cfg, &[image("one-unsigned")], &[]));
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         out.contains(&format!(
