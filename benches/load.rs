@@ -735,20 +735,9 @@ fn signed_registry(n: usize, extra: usize, state: State) -> (MemoryRegistry, Vec
     let signer = id.signer();
     let mut images = Vec::new();
     for i in 0..n {
-        let d = reg.with(|s| {
-            let layer = s.put_blob(format!("layer {i}").as_bytes());
-            let config = s.put_blob(b"{}");
-            let m = json!({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-                "config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":config,"size":2},
-                "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":layer,"size":format!("layer {i}").len()}]});
-            let bytes = serde_json::to_vec(&m).unwrap();
-            let digest = s.put_manifest("application/vnd.oci.image.manifest.v1+json", &bytes, None);
-            s.tags.insert(format!("bench/app{i}:v1"), digest.clone());
-            Descriptor { media_type: "application/vnd.oci.image.manifest.v1+json".into(), digest, size: bytes.len() as u64, artifact_type: None, annotations: None }
-        });
-        let sig = signer.sign_artifact(&d, None).unwrap();
+        let d = signed_manifest(&reg, &signer, &i.to_string());
+        reg.with(|s| s.tags.insert(format!("bench/app{i}:v1"), d.digest.clone()));
         reg.with(|s| {
-            s.put_signature(&sig);
             for k in 0..extra {
                 let body = format!("{{\"sbom\":{k}}}");
                 let blob = s.put_blob(body.as_bytes());
@@ -764,7 +753,7 @@ fn signed_registry(n: usize, extra: usize, state: State) -> (MemoryRegistry, Vec
     (reg, images, id.anchor_der.clone())
 }
 
-/// A signed single-manifest image `bench/{name}` in `reg`, unique to `seed`: its descriptor.
+/// A signed single-manifest image in `reg` (untagged), unique to `seed`: its descriptor.
 fn signed_manifest(
     reg: &MemoryRegistry,
     signer: &vouch::notation::signer::Signer,
