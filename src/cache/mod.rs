@@ -172,29 +172,52 @@ impl std::fmt::Debug for VerdictCache {
 /// text it carries, and the cache's own bookkeeping (measured by the memory benchmark).
 fn weigh(j: &Judgement) -> usize {
     const FIXED: usize = 600;
-    let text = |s: &str| 16 + s.len();
-    let texts = |v: &[String]| v.iter().map(|s| text(s)).sum::<usize>();
-    let signatures: usize = j
-        .signatures
+    // An index judged by its platforms holds a judgement's worth per platform.
+    let platforms: usize = j
+        .platforms
         .iter()
-        .map(|s| {
-            std::mem::size_of_val(s)
-                + s.signer.as_deref().map_or(0, text)
-                + s.error.as_deref().map_or(0, text)
-                + texts(&s.warnings)
-                + s.checks
-                    .iter()
-                    .filter_map(|c| c.error.as_deref())
-                    .map(|e| 32 + text(e))
-                    .sum::<usize>()
+        .map(|p| {
+            std::mem::size_of_val(p)
+                + text(&p.platform)
+                + text(&p.digest)
+                + texts(&p.reasons)
+                + texts(&p.warnings)
+                + p.signatures.iter().map(weigh_signature).sum::<usize>()
+                + p.quarantine.as_deref().map_or(0, weigh_quarantine)
         })
         .sum();
-    let quarantine = j.quarantine.as_deref().map_or(0, |q| {
-        std::mem::size_of_val(q)
-            + q.details.as_deref().map_or(0, text)
-            + q.reason.as_deref().map_or(0, text)
-    });
-    FIXED + texts(&j.reasons) + texts(&j.warnings) + signatures + quarantine
+    FIXED
+        + texts(&j.reasons)
+        + texts(&j.warnings)
+        + j.signatures.iter().map(weigh_signature).sum::<usize>()
+        + j.quarantine.as_deref().map_or(0, weigh_quarantine)
+        + platforms
+}
+
+fn text(s: &str) -> usize {
+    16 + s.len()
+}
+
+fn texts(v: &[String]) -> usize {
+    v.iter().map(|s| text(s)).sum()
+}
+
+fn weigh_signature(s: &crate::notation::verifier::SignatureOutcome) -> usize {
+    std::mem::size_of_val(s)
+        + s.signer.as_deref().map_or(0, text)
+        + s.error.as_deref().map_or(0, text)
+        + texts(&s.warnings)
+        + s.checks
+            .iter()
+            .filter_map(|c| c.error.as_deref())
+            .map(|e| 32 + text(e))
+            .sum::<usize>()
+}
+
+fn weigh_quarantine(q: &crate::verdict::QuarantineStatus) -> usize {
+    std::mem::size_of_val(q)
+        + q.details.as_deref().map_or(0, text)
+        + q.reason.as_deref().map_or(0, text)
 }
 
 impl VerdictCache {
@@ -457,6 +480,26 @@ mod tests {
             "outcome": "verified", "reasons": [], "warnings": [], "signatures": []
         }))
         .expect("judgement")
+    }
+
+    #[test]
+    fn an_index_judged_by_platforms_weighs_what_its_platforms_hold() {
+        let single = allow();
+        let mut index = allow();
+        index.platforms = (0..8)
+            .map(|i| {
+                crate::verdict::PlatformVerdict::from_judgement(
+                    format!("linux/arch{i}"),
+                    format!("sha256:{}", "a".repeat(64)),
+                    &Judgement::failed("no signature found for this platform manifest"),
+                )
+            })
+            .collect();
+        let (one, eight) = (weigh(&single), weigh(&index));
+        assert!(
+            eight >= one + 8 * (64 + "no signature found".len()),
+            "{one} vs {eight}"
+        );
     }
 
     /// An allow whose signature's outcome holds until `until` (e.g. its revocation data's
