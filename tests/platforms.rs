@@ -591,3 +591,76 @@ async fn a_burst_of_admissions_costs_the_registry_what_one_admission_costs() {
     let m = w.metrics().await;
     assert!(metric(&m, "vouch_verifications_total{kind=\"verified\"}") >= 201.0);
 }
+
+/// Indexes no registry that checks its input would store, from a registry that does not: an
+/// entry whose digest is not a digest, and an index of ten thousand entries within the 4 MiB a
+/// manifest may have. Each is refused, naming what was wrong, before any entry is fetched.
+#[test]
+fn hostile_indexes_are_refused_with_what_was_wrong() {
+    use common::fake_registry::{FakeRegistry, State};
+    let reg = FakeRegistry::start(State::default()).expect("fake registry");
+    let child = common::fake_registry::put_image(&reg, "app", "child", b"child");
+    let entry = |digest: &str| {
+        json!({"mediaType": OCI_MANIFEST, "digest": digest, "size": child.size,
+            "platform": {"os": "linux", "architecture": "amd64"}})
+    };
+    let put_index = |tag: &str, entries: Vec<Value>| {
+        let bytes = serde_json::to_vec(
+            &json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}),
+        )
+        .expect("index");
+        reg.with(|s| s.put_manifest(OCI_INDEX, &bytes, Some(&format!("app:{tag}"))));
+    };
+    put_index(
+        "traversal",
+        vec![
+            entry(&child.digest),
+            entry("sha256:../../../v2/other/manifests/x"),
+        ],
+    );
+    put_index("huge", (0..10_000).map(|_| entry(&child.digest)).collect());
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config(dir.path(), Some("platforms"), "");
+    let store = tempfile::tempdir().expect("store");
+    common::e2e_trust_store(store.path());
+    let policy = common::policy_file(dir.path(), &POLICY.replace("REG", &reg.host));
+    let (cfg, policy, store) = (
+        cfg.display().to_string(),
+        policy.display().to_string(),
+        store.path().display().to_string(),
+    );
+    let (traversal, huge) = (
+        format!("{}/app:traversal", reg.host),
+        format!("{}/app:huge", reg.host),
+    );
+    let (code, out, err) = common::outcome(&common::vouch(&[
+        "verify",
+        &traversal,
+        &huge,
+        "--trust-policy",
+        &policy,
+        "--trust-store",
+        &store,
+        "--insecure-registry",
+        &reg.host,
+        "--config",
+        &cfg,
+        "-o",
+        "json",
+    ]));
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let (t, h) = (&v["results"][0], &v["results"][1]);
+    assert_eq!(t["outcome"], "failed", "{t}");
+    assert!(
+        reasons(t).contains("is malformed") && reasons(t).contains("digest"),
+        "{t}"
+    );
+    assert_eq!(h["outcome"], "failed", "{h}");
+    assert!(reasons(h).contains("lists more than 128 manifests"), "{h}");
+    assert_eq!(code, 1);
+    assert!(
+        !reg.requests().iter().any(|r| r.contains("/v2/other/")),
+        "no request follows the hostile digest: {:?}",
+        reg.requests()
+    );
+}
