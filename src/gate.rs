@@ -382,10 +382,26 @@ impl Gate {
             .await
         {
             Ok(t) => Ok((t.digest.clone(), Some(t))),
+            // Skipped signatures still leave the quarantine rule (the only reason to reach the
+            // registry): a state that could not be read is unknown, never passed.
+            Err(e) if self.skips(statement) && matches!(*e, RegistryError::Quarantined { .. }) => {
+                Err((
+                    None,
+                    Arc::new(quarantined_by_registry(
+                        reference,
+                        rules.quarantine.as_ref(),
+                        &e,
+                    )),
+                ))
+            }
             Err(e) if self.skips(statement) => {
                 let mut j = skipped(statement);
-                j.warnings
-                    .push(format!("could not resolve the digest: {e}"));
+                if let Some(rule) = &rules.quarantine {
+                    let state = QuarantineState::Unknown(format!(
+                        "could not resolve the digest, so the quarantine state is unknown: {e}"
+                    ));
+                    j.set_quarantine(rule, &state, reference.original());
+                }
                 Err((None, Arc::new(j)))
             }
             Err(e) => {

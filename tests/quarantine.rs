@@ -126,6 +126,39 @@ fn acr_quarantined_then_passed_then_failed() {
     assert!(out.contains("quarantined"), "{out}");
 }
 
+/// A `skip` statement skips signatures, not the quarantine rule: a quarantined image is refused
+/// by digest and by tag, though ACR hides the tag while quarantined (the state could then not
+/// be read: unknown, never passed).
+#[test]
+fn skipped_signatures_still_leave_quarantine_in_force() {
+    let (_reg, acr) = acr();
+    let s = Setup::new(&acr.host, "acr", "enforce", "");
+    std::fs::write(
+        s.dir.path().join("policy.json"),
+        r#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"skip"}}]}"#,
+    )
+    .unwrap();
+    acr.set(DIGEST, "Quarantined", "scan pending");
+    for image in [
+        format!("{}/team/app@{DIGEST}", acr.host),
+        format!("{}/team/app:v1", acr.host),
+    ] {
+        let (code, out, err) = s.run(&["verify", &image, "-o", "json"]);
+        let v: serde_json::Value =
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        let r = &v["results"][0];
+        assert_eq!(r["admission"], "deny", "{image}: {r}");
+        assert_ne!(code, 0, "{image}: {r}");
+        assert!(r["quarantine"]["reason"].is_string(), "{image}: {r}");
+    }
+    acr.set(DIGEST, "Passed", "clean");
+    let (code, out, err) = s.verify(&format!("{}/team/app:v1", acr.host));
+    assert_eq!(
+        code, 0,
+        "once passed, the skipped image is admitted: {out}{err}"
+    );
+}
+
 #[test]
 fn acr_states_from_the_metadata_api() {
     let (_reg, acr) = acr();
