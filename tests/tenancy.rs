@@ -347,3 +347,49 @@ async fn trust_is_chosen_per_namespace_by_name_and_by_label() {
         .await;
     assert_eq!(r["allowed"], true, "{r}");
 }
+
+/// A review shed because vouch is overloaded is answered by the policy of its namespace's
+/// mapping, not by the cluster-wide one: an `audit` cluster policy must not admit, unverified,
+/// a pod of a namespace whose own policy is `strict`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shed_reviews_are_answered_by_their_namespaces_policy() {
+    let stalled = common::hostile_client::Stalled::start(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    common::e2e_trust_store(&dir.path().join("store"));
+    let strict = common::policy_file(
+        dir.path(),
+        r#"{"version":"1.0","trustPolicies":[{"name":"team-a","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#,
+    );
+    let config = format!(
+        "serve:\n  deadline: 3s\n  maxPending: 1\nnamespaces:\n  - name: team-a\n    names: [team-a]\n    trustPolicy: {}\n    trustStore: {}\n",
+        strict.display(),
+        dir.path().join("store").display()
+    );
+    let cluster_policy = r#"{"version":"1.0","trustPolicies":[{"name":"cluster","registryScopes":["*"],"signatureVerification":{"level":"audit"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
+    let w = std::sync::Arc::new(
+        start_with_env(&[], &stalled.host, cluster_policy, &config, None, &[]).await,
+    );
+    // One review waits on the stalled registry and holds the only pending slot.
+    let waiting = {
+        let w = w.clone();
+        let image = format!("{}/app:v1", stalled.host);
+        tokio::spawn(async move { w.review(&pod("held", "other", &image, &[], None)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let image = format!("{}/app:v2", stalled.host);
+    let r = w.review(&pod("shed-a", "team-a", &image, &[], None)).await;
+    let msg = message(&r);
+    assert!(
+        msg.contains("vouch is overloaded") || r.to_string().contains("vouch is overloaded"),
+        "not shed: {r}"
+    );
+    assert_eq!(
+        r["allowed"], false,
+        "team-a's strict policy fails closed: {r}"
+    );
+    assert!(msg.contains("trust policy: team-a"), "{msg}");
+    // A namespace no mapping picks keeps the cluster-wide (audit) answer.
+    let r = w.review(&pod("shed-o", "other", &image, &[], None)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    waiting.await.unwrap();
+}

@@ -686,12 +686,7 @@ async fn admit(app: Arc<App>, request: axum::extract::Request, webhook: Webhook)
                     "vouch is overloaded: {} admission requests are already waiting for verdicts, so this one was not verified; retry shortly",
                     app.settings.max_pending
                 );
-                let gate = app.gate.load_full().cluster.clone();
-                let verdicts: Vec<Verdict> = work
-                    .images
-                    .iter()
-                    .map(|image| gate.unjudged(image, &reason))
-                    .collect();
+                let verdicts = app.shed_verdicts(&work, &reason).await;
                 app.answer(&work, &verdicts, webhook)
             }
         };
@@ -898,6 +893,57 @@ impl App {
                     } else {
                         v.warnings.push(n.clone());
                     }
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// The verdicts of a review shed unjudged (`reason`): each image's error verdict under the
+    /// policy its namespace's mapping selects, as a judged review's would be — by name, or by
+    /// labels the watch already holds (an overloaded vouch waits for no API server). When the
+    /// mapping cannot be told, or under `pod-only` (nothing proves the pod can read the image),
+    /// the image is denied: a shed review never passes on another policy's level.
+    async fn shed_verdicts(&self, work: &Work, reason: &str) -> Vec<Verdict> {
+        let gates = self.gate.load_full();
+        let chosen = if gates.namespaces.is_empty() {
+            Ok(None)
+        } else {
+            choose(&gates.matchers(), &work.namespace, || async {
+                match &self.tenancy {
+                    Some(t) => t
+                        .cached_namespace_labels(&work.namespace)
+                        .map(|l| Some((*l).clone()))
+                        .ok_or_else(|| "they are not in the watch cache yet".to_string()),
+                    None => Err("no cluster connection".into()),
+                }
+            })
+            .await
+        };
+        let (gate, mapping, undecided) = match &chosen {
+            Ok(index) => {
+                let (gate, name) = gates.get(*index);
+                (gate.clone(), name.to_string(), None)
+            }
+            Err(why) => (
+                gates.cluster.clone(),
+                crate::config::CLUSTER_POLICY.to_string(),
+                Some(why.clone()),
+            ),
+        };
+        let pod_only = self.settings.pull_credentials == PullCredentialsMode::PodOnly;
+        work.images
+            .iter()
+            .map(|image| {
+                let mut v = gate.unjudged(image, reason);
+                if let Some(why) = &undecided {
+                    v.reasons.push(why.clone());
+                    v.admission = crate::verdict::Admission::Deny;
+                } else if pod_only && v.outcome != crate::verdict::Outcome::Skipped {
+                    v.admission = crate::verdict::Admission::Deny;
+                }
+                if !gates.namespaces.is_empty() {
+                    v.policy_mapping = Some(mapping.clone());
                 }
                 v
             })
