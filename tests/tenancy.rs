@@ -348,6 +348,47 @@ async fn trust_is_chosen_per_namespace_by_name_and_by_label() {
     assert_eq!(r["allowed"], true, "{r}");
 }
 
+/// Under `pod-only` a tenant that cannot read an image learns nothing about it from what other
+/// tenants' admissions left in the caches: not the digest their tag resolved to, not whether
+/// it verified. Its denial is the same "cannot read" whether or not another tenant's
+/// admission of the image is cached.
+#[tokio::test]
+async fn pod_only_denials_reveal_nothing_another_tenant_resolved_or_judged() {
+    let (open, _) = registries();
+    let unsigned = open.push_unsigned_image("team-a/unsigned", 16_016);
+    open.tag("team-a/unsigned", &unsigned, "v1");
+    let api = FakeApi::start(cluster());
+    let (w, _dir) = serve(&api, "serve:\n  pullCredentials: pod-only\n", POLICY, &[]).await;
+    synced(&api, &["secrets", "serviceaccounts"]).await;
+    let signed = format!("{}/team-a/app:v1", private_host());
+    let unsigned_tag = format!("{}/team-a/unsigned:v1", private_host());
+    // Team A reads both: the signed one is admitted, the unsigned one refused (both cached).
+    let r = w
+        .review(&pod("a1", "team-a", &signed, &["regcred"], None))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = w
+        .review(&pod("a2", "team-a", &unsigned_tag, &["regcred"], None))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    // Team C has no credential for the registry: both are refused as unreadable, and neither
+    // answer names the digest team A's credentials resolved.
+    for (uid, image, digest) in [("c1", &signed, DIGEST), ("c2", &unsigned_tag, &unsigned)] {
+        let r = w.review(&pod(uid, "team-c", image, &[], None)).await;
+        assert_eq!(r["allowed"], false, "{r}");
+        let msg = message(&r);
+        assert!(
+            msg.contains("pod-only") && msg.contains("cannot read"),
+            "{image}: {msg}"
+        );
+        assert!(!msg.contains(digest), "{image}: the digest leaked: {msg}");
+        assert!(
+            !msg.contains("signature"),
+            "{image}: another tenant's verification result leaked: {msg}"
+        );
+    }
+}
+
 /// A review shed because vouch is overloaded is answered by the policy of its namespace's
 /// mapping, not by the cluster-wide one: an `audit` cluster policy must not admit, unverified,
 /// a pod of a namespace whose own policy is `strict`.

@@ -950,11 +950,14 @@ impl App {
             .collect()
     }
 
-    /// `pod-only`: an admitted verdict stands only if the pod's own credentials read the
-    /// manifest it is about (a verdict is shared by everyone who asks; readability is not).
+    /// `pod-only`: a verdict stands only if the pod's own credentials read the manifest it is
+    /// about (a verdict is shared by everyone who asks; readability is not). Denials are proven
+    /// too when they name a digest: the digest a tag resolved to and the judgement may be
+    /// another tenant's (cached), and a pod that cannot read the image must learn neither —
+    /// its denial then says only that it cannot read it.
     async fn prove_pod_can_read(&self, v: &mut Verdict, registry: &RegistryClient, due: Instant) {
-        if v.admission != crate::verdict::Admission::Allow
-            || v.outcome == crate::verdict::Outcome::Skipped
+        if v.outcome == crate::verdict::Outcome::Skipped
+            || (v.admission != crate::verdict::Admission::Allow && v.digest.is_none())
         {
             return;
         }
@@ -963,7 +966,14 @@ impl App {
             v.verified = false;
             v.admission = crate::verdict::Admission::Deny;
             v.pinned = None;
-            v.reasons.push(why);
+            // Nothing read with anyone else's credentials is shown.
+            v.reference = None;
+            v.digest = None;
+            v.reasons = vec![why];
+            v.warnings.clear();
+            v.signatures.clear();
+            v.platforms.clear();
+            v.quarantine = crate::verdict::QuarantineStatus::not_applicable();
         };
         let Ok(image) = crate::reference::ImageReference::parse(&v.image) else {
             return refuse(v, "the image reference cannot be read".into());
@@ -975,12 +985,19 @@ impl App {
             );
         };
         if let Err(e) = self.proofs.prove(registry, &image, &digest, due).await {
+            // A digest the image does not name came from a tag resolution, maybe another
+            // tenant's: not repeated (the registry's error quotes it).
+            let (shown, error) = match image.digest() {
+                Some(_) => (image.with_digest(&digest), e.to_string()),
+                None => (
+                    format!("{} (the digest its tag names)", image.original()),
+                    e.to_string().replace(&digest, "<digest>"),
+                ),
+            };
             refuse(
                 v,
                 format!(
-                    "pullCredentials is pod-only and the pod's own pull credentials cannot read {}/{}@{digest}: {e}",
-                    image.registry(),
-                    image.repository()
+                    "pullCredentials is pod-only and the pod's own pull credentials cannot read {shown}: {error}"
                 ),
             );
         }
