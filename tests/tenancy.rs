@@ -347,3 +347,90 @@ async fn trust_is_chosen_per_namespace_by_name_and_by_label() {
         .await;
     assert_eq!(r["allowed"], true, "{r}");
 }
+
+/// Under `pod-only` a tenant that cannot read an image learns nothing about it from what other
+/// tenants' admissions left in the caches: not the digest their tag resolved to, not whether
+/// it verified. Its denial is the same "cannot read" whether or not another tenant's
+/// admission of the image is cached.
+#[tokio::test]
+async fn pod_only_denials_reveal_nothing_another_tenant_resolved_or_judged() {
+    let (open, _) = registries();
+    let unsigned = open.push_unsigned_image("team-a/unsigned", 16_016);
+    open.tag("team-a/unsigned", &unsigned, "v1");
+    let api = FakeApi::start(cluster());
+    let (w, _dir) = serve(&api, "serve:\n  pullCredentials: pod-only\n", POLICY, &[]).await;
+    synced(&api, &["secrets", "serviceaccounts"]).await;
+    let signed = format!("{}/team-a/app:v1", private_host());
+    let unsigned_tag = format!("{}/team-a/unsigned:v1", private_host());
+    // Team A reads both: the signed one is admitted, the unsigned one refused (both cached).
+    let r = w
+        .review(&pod("a1", "team-a", &signed, &["regcred"], None))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = w
+        .review(&pod("a2", "team-a", &unsigned_tag, &["regcred"], None))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    // Team C has no credential for the registry: both are refused as unreadable, and neither
+    // answer names the digest team A's credentials resolved.
+    for (uid, image, digest) in [("c1", &signed, DIGEST), ("c2", &unsigned_tag, &unsigned)] {
+        let r = w.review(&pod(uid, "team-c", image, &[], None)).await;
+        assert_eq!(r["allowed"], false, "{r}");
+        let msg = message(&r);
+        assert!(
+            msg.contains("pod-only") && msg.contains("cannot read"),
+            "{image}: {msg}"
+        );
+        assert!(!msg.contains(digest), "{image}: the digest leaked: {msg}");
+        assert!(
+            !msg.contains("signature"),
+            "{image}: another tenant's verification result leaked: {msg}"
+        );
+    }
+}
+
+/// A review shed because vouch is overloaded is answered by the policy of its namespace's
+/// mapping, not by the cluster-wide one: an `audit` cluster policy must not admit, unverified,
+/// a pod of a namespace whose own policy is `strict`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shed_reviews_are_answered_by_their_namespaces_policy() {
+    let stalled = common::hostile_client::Stalled::start(100).await;
+    let dir = tempfile::tempdir().unwrap();
+    common::e2e_trust_store(&dir.path().join("store"));
+    let strict = common::policy_file(
+        dir.path(),
+        r#"{"version":"1.0","trustPolicies":[{"name":"team-a","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#,
+    );
+    let config = format!(
+        "serve:\n  deadline: 3s\n  maxPending: 1\nnamespaces:\n  - name: team-a\n    names: [team-a]\n    trustPolicy: {}\n    trustStore: {}\n",
+        strict.display(),
+        dir.path().join("store").display()
+    );
+    let cluster_policy = r#"{"version":"1.0","trustPolicies":[{"name":"cluster","registryScopes":["*"],"signatureVerification":{"level":"audit"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
+    let w = std::sync::Arc::new(
+        start_with_env(&[], &stalled.host, cluster_policy, &config, None, &[]).await,
+    );
+    // One review waits on the stalled registry and holds the only pending slot.
+    let waiting = {
+        let w = w.clone();
+        let image = format!("{}/app:v1", stalled.host);
+        tokio::spawn(async move { w.review(&pod("held", "other", &image, &[], None)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let image = format!("{}/app:v2", stalled.host);
+    let r = w.review(&pod("shed-a", "team-a", &image, &[], None)).await;
+    let msg = message(&r);
+    assert!(
+        msg.contains("vouch is overloaded") || r.to_string().contains("vouch is overloaded"),
+        "not shed: {r}"
+    );
+    assert_eq!(
+        r["allowed"], false,
+        "team-a's strict policy fails closed: {r}"
+    );
+    assert!(msg.contains("trust policy: team-a"), "{msg}");
+    // A namespace no mapping picks keeps the cluster-wide (audit) answer.
+    let r = w.review(&pod("shed-o", "other", &image, &[], None)).await;
+    assert_eq!(r["allowed"], true, "{r}");
+    waiting.await.unwrap();
+}

@@ -686,12 +686,7 @@ async fn admit(app: Arc<App>, request: axum::extract::Request, webhook: Webhook)
                     "vouch is overloaded: {} admission requests are already waiting for verdicts, so this one was not verified; retry shortly",
                     app.settings.max_pending
                 );
-                let gate = app.gate.load_full().cluster.clone();
-                let verdicts: Vec<Verdict> = work
-                    .images
-                    .iter()
-                    .map(|image| gate.unjudged(image, &reason))
-                    .collect();
+                let verdicts = app.shed_verdicts(&work, &reason).await;
                 app.answer(&work, &verdicts, webhook)
             }
         };
@@ -904,11 +899,65 @@ impl App {
             .collect()
     }
 
-    /// `pod-only`: an admitted verdict stands only if the pod's own credentials read the
-    /// manifest it is about (a verdict is shared by everyone who asks; readability is not).
+    /// The verdicts of a review shed unjudged (`reason`): each image's error verdict under the
+    /// policy its namespace's mapping selects, as a judged review's would be — by name, or by
+    /// labels the watch already holds (an overloaded vouch waits for no API server). When the
+    /// mapping cannot be told, or under `pod-only` (nothing proves the pod can read the image),
+    /// the image is denied: a shed review never passes on another policy's level.
+    async fn shed_verdicts(&self, work: &Work, reason: &str) -> Vec<Verdict> {
+        let gates = self.gate.load_full();
+        let chosen = if gates.namespaces.is_empty() {
+            Ok(None)
+        } else {
+            choose(&gates.matchers(), &work.namespace, || async {
+                match &self.tenancy {
+                    Some(t) => t
+                        .cached_namespace_labels(&work.namespace)
+                        .map(|l| Some((*l).clone()))
+                        .ok_or_else(|| "they are not in the watch cache yet".to_string()),
+                    None => Err("no cluster connection".into()),
+                }
+            })
+            .await
+        };
+        let (gate, mapping, undecided) = match &chosen {
+            Ok(index) => {
+                let (gate, name) = gates.get(*index);
+                (gate.clone(), name.to_string(), None)
+            }
+            Err(why) => (
+                gates.cluster.clone(),
+                crate::config::CLUSTER_POLICY.to_string(),
+                Some(why.clone()),
+            ),
+        };
+        let pod_only = self.settings.pull_credentials == PullCredentialsMode::PodOnly;
+        work.images
+            .iter()
+            .map(|image| {
+                let mut v = gate.unjudged(image, reason);
+                if let Some(why) = &undecided {
+                    v.reasons.push(why.clone());
+                    v.admission = crate::verdict::Admission::Deny;
+                } else if pod_only && v.outcome != crate::verdict::Outcome::Skipped {
+                    v.admission = crate::verdict::Admission::Deny;
+                }
+                if !gates.namespaces.is_empty() {
+                    v.policy_mapping = Some(mapping.clone());
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// `pod-only`: a verdict stands only if the pod's own credentials read the manifest it is
+    /// about (a verdict is shared by everyone who asks; readability is not). Denials are proven
+    /// too when they name a digest: the digest a tag resolved to and the judgement may be
+    /// another tenant's (cached), and a pod that cannot read the image must learn neither —
+    /// its denial then says only that it cannot read it.
     async fn prove_pod_can_read(&self, v: &mut Verdict, registry: &RegistryClient, due: Instant) {
-        if v.admission != crate::verdict::Admission::Allow
-            || v.outcome == crate::verdict::Outcome::Skipped
+        if v.outcome == crate::verdict::Outcome::Skipped
+            || (v.admission != crate::verdict::Admission::Allow && v.digest.is_none())
         {
             return;
         }
@@ -917,7 +966,14 @@ impl App {
             v.verified = false;
             v.admission = crate::verdict::Admission::Deny;
             v.pinned = None;
-            v.reasons.push(why);
+            // Nothing read with anyone else's credentials is shown.
+            v.reference = None;
+            v.digest = None;
+            v.reasons = vec![why];
+            v.warnings.clear();
+            v.signatures.clear();
+            v.platforms.clear();
+            v.quarantine = crate::verdict::QuarantineStatus::not_applicable();
         };
         let Ok(image) = crate::reference::ImageReference::parse(&v.image) else {
             return refuse(v, "the image reference cannot be read".into());
@@ -929,12 +985,19 @@ impl App {
             );
         };
         if let Err(e) = self.proofs.prove(registry, &image, &digest, due).await {
+            // A digest the image does not name came from a tag resolution, maybe another
+            // tenant's: not repeated (the registry's error quotes it).
+            let (shown, error) = match image.digest() {
+                Some(_) => (image.with_digest(&digest), e.to_string()),
+                None => (
+                    format!("{} (the digest its tag names)", image.original()),
+                    e.to_string().replace(&digest, "<digest>"),
+                ),
+            };
             refuse(
                 v,
                 format!(
-                    "pullCredentials is pod-only and the pod's own pull credentials cannot read {}/{}@{digest}: {e}",
-                    image.registry(),
-                    image.repository()
+                    "pullCredentials is pod-only and the pod's own pull credentials cannot read {shown}: {error}"
                 ),
             );
         }

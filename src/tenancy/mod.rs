@@ -304,6 +304,11 @@ impl Tenancy {
             .and_then(account_secrets))
     }
 
+    /// A namespace's labels if the watch already holds them (no request is made).
+    pub fn cached_namespace_labels(&self, namespace: &str) -> Option<Labels> {
+        self.namespaces.get("", namespace)
+    }
+
     /// A namespace's labels (`None`: the namespace does not exist).
     pub async fn namespace_labels(
         &self,
