@@ -177,8 +177,14 @@ pub struct CosignRule {
 
 impl CosignRule {
     /// The rule's name in verdicts: `cosign[N]`.
+    /// Reserved: the trust policy refuses statement names starting with `cosign[`
+    /// ([`crate::notation::trust_policy::RESERVED_NAME_PREFIX`]).
     pub fn name(&self) -> String {
-        format!("cosign[{}]", self.index)
+        format!(
+            "{}{}]",
+            crate::notation::trust_policy::RESERVED_NAME_PREFIX,
+            self.index
+        )
     }
 
     fn load(index: usize, c: &CosignRuleConfig) -> Result<Self, CosignError> {
@@ -449,7 +455,12 @@ impl Run {
     }
 }
 
-fn verify_found(rule: &CosignRule, found: &Found, image_digest: &str) -> SignatureOutcome {
+/// Verify one found signature under `rule` against the image digest it must bind: what
+/// [`judge`] does with each signature discovery finds. Public so the Sigstore conformance
+/// cases and other bundles that sign blobs, not images, are tested at the layer they exercise
+/// (a [`Found::Bundle`] with the artifact's digest); the outcome's checks name what passed
+/// and its error the check that failed.
+pub fn verify_found(rule: &CosignRule, found: &Found, image_digest: &str) -> SignatureOutcome {
     match found {
         Found::Legacy {
             manifest,
