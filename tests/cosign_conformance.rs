@@ -231,6 +231,23 @@ fn conformance_log_entries_and_times() {
     assert_eq!(o.log_entry.as_ref().unwrap().integrated_time, 1766077479);
 }
 
+/// The signing time shown is one the verifier authenticated: without its SET, the managed-key
+/// bundle's `integratedTime` (rewritten to 1970) is covered by nothing — the inclusion proof
+/// authenticates the entry's body only — so the verified RFC 3161 time is shown instead.
+#[test]
+fn an_unauthenticated_integrated_time_is_not_the_signing_time() {
+    let dir = case("managed-key-happy-path");
+    let mut doc: Value = serde_json::from_slice(&read(&dir.join("bundle.sigstore.json"))).unwrap();
+    let entry = &mut doc["verificationMaterial"]["tlogEntries"][0];
+    entry.as_object_mut().unwrap().remove("inclusionPromise");
+    entry["integratedTime"] = Value::String("1".into());
+    let p = policy(None, Some(&dir.join("key.pub")), &production_root(), &[]);
+    let o = verify(&p, doc.to_string().as_bytes(), A_TXT);
+    assert_passed(&o, &["transparencyLog"]);
+    let shown = o.signing_time.expect("the RFC 3161 time").unix_timestamp();
+    assert!((shown - 1766077479).abs() < 3600, "signing time {shown}");
+}
+
 /// The conformance cases under the wrong identity, issuer or key: refused at that check.
 #[test]
 fn conformance_cases_under_another_identity_or_key() {

@@ -443,8 +443,15 @@ impl Run {
         self.finish()
     }
 
-    fn log_entry(&mut self, entry: LogEntry) {
-        self.out.signing_time = OffsetDateTime::from_unix_timestamp(entry.integrated_time).ok();
+    /// The log entry, and as the signing time the time the verifier authenticated (a SET
+    /// covers `integratedTime`, an inclusion proof alone does not; else a verified RFC 3161
+    /// time), never the entry's unauthenticated field.
+    fn log_entry(&mut self, entry: LogEntry, result: &sigstore_verify::VerificationResult) {
+        let proven = result
+            .integrated_time()
+            .or_else(|| result.verified_timestamps().iter().min().copied());
+        self.out.signing_time =
+            proven.and_then(|t| OffsetDateTime::from_unix_timestamp(t.as_second()).ok());
         self.out.log_entry = Some(Box::new(entry));
     }
 
@@ -511,9 +518,9 @@ fn verify_legacy(
             match bundle::legacy_to_bundle(payload, &signature, annotations, Material::Key) {
                 Ok(Some((b, entry))) => {
                     match bundle::verify_keyed(&root.verifier, &b, &Artifact::Bytes(payload), &key.der) {
-                        Ok(_) => {
+                        Ok(result) => {
                             run.pass("transparencyLog");
-                            run.log_entry(entry);
+                            run.log_entry(entry, &result);
                         }
                         Err(f) => return run.fail(f),
                     }
@@ -558,7 +565,7 @@ fn verify_legacy(
                 for name in bundle::passed_checks(&result, true) {
                     run.pass(name);
                 }
-                run.log_entry(entry);
+                run.log_entry(entry, &result);
                 if let Err(f) = match_identity(&mut run, rule, &result) {
                     return run.fail(f);
                 }
@@ -653,7 +660,7 @@ fn verify_bundle(
                     run.pass("payloadDigest");
                     run.out.signer = Some(key.label());
                     if let Some(e) = entry {
-                        run.log_entry(e);
+                        run.log_entry(e, &result);
                     }
                     return run.finish();
                 }
@@ -685,7 +692,7 @@ fn verify_bundle(
             }
             run.pass("payloadDigest");
             if let Some(e) = entry {
-                run.log_entry(e);
+                run.log_entry(e, &result);
             }
             if let Err(f) = match_identity(&mut run, rule, &result) {
                 return run.fail(f);
