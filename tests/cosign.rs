@@ -56,27 +56,15 @@ impl World {
         std::fs::write(self.path("policy.json"), policy).unwrap();
         let config = config.replace("VEC", &vector("").display().to_string());
         std::fs::write(self.path("config.yaml"), config).unwrap();
-        let (policy, store, config) = (
-            self.path("policy.json"),
-            self.path("store"),
-            self.path("config.yaml"),
-        );
-        let mut args = vec!["verify"];
-        args.extend_from_slice(images);
-        args.extend([
-            "--trust-policy",
-            &policy,
-            "--trust-store",
-            &store,
-            "--insecure-registry",
+        let config = self.path("config.yaml");
+        let (code, v, _) = common::verify_json(
+            images,
+            &self.dir.path().join("policy.json"),
+            &self.dir.path().join("store"),
             &self.reg.host,
-            "--config",
-            &config,
-            "-o",
-            "json",
-        ]);
-        let (code, out, err) = common::outcome(&common::vouch(&args));
-        let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+            &["--config", &config],
+            &[],
+        );
         (code, v["results"].as_array().unwrap().clone())
     }
 }
@@ -550,8 +538,16 @@ fn config_errors_are_named() {
         ),
         ("signatures: some\n", "signatures"),
     ];
-    for (config, wanted) in cases {
-        std::fs::write(w.path("policy.json"), r#"{"version":"1.0","trustPolicies":[{"name":"n","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:test"],"trustedIdentities":["*"]}]}"#).unwrap();
+    // A Notation statement may not take the name of the stand-in statement of a cosign rule
+    // (`cosign[N]`, which verdicts name): refused at load, whatever the config.
+    let reserved = (
+        "cosign[0]",
+        "cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"VEC/containers-image/cosign.pub\"]\n",
+        "trust policy statement name \"cosign[0]\" is reserved",
+    );
+    let cases = cases.map(|(config, wanted)| ("n", config, wanted));
+    for (name, config, wanted) in cases.into_iter().chain([reserved]) {
+        std::fs::write(w.path("policy.json"), format!(r#"{{"version":"1.0","trustPolicies":[{{"name":"{name}","registryScopes":["*"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:test"],"trustedIdentities":["*"]}}]}}"#)).unwrap();
         std::fs::write(
             w.path("config.yaml"),
             config.replace("VEC", &vector("").display().to_string()),
@@ -604,6 +600,194 @@ async fn webhook_admits_cosign_signed_and_names_the_failed_check() {
         .await;
     assert_eq!(denied["allowed"], false, "{denied:#}");
     let message = common::webhook::message(&denied);
+    assert!(
+        message.contains("cosign signature: no configured key verifies"),
+        "{message}"
+    );
+}
+
+/// cosign layouts the test makes on images pushed into a real docker-registry: a keyed
+/// `.sig` manifest signed by a P-256 key the test generates (verified; refused under another
+/// key, and when its payload names another digest), and a keyed v0.3 bundle attached as a
+/// referrer through the referrers tag (docker-registry has no referrers API): found, and
+/// refused because it carries no transparency-log entry — vouch verifies a bundle only
+/// against a trustedRoot, and then requires a verified log entry, as cosign does by default.
+#[test]
+fn keyed_signatures_on_a_real_registry() {
+    use common::cosign::{attach_bundle_to, push_sig_to, simple_signing_payload, TestKey};
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    let reg = common::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key = TestKey::generate(&dir.path().join("release.pub"));
+    let other_key = TestKey::generate(&dir.path().join("other.pub"));
+    let host = &reg.host;
+    let image = |repo: &str, n: usize| {
+        let d = reg.push_image_as(repo, n, OCI);
+        (format!("{host}/{repo}@{}", d.digest), d)
+    };
+    // Signed by the key, over its own digest.
+    let (signed, signed_desc) = image("signed", 1);
+    let layer = key.signed_layer(simple_signing_payload(
+        &format!("{host}/signed"),
+        &signed_desc.digest,
+    ));
+    push_sig_to(&reg, "signed", &signed_desc.digest, &[layer]);
+    // The same, judged by a rule trusting another key.
+    let (wrong_key, wrong_key_desc) = image("wrong-key", 2);
+    let layer = key.signed_layer(simple_signing_payload(
+        &format!("{host}/wrong-key"),
+        &wrong_key_desc.digest,
+    ));
+    push_sig_to(&reg, "wrong-key", &wrong_key_desc.digest, &[layer]);
+    // Signed by the key, but the payload names the first image.
+    let (other_digest, other_digest_desc) = image("other-digest", 3);
+    let layer = key.signed_layer(simple_signing_payload(
+        &format!("{host}/other-digest"),
+        &signed_desc.digest,
+    ));
+    push_sig_to(&reg, "other-digest", &other_digest_desc.digest, &[layer]);
+    // Keyed bundles, judged without and with a trusted root.
+    let (bundled, bundled_desc) = image("bundled", 4);
+    attach_bundle_to(
+        &reg,
+        "bundled",
+        &bundled_desc,
+        &key.keyed_bundle(&bundled_desc.digest),
+        vouch::cosign::COSIGN_SIGN_PREDICATE,
+    );
+    let (bundled_root, bundled_root_desc) = image("bundled-root", 5);
+    attach_bundle_to(
+        &reg,
+        "bundled-root",
+        &bundled_root_desc,
+        &key.keyed_bundle(&bundled_root_desc.digest),
+        vouch::cosign::COSIGN_SIGN_PREDICATE,
+    );
+
+    let (release, other) = (key.public.display(), other_key.public.display());
+    let config = format!(
+        r#"cosign:
+  - registryScopes: ["{host}/signed", "{host}/other-digest", "{host}/bundled"]
+    keys: ["{release}"]
+  - registryScopes: ["{host}/wrong-key"]
+    keys: ["{other}"]
+  - registryScopes: ["{host}/bundled-root"]
+    keys: ["{release}"]
+    trustedRoot: VEC/sigstore-rs/sigstore_trusted_root.json
+"#
+    );
+    let store = dir.path().join("store");
+    common::e2e_trust_store(&store);
+    let policy = dir.path().join("policy.json");
+    std::fs::write(&policy, r#"{"version":"1.0","trustPolicies":[{"name":"notation","registryScopes":["localhost:1/notation"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#).unwrap();
+    let config_path = dir.path().join("config.yaml");
+    std::fs::write(
+        &config_path,
+        config.replace("VEC", &vector("").display().to_string()),
+    )
+    .unwrap();
+    let images = [&signed, &wrong_key, &other_digest, &bundled, &bundled_root];
+    let images: Vec<&str> = images.iter().map(|s| s.as_str()).collect();
+    let config_arg = config_path.display().to_string();
+    let (code, v, err) = common::verify_json(
+        &images,
+        &policy,
+        &store,
+        host,
+        &["--config", &config_arg],
+        &[],
+    );
+    assert_eq!(code, 1, "{err}");
+    let results = v["results"].as_array().unwrap();
+
+    let ok = assert_verified(results, &signed);
+    let s = verified_signature(&ok);
+    assert_eq!(s["kind"], "cosign");
+    assert_eq!(s["signer"], format!("key {release}"));
+    assert_eq!(ok["policy"], "cosign[0]");
+    assert_refused(
+        results,
+        &wrong_key,
+        "signature",
+        "no configured key verifies the signature over the payload (1 tried)",
+    );
+    assert_refused(
+        results,
+        &other_digest,
+        "payloadDigest",
+        &format!("not the image's digest {}", other_digest_desc.digest),
+    );
+    // Found through the referrers tag (not "no cosign signature found"), refused for what it lacks.
+    assert_refused(
+        results,
+        &bundled,
+        "trustedRoot",
+        "a Sigstore bundle is verified against a trustedRoot",
+    );
+    assert_refused(
+        results,
+        &bundled_root,
+        "transparencyLog",
+        "must have an inclusion proof",
+    );
+}
+
+/// Key rotation while serving: the key file of a cosign rule replaced, the webhook reloads it
+/// (reloadInterval 200ms) and then admits an image signed by the new key and refuses one
+/// signed only by the old key (the verdict cache keys carry the key bytes).
+#[tokio::test]
+async fn webhook_reloads_a_rotated_cosign_key() {
+    use common::cosign::{push_sig_to, simple_signing_payload, TestKey};
+    const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+    let reg = common::Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("release.pub");
+    let old_key = TestKey::generate(&key_file);
+    let new_key = TestKey::generate(&dir.path().join("next.pub"));
+    let host = reg.host.clone();
+    let signed_by = |repo: &str, n: usize, key: &TestKey| {
+        let d = reg.push_image_as(repo, n, OCI);
+        let payload = simple_signing_payload(&format!("{host}/{repo}"), &d.digest);
+        push_sig_to(&reg, repo, &d.digest, &[key.signed_layer(payload)]);
+        format!("{host}/{repo}@{}", d.digest)
+    };
+    let old_signed = signed_by("old", 1, &old_key);
+    let new_signed = signed_by("new", 2, &new_key);
+    let config = format!(
+        "{}cosign:\n  - registryScopes: [\"*\"]\n    keys: [\"{}\"]\n",
+        common::webhook::DEFAULT_CONFIG,
+        key_file.display()
+    );
+    let policy = r#"{"version":"1.0","trustPolicies":[{"name":"notation","registryScopes":["localhost:1/notation"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
+    let hook = common::webhook::start_with_config(&[], &host, policy, &config).await;
+    let review = |uid: &str, image: &str| common::webhook::pod_review(uid, &[image]);
+    assert_eq!(
+        hook.review(&review("a1", &old_signed)).await["allowed"],
+        true
+    );
+    let denied = hook.review(&review("a2", &new_signed)).await;
+    assert_eq!(denied["allowed"], false, "{denied:#}");
+    assert!(common::webhook::message(&denied).contains("no configured key verifies"));
+
+    // Rotation: the key file now holds the new key.
+    std::fs::copy(&new_key.public, &key_file).unwrap();
+    let started = std::time::Instant::now();
+    let mut n = 0;
+    loop {
+        n += 1;
+        let r = hook.review(&review(&format!("b{n}"), &new_signed)).await;
+        if r["allowed"] == true {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "the rotated key was never applied: {r:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let refused = hook.review(&review("c1", &old_signed)).await;
+    assert_eq!(refused["allowed"], false, "{refused:#}");
+    let message = common::webhook::message(&refused);
     assert!(
         message.contains("cosign signature: no configured key verifies"),
         "{message}"

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use common::crl_server::CrlServer;
 use common::fake_registry::{put_signed_image, FakeRegistry, State};
 use common::pki::{Ca, Endpoints};
-use common::{outcome, vouch_env};
+use common::verify_json;
 
 const POLICY: &str = r#"{"version":"1.0","trustPolicies":[{"name":"crl","registryScopes":["*"],
     "signatureVerification":{"level":"strict"},"trustStores":["ca:crl"],"trustedIdentities":["*"]}]}"#;
@@ -58,25 +58,15 @@ impl World {
 
     /// `vouch verify` with `NOTATION_CACHE=cache` (JSON output): exit status, the first result.
     fn verify(&self, cache: &Path, extra: &[&str]) -> (i32, serde_json::Value, String) {
-        let policy = self.dir.path().join("policy.json").display().to_string();
-        let store = self.dir.path().join("store").display().to_string();
-        let mut args = vec![
-            "verify",
-            &self.image,
-            "--trust-policy",
-            &policy,
-            "--trust-store",
-            &store,
-            "--insecure-registry",
-            &self.reg.host,
-            "-o",
-            "json",
-        ];
-        args.extend_from_slice(extra);
         let cache = cache.display().to_string();
-        let (code, out, err) = outcome(&vouch_env(&args, &[("NOTATION_CACHE", &cache)]));
-        let v: serde_json::Value =
-            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        let (code, v, err) = verify_json(
+            &[&self.image],
+            &self.dir.path().join("policy.json"),
+            &self.dir.path().join("store"),
+            &self.reg.host,
+            extra,
+            &[("NOTATION_CACHE", &cache)],
+        );
         (code, v["results"][0].clone(), err)
     }
 }

@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde::Deserialize;
-use sigstore_verify::types::{Bundle, DerPublicKey, Sha256Hash, SignatureContent};
+use sigstore_verify::bundle::Error as BundleError;
+use sigstore_verify::types::{
+    ArtifactDigest, Bundle, DerPublicKey, HashAlgorithm, SignatureContent,
+};
 use sigstore_verify::{
     CertificateError, Error as SigstoreError, PublicKeyVerificationPolicy, TimestampError,
     TransparencyLogError, VerificationPolicy, VerificationResult, Verifier,
@@ -107,6 +110,18 @@ pub fn failure_of(e: &SigstoreError) -> Failure {
         SigstoreError::Timestamp(TimestampError::NoVerifiedTimestamp(_)) => "transparencyLog",
         SigstoreError::Timestamp(_) => "timestamp",
         SigstoreError::InvalidTrustRoot(_) | SigstoreError::TrustRoot(_) => "trustedRoot",
+        // Structural checks of the log evidence (a checkpoint of another tree, a missing
+        // proof or promise) are failures of the transparency-log check, not of the format.
+        SigstoreError::Bundle(b) => match b {
+            BundleError::MissingInclusionPromise(_)
+            | BundleError::MissingInclusionProof(_)
+            | BundleError::MissingSigningTimeEvidence
+            | BundleError::MissingCheckpoint
+            | BundleError::LogIndexOutOfRange { .. }
+            | BundleError::CheckpointRootMismatch => "transparencyLog",
+            BundleError::MissingTimestamp => "timestamp",
+            _ => "bundle",
+        },
         _ => "bundle",
     };
     Failure::new(name, e.to_string())
@@ -287,20 +302,25 @@ pub enum Artifact<'a> {
     /// The payload bytes (legacy `.sig`).
     Bytes(&'a [u8]),
     /// The image's manifest digest (bundles: the in-toto subject or message digest).
-    Digest(Sha256Hash),
+    Digest(ArtifactDigest),
 }
 
-/// The artifact for an image digest (`sha256:<hex>` only: cosign bundles bind SHA-256).
+/// The artifact for an image digest: `sha256:`, `sha384:` or `sha512:` (the OCI digests
+/// vouch reads), bound by an in-toto subject of that algorithm. cosign binds SHA-256; a
+/// message signature (hashedrekord) needs SHA-256 and fails closed on the others.
 pub fn image_artifact(digest: &str) -> Result<Artifact<'static>, Failure> {
-    let hex = digest.strip_prefix("sha256:").ok_or_else(|| {
-        Failure::new(
-            "payloadDigest",
-            format!("the image digest {digest} is not SHA-256, which Sigstore bundles bind"),
-        )
-    })?;
-    Sha256Hash::from_hex(hex)
+    let bad =
+        |why: String| Failure::new("payloadDigest", format!("the image digest {digest}: {why}"));
+    let (algorithm, hex) = match digest.split_once(':') {
+        Some(("sha256", h)) => (HashAlgorithm::Sha2256, h),
+        Some(("sha384", h)) => (HashAlgorithm::Sha2384, h),
+        Some(("sha512", h)) => (HashAlgorithm::Sha2512, h),
+        _ => return Err(bad("not a SHA-2 digest, which Sigstore bundles bind".into())),
+    };
+    let bytes = hex::decode(hex).map_err(|e| bad(e.to_string()))?;
+    ArtifactDigest::new(algorithm, bytes)
         .map(Artifact::Digest)
-        .map_err(|e| Failure::new("payloadDigest", format!("the image digest {digest}: {e}")))
+        .map_err(|e| bad(e.to_string()))
 }
 
 /// Verify a keyless bundle: chain, validity at the proven time, SCT, log entry, signature and
@@ -313,7 +333,7 @@ pub fn verify_keyless(
     let policy = VerificationPolicy::any_identity();
     let result = match artifact {
         Artifact::Bytes(b) => verifier.verify(*b, bundle, &policy),
-        Artifact::Digest(d) => verifier.verify(d, bundle, &policy),
+        Artifact::Digest(d) => verifier.verify(d.clone(), bundle, &policy),
     }
     .map_err(|e| failure_of(&e))?;
     if !(result.certificate_verified() && result.sct_verified() && result.tlog_verified()) {
@@ -335,7 +355,7 @@ pub fn verify_keyed(
     let policy = PublicKeyVerificationPolicy::new(key.clone());
     let result = match artifact {
         Artifact::Bytes(b) => verifier.verify(*b, bundle, &policy),
-        Artifact::Digest(d) => verifier.verify(d, bundle, &policy),
+        Artifact::Digest(d) => verifier.verify(d.clone(), bundle, &policy),
     }
     .map_err(|e| failure_of(&e))?;
     if !result.tlog_verified() {

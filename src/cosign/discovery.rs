@@ -69,123 +69,135 @@ pub async fn discover(
     target: &Descriptor,
     max: usize,
 ) -> Result<Discovered, String> {
-    let mut out = Discovered::default();
-    legacy(registry, reference, target, max, &mut out).await?;
-    if out.found.len() < max {
-        bundles(registry, reference, target, max, &mut out).await?;
-    }
-    Ok(out)
-}
-
-async fn legacy(
-    registry: &RegistryClient,
-    reference: &ImageReference,
-    target: &Descriptor,
-    max: usize,
-    out: &mut Discovered,
-) -> Result<(), String> {
-    let tag = signature_tag(&target.digest);
-    let tagged = ImageReference::parse(&format!(
-        "{}/{}:{tag}",
-        reference.registry(),
-        reference.repository()
-    ))
-    .map_err(|e| format!("the signature tag {tag}: {e}"))?;
-    let desc = match registry.resolve_digest(&tagged).await {
-        Ok(d) => d,
-        Err(RegistryError::NotFound { .. }) => return Ok(()),
-        Err(e) => {
-            return Err(format!(
-                "unable to read the cosign signature tag {tag}: {e}"
-            ))
-        }
+    let mut d = Discovery {
+        registry,
+        reference,
+        target,
+        max,
+        out: Discovered::default(),
     };
-    if desc.media_type != OCI_MANIFEST {
-        return Err(format!(
-            "the cosign signature tag {tag} holds a {:?}, not an OCI image manifest",
-            desc.media_type
-        ));
+    d.legacy().await?;
+    if d.out.found.len() < max {
+        d.bundles().await?;
     }
-    let bytes = registry
-        .fetch_manifest(reference, &desc)
-        .await
-        .map_err(|e| format!("unable to read the cosign signature manifest {tag}: {e}"))?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
-        .map_err(|e| format!("the cosign signature manifest {tag} is malformed: {e}"))?;
-    for layer in manifest.layers {
-        if layer.media_type != SIMPLE_SIGNING {
-            out.other_attachments += 1;
-            continue;
-        }
-        if out.found.len() == max {
-            out.truncated = true;
-            break;
-        }
-        let payload = registry
-            .fetch_blob(reference, &layer, MAX_ENVELOPE_BYTES)
-            .await
-            .map_err(|e| {
-                format!(
-                    "unable to read cosign signature payload {}: {e}",
-                    layer.digest
-                )
-            })?;
-        out.found.push(Found::Legacy {
-            manifest: desc.digest.clone(),
-            payload,
-            annotations: layer.annotations.unwrap_or_default(),
-        });
-    }
-    Ok(())
+    Ok(d.out)
 }
 
-async fn bundles(
-    registry: &RegistryClient,
-    reference: &ImageReference,
-    target: &Descriptor,
+/// One image's discovery under way.
+struct Discovery<'a> {
+    registry: &'a RegistryClient,
+    reference: &'a ImageReference,
+    target: &'a Descriptor,
     max: usize,
-    out: &mut Discovered,
-) -> Result<(), String> {
-    let room = max - out.found.len();
-    let listed = registry
-        .referrers(reference, target, BUNDLE_V03, room)
-        .await
-        .map_err(|e| format!("unable to list the Sigstore bundles of the image: {e}"))?;
-    for desc in listed {
-        if out.found.len() == max {
-            out.truncated = true;
-            break;
-        }
-        if desc.media_type != OCI_MANIFEST {
-            continue;
-        }
-        let bytes = registry
-            .fetch_manifest(reference, &desc)
-            .await
-            .map_err(|e| {
-                format!(
-                    "unable to read Sigstore bundle referrer {}: {e}",
-                    desc.digest
-                )
-            })?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("Sigstore bundle referrer {} is malformed: {e}", desc.digest))?;
-        // cosign skips referrers that do not hold a bundle.
-        let Some(layer) = manifest.layers.iter().find(|l| {
-            l.media_type
-                .starts_with("application/vnd.dev.sigstore.bundle")
-        }) else {
-            continue;
+    out: Discovered,
+}
+
+impl Discovery<'_> {
+    /// The legacy `.sig` manifest's simple-signing layers.
+    async fn legacy(&mut self) -> Result<(), String> {
+        let tag = signature_tag(&self.target.digest);
+        let tagged = ImageReference::parse(&format!(
+            "{}/{}:{tag}",
+            self.reference.registry(),
+            self.reference.repository()
+        ))
+        .map_err(|e| format!("the signature tag {tag}: {e}"))?;
+        let desc = match self.registry.resolve_digest(&tagged).await {
+            Ok(d) => d,
+            Err(RegistryError::NotFound { .. }) => return Ok(()),
+            Err(e) => {
+                return Err(format!(
+                    "unable to read the cosign signature tag {tag}: {e}"
+                ))
+            }
         };
-        let bytes = registry
-            .fetch_blob(reference, layer, MAX_ENVELOPE_BYTES)
-            .await
-            .map_err(|e| format!("unable to read Sigstore bundle {}: {e}", layer.digest))?;
-        out.found.push(Found::Bundle {
-            manifest: desc.digest.clone(),
-            media_type: layer.media_type.clone(),
-            bytes,
-        });
+        if desc.media_type != OCI_MANIFEST {
+            return Err(format!(
+                "the cosign signature tag {tag} holds a {:?}, not an OCI image manifest",
+                desc.media_type
+            ));
+        }
+        let manifest = self
+            .manifest(&desc, &format!("the cosign signature manifest {tag}"))
+            .await?;
+        for layer in manifest.layers {
+            if layer.media_type != SIMPLE_SIGNING {
+                self.out.other_attachments += 1;
+                continue;
+            }
+            if self.out.found.len() == self.max {
+                self.out.truncated = true;
+                break;
+            }
+            let payload = self
+                .blob(
+                    &layer,
+                    &format!("cosign signature payload {}", layer.digest),
+                )
+                .await?;
+            self.out.found.push(Found::Legacy {
+                manifest: desc.digest.clone(),
+                payload,
+                annotations: layer.annotations.unwrap_or_default(),
+            });
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// The Sigstore bundles attached as referrers.
+    async fn bundles(&mut self) -> Result<(), String> {
+        let room = self.max - self.out.found.len();
+        let listed = self
+            .registry
+            .referrers(self.reference, self.target, BUNDLE_V03, room)
+            .await
+            .map_err(|e| format!("unable to list the Sigstore bundles of the image: {e}"))?;
+        for desc in listed {
+            if self.out.found.len() == self.max {
+                self.out.truncated = true;
+                break;
+            }
+            if desc.media_type != OCI_MANIFEST {
+                continue;
+            }
+            let manifest = self
+                .manifest(&desc, &format!("Sigstore bundle referrer {}", desc.digest))
+                .await?;
+            // cosign skips referrers that do not hold a bundle.
+            let Some(layer) = manifest.layers.iter().find(|l| {
+                l.media_type
+                    .starts_with("application/vnd.dev.sigstore.bundle")
+            }) else {
+                continue;
+            };
+            let bytes = self
+                .blob(layer, &format!("Sigstore bundle {}", layer.digest))
+                .await?;
+            self.out.found.push(Found::Bundle {
+                manifest: desc.digest.clone(),
+                media_type: layer.media_type.clone(),
+                bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// The image manifest `desc` names (`what`, in errors), digest-checked and parsed.
+    async fn manifest(&self, desc: &Descriptor, what: &str) -> Result<Manifest, String> {
+        let bytes = self
+            .registry
+            .fetch_manifest(self.reference, desc)
+            .await
+            .map_err(|e| format!("unable to read {what}: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{what} is malformed: {e}"))
+    }
+
+    /// A signature or bundle blob (`what`, in errors), digest-checked, at most an envelope's
+    /// size.
+    async fn blob(&self, layer: &Descriptor, what: &str) -> Result<Vec<u8>, String> {
+        self.registry
+            .fetch_blob(self.reference, layer, MAX_ENVELOPE_BYTES)
+            .await
+            .map_err(|e| format!("unable to read {what}: {e}"))
+    }
 }

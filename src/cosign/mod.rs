@@ -177,8 +177,14 @@ pub struct CosignRule {
 
 impl CosignRule {
     /// The rule's name in verdicts: `cosign[N]`.
+    /// Reserved: the trust policy refuses statement names starting with `cosign[`
+    /// ([`crate::notation::trust_policy::RESERVED_NAME_PREFIX`]).
     pub fn name(&self) -> String {
-        format!("cosign[{}]", self.index)
+        format!(
+            "{}{}]",
+            crate::notation::trust_policy::RESERVED_NAME_PREFIX,
+            self.index
+        )
     }
 
     fn load(index: usize, c: &CosignRuleConfig) -> Result<Self, CosignError> {
@@ -437,8 +443,15 @@ impl Run {
         self.finish()
     }
 
-    fn log_entry(&mut self, entry: LogEntry) {
-        self.out.signing_time = OffsetDateTime::from_unix_timestamp(entry.integrated_time).ok();
+    /// The log entry, and as the signing time the time the verifier authenticated (a SET
+    /// covers `integratedTime`, an inclusion proof alone does not; else a verified RFC 3161
+    /// time), never the entry's unauthenticated field.
+    fn log_entry(&mut self, entry: LogEntry, result: &sigstore_verify::VerificationResult) {
+        let proven = result
+            .integrated_time()
+            .or_else(|| result.verified_timestamps().iter().min().copied());
+        self.out.signing_time =
+            proven.and_then(|t| OffsetDateTime::from_unix_timestamp(t.as_second()).ok());
         self.out.log_entry = Some(Box::new(entry));
     }
 
@@ -449,7 +462,12 @@ impl Run {
     }
 }
 
-fn verify_found(rule: &CosignRule, found: &Found, image_digest: &str) -> SignatureOutcome {
+/// Verify one found signature under `rule` against the image digest it must bind: what
+/// [`judge`] does with each signature discovery finds. Public so the Sigstore conformance
+/// cases and other bundles that sign blobs, not images, are tested at the layer they exercise
+/// (a [`Found::Bundle`] with the artifact's digest); the outcome's checks name what passed
+/// and its error the check that failed.
+pub fn verify_found(rule: &CosignRule, found: &Found, image_digest: &str) -> SignatureOutcome {
     match found {
         Found::Legacy {
             manifest,
@@ -500,9 +518,9 @@ fn verify_legacy(
             match bundle::legacy_to_bundle(payload, &signature, annotations, Material::Key) {
                 Ok(Some((b, entry))) => {
                     match bundle::verify_keyed(&root.verifier, &b, &Artifact::Bytes(payload), &key.der) {
-                        Ok(_) => {
+                        Ok(result) => {
                             run.pass("transparencyLog");
-                            run.log_entry(entry);
+                            run.log_entry(entry, &result);
                         }
                         Err(f) => return run.fail(f),
                     }
@@ -547,7 +565,7 @@ fn verify_legacy(
                 for name in bundle::passed_checks(&result, true) {
                     run.pass(name);
                 }
-                run.log_entry(entry);
+                run.log_entry(entry, &result);
                 if let Err(f) = match_identity(&mut run, rule, &result) {
                     return run.fail(f);
                 }
@@ -642,7 +660,7 @@ fn verify_bundle(
                     run.pass("payloadDigest");
                     run.out.signer = Some(key.label());
                     if let Some(e) = entry {
-                        run.log_entry(e);
+                        run.log_entry(e, &result);
                     }
                     return run.finish();
                 }
@@ -674,7 +692,7 @@ fn verify_bundle(
             }
             run.pass("payloadDigest");
             if let Some(e) = entry {
-                run.log_entry(e);
+                run.log_entry(e, &result);
             }
             if let Err(f) = match_identity(&mut run, rule, &result) {
                 return run.fail(f);

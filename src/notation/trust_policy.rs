@@ -143,6 +143,11 @@ pub fn is_valid_scope(scope: &str) -> bool {
     }
 }
 
+/// Statement names starting with this are vouch's: a scope judged by a cosign rule alone is
+/// judged under a stand-in statement named `cosign[N]` (the verdict's `policy`, the verdict
+/// cache's fingerprint key), which a Notation statement of that name would be mistaken for.
+pub const RESERVED_NAME_PREFIX: &str = "cosign[";
+
 /// Whether a trust store name is one notation accepts.
 pub fn is_valid_store_name(name: &str) -> bool {
     store_name_re().is_match(name)
@@ -218,6 +223,12 @@ fn validate(raw: RawDocument) -> Result<Vec<TrustPolicyStatement>, String> {
                 "a trust policy statement is missing a name, every statement requires a name"
                     .into(),
             );
+        }
+        if s.name.starts_with(RESERVED_NAME_PREFIX) {
+            return Err(format!(
+                "trust policy statement name {:?} is reserved: names starting with {RESERVED_NAME_PREFIX:?} stand for the config file's cosign rules in verdicts",
+                s.name
+            ));
         }
         if !names.insert(s.name.clone()) {
             return Err(format!(
@@ -602,6 +613,9 @@ mod tests {
             (doc(&OK.replace(r#""registryScopes":["*"]"#, r#""registryScopes":["localhost:5000/App"]"#)), "is not valid"),
             (doc(&OK.replace(r#""registryScopes":["*"]"#, r#""registryScopes":["app"]"#)), "is not valid"),
             (doc(&OK.replace(r#""name":"a","#, "")), "missing a name"),
+            // The gate's stand-in statements for cosign rules are named so.
+            (doc(&OK.replace(r#""name":"a""#, r#""name":"cosign[0]""#)), "name \"cosign[0]\" is reserved"),
+            (doc(&OK.replace(r#""name":"a""#, r#""name":"cosign[x""#)), "is reserved"),
         ];
         for (json, want) in cases {
             let err = TrustPolicy::from_json(json.as_bytes())

@@ -722,6 +722,36 @@ pub fn vouch_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run vouch")
 }
 
+/// `vouch verify IMAGES --trust-policy POLICY --trust-store STORE --insecure-registry
+/// REGISTRY -o json EXTRA…` with the extra environment `env`: the exit status, the JSON
+/// document printed (panics, showing the output, when it is not JSON) and stderr.
+pub fn verify_json(
+    images: &[&str],
+    policy: &Path,
+    store: &Path,
+    registry: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (i32, Value, String) {
+    let (policy, store) = (policy.display().to_string(), store.display().to_string());
+    let mut args = vec!["verify"];
+    args.extend_from_slice(images);
+    args.extend([
+        "--trust-policy",
+        &policy,
+        "--trust-store",
+        &store,
+        "--insecure-registry",
+        registry,
+        "-o",
+        "json",
+    ]);
+    args.extend_from_slice(extra);
+    let (code, out, err) = outcome(&vouch_env(&args, env));
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, v, err)
+}
+
 /// Exit status, stdout and stderr of a run.
 pub fn outcome(o: &Output) -> (i32, String, String) {
     (
