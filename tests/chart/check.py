@@ -1211,6 +1211,27 @@ def concern_upgrade() -> None:
     policy = {"version": "1.0", "trustPolicies": [{"name": "other", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]}
     R.check(checksum({"trustPolicy": policy}) == base,
             "upgrade: a trust policy change restarts the pods (vouch reloads it; it should not)")
+    # Trust per namespace and cosign material reload in place like the trust stores: rotating a
+    # key or a trusted root, or editing a mapping's policy or certificates, keeps the pods; adding
+    # a rule or a mapping changes the config file, which vouch reads once, and rolls them.
+    tenant = load_yaml(CHART / "ci" / "multi-tenant-values.yaml")
+    base = checksum(tenant)
+    rotated = copy.deepcopy(tenant)
+    rotated["cosign"]["keys"][0]["pem"] = (load_yaml(CHART / "ci" / "multi-tenant-values.yaml")["cosign"]["keys"][0]["pem"]
+                                           .replace("A", "B", 1))
+    root = json.loads(rotated["cosign"]["trustedRoots"][0]["json"])
+    root["tlogs"][0]["baseUrl"] = "https://rekor.rotated.example.invalid"
+    rotated["cosign"]["trustedRoots"][0]["json"] = json.dumps(root)
+    rotated["namespaceTrust"][0]["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["level"] = "audit"
+    rotated["namespaceTrust"][1]["trustStores"][1]["certificates"] = rotated["trustStores"][0]["certificates"]
+    R.check(checksum(rotated) == base,
+            "upgrade: rotating a cosign key or trusted root, or editing a namespace mapping's policy or store, restarts the pods")
+    more = copy.deepcopy(tenant)
+    more["cosign"]["rules"].append({"registryScopes": ["registry.example.com/team-a/tool"], "keys": ["team-a-release"]})
+    R.check(checksum(more) != base, "upgrade: a new cosign rule does not roll the pods (vouch reads rules at start-up)")
+    fewer = copy.deepcopy(tenant)
+    fewer["namespaceTrust"].pop()
+    R.check(checksum(fewer) != base, "upgrade: removing a namespace mapping does not roll the pods")
 
 
 def concern_mutating() -> None:
@@ -1333,6 +1354,75 @@ NEGATIVE_CASES: list[tuple[str, dict, str]] = [
      {"webhook": {"mutating": {"namespaceSelectorExpressions": [{"key": "a", "operator": "Missing"}]}}}, "operator"),
     ("pinning templates that are not judged",
      {"webhook": {"validateWorkloads": False, "mutating": {"templates": True}}}, "validateWorkloads"),
+    # pull credentials and their RBAC
+    ("unknown pullCredentials", {"vouch": {"pullCredentials": "kubelet"}}, "pullCredentials"),
+    ("pod credentials without choosing their RBAC", {"vouch": {"pullCredentials": "pod"}}, "rbac.pullCredentials.grant"),
+    ("pod-only credentials without choosing their RBAC", {"vouch": {"pullCredentials": "pod-only"}}, "every Secret"),
+    ("a Secrets grant nothing uses", {"rbac": {"pullCredentials": {"grant": "cluster"}}}, "never uses"),
+    ("a Secrets grant with rbac.create false",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"create": False, "pullCredentials": {"grant": "cluster"}}}, "rbac.create is false"),
+    ("grant namespaces without namespaces",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "namespaces"}}}, "rbac.pullCredentials.namespaces"),
+    ("tenant namespaces with a cluster grant",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "cluster", "namespaces": ["a"]}}}, "namespaces"),
+    ("unknown grant", {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "all"}}}, "grant"),
+    ("pod credentials without the ServiceAccount token",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "cluster"}},
+      "serviceAccount": {"automountToken": False}}, "automountToken"),
+    ("a namespace selector without the ServiceAccount token",
+     {"serviceAccount": {"automountToken": False},
+      "namespaceTrust": [{"selector": {"matchLabels": {"t": "a"}}, "existingTrustPolicyConfigMap": "p", "trustStores": []}]},
+     "automountToken"),
+    # namespaceTrust
+    ("a mapping that picks no namespace",
+     {"namespaceTrust": [{"name": "a", "existingTrustPolicyConfigMap": "p", "trustStores": []}]}, "namespaceTrust"),
+    ("a mapping with two policies",
+     {"namespaceTrust": [{"names": ["a"], "existingTrustPolicyConfigMap": "p", "trustStores": [],
+                          "trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "s", "registryScopes": ["*"],
+                                                                               "signatureVerification": {"level": "skip"}}]}}]},
+     "namespaceTrust"),
+    ("a mapping naming a store it does not mount",
+     {"namespaceTrust": [{"names": ["a"], "trustStores": [{"name": "a", "type": "ca", "existingSecret": "s"}],
+                          "trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "s", "registryScopes": ["*"],
+                                                                               "signatureVerification": {"level": "strict"},
+                                                                               "trustStores": ["ca:other"], "trustedIdentities": ["*"]}]}}]},
+     "ca:other"),
+    ("a mapping policy string that is not JSON",
+     {"namespaceTrust": [{"names": ["a"], "trustStores": [], "trustPolicy": "{nope"}]}, "namespaceTrust[0]"),
+    ("a mapping with a placeholder store",
+     {"namespaceTrust": [{"names": ["a"], "existingTrustPolicyConfigMap": "p",
+                          "trustStores": [{"name": "a", "type": "ca", "placeholder": True}]}]}, "placeholder"),
+    ("two mappings of the same name",
+     {"namespaceTrust": [{"name": "a", "names": ["a"], "existingTrustPolicyConfigMap": "p", "trustStores": []},
+                         {"name": "a", "names": ["b"], "existingTrustPolicyConfigMap": "q", "trustStores": []}]}, "used twice"),
+    ("a mapping name that is not a DNS label",
+     {"namespaceTrust": [{"name": "Team A", "names": ["a"], "existingTrustPolicyConfigMap": "p", "trustStores": []}]}, "name"),
+    ("a misspelt mapping selector",
+     {"namespaceTrust": [{"names": ["a"], "selector": {"matchLabel": {"a": "b"}}, "existingTrustPolicyConfigMap": "p",
+                          "trustStores": []}]}, "matchLabel"),
+    # cosign
+    ("unknown signatures mode", {"cosign": {"signatures": "both"}}, "signatures"),
+    ("a cosign rule naming a key that is not given",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keys": ["missing"]}]}}, "missing"),
+    ("a keyless cosign rule without a trusted root",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keyless": [{"subject": "a@b", "issuer": "https://i"}]}]}}, "trustedRoot"),
+    ("a cosign rule naming a trusted root that is not given",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keyless": [{"subject": "a@b", "issuer": "https://i"}],
+                            "trustedRoot": "nowhere"}]}}, "nowhere"),
+    ("a cosign rule with neither keys nor keyless", {"cosign": {"rules": [{"registryScopes": ["*"]}]}}, "keys, keyless"),
+    ("a misspelt cosign rule key", {"cosign": {"rules": [{"registryScope": ["*"]}]}}, "registryScope"),
+    ("a keyless identity without an issuer",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keyless": [{"subject": "a@b"}], "trustedRoot": "r"}],
+                 "trustedRoots": [{"name": "r", "existingConfigMap": "r", "key": "trusted_root.json"}]}}, "keyless"),
+    ("a cosign key that is not a PEM public key",
+     {"cosign": {"keys": [{"name": "k", "pem": "-----BEGIN EC PRIVATE KEY-----"}]}}, "pem"),
+    ("a cosign key with two sources",
+     {"cosign": {"keys": [{"name": "k", "pem": "-----BEGIN PUBLIC KEY-----", "existingConfigMap": "c", "key": "k"}]}}, "keys"),
+    ("a cosign key from a ConfigMap without its key", {"cosign": {"keys": [{"name": "k", "existingConfigMap": "c"}]}}, "keys"),
+    ("a trusted root that is not JSON", {"cosign": {"trustedRoots": [{"name": "r", "json": "{not json"}]}}, "trusted_root.json"),
+    ("a cosign key listed twice",
+     {"cosign": {"keys": [{"name": "k", "existingConfigMap": "c", "key": "a"}, {"name": "k", "existingConfigMap": "d", "key": "b"}]}},
+     "listed twice"),
 ]
 
 
@@ -1415,8 +1505,10 @@ def concern_policies() -> None:
 
 def dump(out: Path) -> None:
     """For tests/chart.rs: each scenario's rendered config.yaml, trustpolicy.json and inline trust
-    stores, laid out as the pod sees them, so vouch's own parsers can load them; and
-    mutate-templates.txt, the serve.mutate.templates vouch must read from config.yaml."""
+    stores, laid out as the pod sees them, so vouch's own parsers can load them; fs/, every file
+    the chart's ConfigMaps put in the pod, at its path in the pod, and external-mounts.txt, the
+    mount paths of what comes from outside the chart; and mutate-templates.txt, the
+    serve.mutate.templates vouch must read from config.yaml."""
     out.mkdir(parents=True, exist_ok=True)
     for name, user_values in scenarios():
         values = coalesce(default_values(), user_values)
@@ -1442,6 +1534,26 @@ def dump(out: Path) -> None:
             else:
                 external.append(ref)
         (d / "external-stores.txt").write_text("".join(f"{e}\n" for e in external))
+        # Every directory mount of a chart-rendered ConfigMap, as the pod sees it under fs/ (fs/etc/vouch/...),
+        # and the mount paths of volumes from outside the chart (existing ConfigMaps and Secrets).
+        outside = []
+        for path, (m, vol) in sorted(mounts_by_path(r).items()):
+            if "subPath" in m:
+                continue
+            if "configMap" in vol:
+                cm = r.one("ConfigMap", vol["configMap"]["name"])
+                if cm is None:
+                    outside.append(path)
+                    continue
+                data = cm.get("data") or {}
+                items = {i["key"]: i["path"] for i in vol["configMap"].get("items") or []} or {k: k for k in data}
+                target = d / "fs" / path.lstrip("/")
+                target.mkdir(parents=True, exist_ok=True)
+                for key, fname in items.items():
+                    (target / fname).write_text(data[key])
+            elif "secret" in vol and r.one("Secret", vol["secret"]["secretName"]) is None:
+                outside.append(path)
+        (d / "external-mounts.txt").write_text("".join(f"{e}\n" for e in outside))
         # What serve.mutate.templates must parse to, from the values (not from the rendering).
         pin_templates = bool((values["webhook"].get("mutating") or {}).get("templates"))
         (d / "mutate-templates.txt").write_text(f"{str(pin_templates).lower()}\n")
