@@ -118,9 +118,10 @@ fn load_policy_and_stores(policy: &Path, store_root: &Path, external: &[String])
     });
 }
 
-#[test]
-fn rendered_configuration_loads_in_vouch() {
-    let tmp = TempDir::new("dump");
+/// `check.py dump` into a fresh directory: it (removed on drop) and its scenario directories,
+/// sorted.
+fn dumped_scenarios(tag: &str) -> (TempDir, Vec<PathBuf>) {
+    let tmp = TempDir::new(tag);
     check_py(&["dump", tmp.0.to_str().expect("utf-8 temp path")]);
     let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&tmp.0)
         .expect("dump dir")
@@ -128,6 +129,12 @@ fn rendered_configuration_loads_in_vouch() {
         .filter(|p| p.is_dir())
         .collect();
     scenarios.sort();
+    (tmp, scenarios)
+}
+
+#[test]
+fn rendered_configuration_loads_in_vouch() {
+    let (_tmp, scenarios) = dumped_scenarios("dump");
     assert!(
         scenarios.len() >= 2,
         "expected the default and the ci/ scenarios, got {scenarios:?}"
@@ -258,17 +265,10 @@ impl PodFiles {
 /// only what comes from an existing ConfigMap or Secret.
 #[tokio::test(flavor = "multi_thread")]
 async fn rendered_trust_material_loads_in_vouch_as_serve_would() {
-    let tmp = TempDir::new("material");
-    check_py(&["dump", tmp.0.to_str().expect("utf-8 temp path")]);
+    let (tmp, scenarios) = dumped_scenarios("material");
     let mut fully_validated = Vec::new();
     let mut mappings_seen = 0;
     let mut cosign_seen = (false, false, false); // keyed, keyless, from an existing ConfigMap
-    let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&tmp.0)
-        .expect("dump dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    scenarios.sort();
     for dir in &scenarios {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(dir.join("config.yaml")).expect("config.yaml");

@@ -485,6 +485,16 @@ def mapping_dir(i: int, m: dict) -> str:
     return f"/etc/vouch/namespaces/{m.get('name') or i}"
 
 
+def check_rendered_policy(name: str, what: str, doc: dict, store_root: str, mounts: dict,
+                          ok: Callable[[bool, str], bool]) -> None:
+    """A rendered trust policy is valid and every store it names is mounted under `store_root`."""
+    for problem in policy_problems(doc):
+        R.fail(f"safety {name}: {what}rendered trust policy: {problem}")
+    for ref in policy_store_refs(doc):
+        typ, store = ref.split(":", 1)
+        ok(f"{store_root}/x509/{typ}/{store}" in mounts, f"{what}trust store {ref} is not mounted")
+
+
 def check_rbac(name: str, values: dict, r: Rendered, pod: dict, ok: Callable[[bool, str], bool]) -> None:
     """Read-only RBAC; Secrets only as opted in (registryAuth.pullSecrets: get; rbac.pullCredentials
     cluster: get/list/watch with serviceaccounts; namespaces: get in the tenant namespaces only)."""
@@ -575,11 +585,7 @@ def check_namespace_trust(name: str, values: dict, r: Rendered, cfg: dict, mount
                 doc = json.loads(cm["data"]["trustpolicy.json"])
                 want = json.loads(m["trustPolicy"]) if isinstance(m["trustPolicy"], str) else m["trustPolicy"]
                 ok(doc == want, f"{what}: the rendered trust policy is not the mapping's")
-                for problem in policy_problems(doc):
-                    R.fail(f"safety {name}: {what} rendered trust policy: {problem}")
-                for ref in policy_store_refs(doc):
-                    typ, store = ref.split(":", 1)
-                    ok(f"{d}/truststore/x509/{typ}/{store}" in mounts, f"{what}: trust store {ref} is not mounted")
+                check_rendered_policy(name, f"{what}: ", doc, f"{d}/truststore", mounts, ok)
         for store in m.get("trustStores") or []:
             path = f"{d}/truststore/x509/{store['type']}/{store['name']}"
             sm = mounts.get(path)
@@ -854,12 +860,7 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
         else:
             cm = r.one("ConfigMap", cm_name)
             if ok(cm is not None, f"trust policy ConfigMap {cm_name} is not rendered"):
-                doc = json.loads(cm["data"]["trustpolicy.json"])
-                for problem in policy_problems(doc):
-                    R.fail(f"safety {name}: rendered trust policy: {problem}")
-                for ref in policy_store_refs(doc):
-                    typ, store = ref.split(":", 1)
-                    ok(f"{cfg['trustStore']}/x509/{typ}/{store}" in mounts, f"trust store {ref} is not mounted")
+                check_rendered_policy(name, "", json.loads(cm["data"]["trustpolicy.json"]), cfg["trustStore"], mounts, ok)
     for store in values.get("trustStores") or []:
         path = f"{cfg['trustStore']}/x509/{store['type']}/{store['name']}"
         m = mounts.get(path)
