@@ -118,9 +118,10 @@ fn load_policy_and_stores(policy: &Path, store_root: &Path, external: &[String])
     });
 }
 
-#[test]
-fn rendered_configuration_loads_in_vouch() {
-    let tmp = TempDir::new("dump");
+/// `check.py dump` into a fresh directory: it (removed on drop) and its scenario directories,
+/// sorted.
+fn dumped_scenarios(tag: &str) -> (TempDir, Vec<PathBuf>) {
+    let tmp = TempDir::new(tag);
     check_py(&["dump", tmp.0.to_str().expect("utf-8 temp path")]);
     let mut scenarios: Vec<PathBuf> = std::fs::read_dir(&tmp.0)
         .expect("dump dir")
@@ -128,6 +129,12 @@ fn rendered_configuration_loads_in_vouch() {
         .filter(|p| p.is_dir())
         .collect();
     scenarios.sort();
+    (tmp, scenarios)
+}
+
+#[test]
+fn rendered_configuration_loads_in_vouch() {
+    let (_tmp, scenarios) = dumped_scenarios("dump");
     assert!(
         scenarios.len() >= 2,
         "expected the default and the ci/ scenarios, got {scenarios:?}"
@@ -189,6 +196,186 @@ fn rendered_configuration_loads_in_vouch() {
         "no scenario renders serve.mutate.templates both ways (true and false)"
     );
     assert!(platforms_seen, "no scenario renders a platforms entry");
+}
+
+/// Where a path of the pod lies in a dumped scenario (`fs/` holds what the chart's ConfigMaps
+/// put in the pod).
+fn in_pod(fs: &Path, path: &Path) -> PathBuf {
+    fs.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// What `check.py dump` wrote for one scenario: the files in the pod, and the mounts from
+/// outside the chart (existing ConfigMaps and Secrets).
+struct PodFiles {
+    fs: PathBuf,
+    external: Vec<PathBuf>,
+}
+
+impl PodFiles {
+    fn read(dir: &Path) -> Self {
+        let external = std::fs::read_to_string(dir.join("external-mounts.txt"))
+            .expect("external-mounts.txt")
+            .lines()
+            .map(PathBuf::from)
+            .collect();
+        PodFiles {
+            fs: dir.join("fs"),
+            external,
+        }
+    }
+
+    /// Whether `path` (a file or directory in the pod) comes from outside the chart.
+    fn is_external(&self, path: &Path) -> bool {
+        self.external
+            .iter()
+            .any(|m| path.starts_with(m) || m.starts_with(path) && !in_pod(&self.fs, path).exists())
+    }
+
+    /// `path` in the dump; fails unless the chart renders it or mounts it from outside.
+    fn local(&self, scenario: &str, what: &str, path: &Path) -> Option<PathBuf> {
+        let local = in_pod(&self.fs, path);
+        if local.exists() {
+            return Some(local);
+        }
+        assert!(
+            self.is_external(path),
+            "{scenario}: {what} {} is neither rendered by the chart nor mounted from an existing ConfigMap or Secret",
+            path.display()
+        );
+        None
+    }
+
+    /// The "type:name" stores under `store_root` that come from outside the chart.
+    fn external_stores(&self, store_root: &Path) -> Vec<String> {
+        self.external
+            .iter()
+            .filter_map(|m| {
+                let rest = m.strip_prefix(store_root.join("x509")).ok()?;
+                let mut parts = rest.iter().map(|p| p.to_string_lossy().into_owned());
+                Some(format!("{}:{}", parts.next()?, parts.next()?))
+            })
+            .collect()
+    }
+}
+
+/// What the rendered configuration points at — each `namespaces:` mapping's trust policy and
+/// stores, every cosign key and trusted root — loads in vouch: with everything rendered by the
+/// chart, through `EngineSettings::gates`, the start-up validation of `vouch serve` itself (the
+/// cluster policy, every mapping, cosign rules, platforms); otherwise piece by piece, skipping
+/// only what comes from an existing ConfigMap or Secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn rendered_trust_material_loads_in_vouch_as_serve_would() {
+    let (tmp, scenarios) = dumped_scenarios("material");
+    let mut fully_validated = Vec::new();
+    let mut mappings_seen = 0;
+    let mut cosign_seen = (false, false, false); // keyed, keyless, from an existing ConfigMap
+    for dir in &scenarios {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let text = std::fs::read_to_string(dir.join("config.yaml")).expect("config.yaml");
+        let mut config = Config::from_yaml(&text)
+            .unwrap_or_else(|e| panic!("{name}: vouch refuses the rendered config: {e}\n{text}"));
+        let pod = PodFiles::read(dir);
+        // A store from outside the chart leaves its policy loadable only in part.
+        let mut complete = config
+            .trust_store
+            .as_deref()
+            .is_some_and(|s| pod.external_stores(s).is_empty())
+            && config
+                .namespaces
+                .iter()
+                .all(|m| pod.external_stores(&m.trust_store).is_empty());
+        let mut rebase = |what: &str, path: &mut PathBuf| match pod.local(&name, what, path) {
+            Some(local) => *path = local,
+            None => complete = false,
+        };
+        let mut policy = config.trust_policy.clone().expect("trustPolicy");
+        let mut store = config.trust_store.clone().expect("trustStore");
+        rebase("trustPolicy", &mut policy);
+        rebase("trustStore", &mut store);
+        for m in config.namespaces.iter_mut() {
+            let (pod_policy, pod_store) = (m.trust_policy.clone(), m.trust_store.clone());
+            rebase("a namespace mapping's trustPolicy", &mut m.trust_policy);
+            rebase("a namespace mapping's trustStore", &mut m.trust_store);
+            mappings_seen += 1;
+            if m.trust_policy != pod_policy {
+                let external = pod.external_stores(&pod_store);
+                let root = if m.trust_store == pod_store {
+                    tmp.0.join("no-such-store")
+                } else {
+                    m.trust_store.clone()
+                };
+                load_policy_and_stores(&m.trust_policy, &root, &external);
+            }
+        }
+        let mut cosign_loadable = Vec::new();
+        for rule in config.cosign.iter_mut() {
+            let mut rule_complete = true;
+            let mut rebase_rule =
+                |what: &str, path: &mut PathBuf| match pod.local(&name, what, path) {
+                    Some(local) => *path = local,
+                    None => rule_complete = false,
+                };
+            for key in rule.keys.iter_mut() {
+                rebase_rule("a cosign key", key);
+            }
+            if let Some(root) = rule.trusted_root.as_mut() {
+                rebase_rule("a cosign trustedRoot", root);
+            }
+            cosign_seen.0 |= !rule.keys.is_empty() && rule_complete;
+            cosign_seen.1 |= !rule.keyless.is_empty() && rule_complete;
+            cosign_seen.2 |= !rule_complete;
+            if rule_complete {
+                cosign_loadable.push(rule.clone());
+            } else {
+                complete = false;
+            }
+        }
+        vouch::cosign::CosignPolicy::load(&cosign_loadable)
+            .unwrap_or_else(|e| panic!("{name}: vouch refuses the rendered cosign rules: {e}"));
+        if !complete {
+            continue;
+        }
+        // Everything is rendered by the chart: validate as `vouch serve` does at start-up.
+        config.docker_config = None; // a Secret of the user's, not trust material
+        let engine = vouch::config::EngineSettings::resolve(
+            &config,
+            Some(policy),
+            Some(store),
+            Vec::new(),
+            None,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{name}: vouch refuses the rendered settings: {e}"));
+        let registry = engine.registry_client(None).expect("registry client");
+        let cache =
+            std::sync::Arc::new(vouch::cache::VerdictCache::new(engine.cache.clone(), None));
+        let (gates, problems) = engine
+            .gates(
+                registry,
+                std::time::Duration::from_secs(8),
+                None,
+                cache,
+                engine.revocation_checker(None),
+                None,
+            )
+            .unwrap_or_else(|e| panic!("{name}: vouch serve would refuse to start: {e}"));
+        assert!(problems.is_empty(), "{name}: {problems:?}");
+        assert_eq!(gates.namespaces.len(), config.namespaces.len(), "{name}");
+        fully_validated.push(name);
+    }
+    assert!(
+        fully_validated.iter().any(|n| n == "multi-tenant"),
+        "the multi-tenant scenario was not validated as serve would: {fully_validated:?}"
+    );
+    assert!(
+        mappings_seen >= 3,
+        "namespace mappings rendered: {mappings_seen}"
+    );
+    assert_eq!(
+        cosign_seen,
+        (true, true, true),
+        "no scenario renders a keyed rule, a keyless rule and one from existing ConfigMaps"
+    );
 }
 
 #[test]

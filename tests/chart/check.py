@@ -66,12 +66,16 @@ import jsonschema  # noqa: E402  (a dependency of kubernetes-validate)
 # The oldest Kubernetes the chart supports (Chart.yaml kubeVersion) and the newest with schemas.
 KUBE_VERSIONS = ["1.25", kubernetes_validate.utils.major_minor(kubernetes_validate.utils.latest_version())]
 
-# The vouch configuration keys vouch understands today. Anything else makes vouch refuse to start.
+# The vouch configuration keys vouch understands today (src/config.rs, src/tenancy/namespaces.rs,
+# src/cosign/mod.rs). Anything else makes vouch refuse to start.
 CONFIG_KEYS = {"trustPolicy", "trustStore", "insecureRegistries", "dockerConfig", "maxSignatures", "serve",
-               "quarantine", "cache", "revocation", "platforms"}
-SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "logFormat", "reloadInterval",
-              "mutate"}
+               "quarantine", "cache", "revocation", "platforms", "namespaces", "cosign", "signatures"}
+SERVE_KEYS = {"listen", "tlsCert", "tlsKey", "deadline", "enforcement", "maxConcurrency", "maxPending", "maxConnections",
+              "readTimeout", "idleTimeout", "logFormat", "reloadInterval", "mutate", "pullCredentials"}
 MUTATE_KEYS = {"templates"}
+NAMESPACE_KEYS = {"name", "names", "selector", "trustPolicy", "trustStore"}
+COSIGN_KEYS = {"registryScopes", "level", "keys", "keyless", "trustedRoot", "predicateTypes"}
+KEYLESS_KEYS = {"subject", "subjectRegExp", "issuer", "issuerRegExp"}
 
 SEVERITY = {0: "UNKNOWN", 1: "INFO", 2: "WARNING", 3: "ERROR"}
 
@@ -169,6 +173,21 @@ EXTRA_SCENARIOS: dict[str, dict] = {
     },
     # No pinning: only the validating webhook.
     "no-pinning": {"webhook": {"mutating": {"enabled": False}}},
+    # Tenancy with what tenants maintain themselves: pull credentials read with namespaced Roles
+    # (no cluster-wide Secret access), a mapping whose policy and store are existing ConfigMaps
+    # and Secrets, cosign material from existing ConfigMaps.
+    "tenancy-existing": {
+        "vouch": {"pullCredentials": "pod"},
+        "rbac": {"pullCredentials": {"grant": "namespaces", "namespaces": ["team-a", "team-b"]}},
+        "namespaceTrust": [{"names": ["team-b"], "existingTrustPolicyConfigMap": "team-b-policy",
+                            "trustStores": [{"name": "team-b", "type": "ca", "existingSecret": "team-b-ca", "keys": ["ca.crt"]},
+                                            {"name": "team-b-tsa", "type": "tsa", "existingConfigMap": "team-b-tsa"}]}],
+        "cosign": {"rules": [{"registryScopes": ["*"], "level": "audit", "keys": ["shared"],
+                              "keyless": [{"subject": "release@example.com", "issuerRegExp": "^https://issuer\\.example/"}],
+                              "trustedRoot": "public-good", "predicateTypes": ["https://slsa.dev/provenance/v1"]}],
+                   "keys": [{"name": "shared", "existingConfigMap": "cosign-keys", "key": "release.pub"}],
+                   "trustedRoots": [{"name": "public-good", "existingConfigMap": "sigstore-root", "key": "trusted_root.json"}]},
+    },
 }
 
 
@@ -451,6 +470,187 @@ def secret_pem(rendered: Rendered, name: str, key: str) -> bytes | None:
     return base64.b64decode(s["data"][key])
 
 
+def tenant_namespaces(values: dict) -> list[str]:
+    """The namespaces the chart grants pull-credential Roles in (rbac.pullCredentials grant namespaces)."""
+    pc = values["rbac"].get("pullCredentials") or {}
+    return list(pc.get("namespaces") or []) if pc.get("grant") == "namespaces" else []
+
+
+def reads_the_api(values: dict) -> bool:
+    """Whether `vouch serve` calls the Kubernetes API with these values (src/server/mod.rs start)."""
+    return values["vouch"]["pullCredentials"] != "own" or any(m.get("selector") for m in values.get("namespaceTrust") or [])
+
+
+def mapping_dir(i: int, m: dict) -> str:
+    return f"/etc/vouch/namespaces/{m.get('name') or i}"
+
+
+def check_rendered_policy(name: str, what: str, doc: dict, store_root: str, mounts: dict,
+                          ok: Callable[[bool, str], bool]) -> None:
+    """A rendered trust policy is valid and every store it names is mounted under `store_root`."""
+    for problem in policy_problems(doc):
+        R.fail(f"safety {name}: {what}rendered trust policy: {problem}")
+    for ref in policy_store_refs(doc):
+        typ, store = ref.split(":", 1)
+        ok(f"{store_root}/x509/{typ}/{store}" in mounts, f"{what}trust store {ref} is not mounted")
+
+
+def check_rbac(name: str, values: dict, r: Rendered, pod: dict, ok: Callable[[bool, str], bool]) -> None:
+    """Read-only RBAC; Secrets only as opted in (registryAuth.pullSecrets: get; rbac.pullCredentials
+    cluster: get/list/watch with serviceaccounts; namespaces: get in the tenant namespaces only)."""
+    grant = (values["rbac"].get("pullCredentials") or {}).get("grant") or ""
+    create = values["rbac"]["create"]
+    cluster_secret_verbs: list[set[str]] = []
+    for role in r.all("ClusterRole") + r.all("Role"):
+        for rule in role.get("rules", []):
+            verbs = set(rule.get("verbs", []))
+            ok(verbs <= {"get", "list", "watch"}, f"{role['metadata']['name']} grants write verbs {sorted(verbs)}")
+            ok("*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []) and "*" not in verbs,
+               "RBAC uses wildcards")
+            ok(not rule.get("resourceNames") and not rule.get("nonResourceURLs"), f"{role['metadata']['name']}: unexpected rule {rule}")
+            if role["kind"] == "ClusterRole" and "" in rule.get("apiGroups", []) and "secrets" in rule.get("resources", []):
+                cluster_secret_verbs.append(verbs)
+    if create and grant == "cluster":
+        ok(cluster_secret_verbs == [{"get", "list", "watch"}],
+           f"grant cluster: Secrets must be readable cluster-wide with exactly get/list/watch, got {cluster_secret_verbs}")
+        role = r.one("ClusterRole", f"{fullname()}-pull-secrets")
+        rules = (role or {}).get("rules") or []
+        ok(len(rules) == 1 and set(rules[0]["resources"]) == {"secrets", "serviceaccounts"} and rules[0]["apiGroups"] == [""],
+           f"grant cluster: the pull-secrets ClusterRole is not get/list/watch on secrets and serviceaccounts: {rules}")
+    elif create and values["registryAuth"]["pullSecrets"]["enabled"]:
+        ok(cluster_secret_verbs == [{"get"}], f"pull secrets enabled: Secrets must be readable with get only, got {cluster_secret_verbs}")
+    else:
+        ok(not cluster_secret_verbs, "Secrets are readable cluster-wide although neither registryAuth.pullSecrets "
+                                     "nor rbac.pullCredentials.grant cluster asks for it")
+    roles = {(x["metadata"]["namespace"], x["metadata"]["name"]): x for x in r.all("Role")}
+    bindings = r.all("RoleBinding")
+    tenants = tenant_namespaces(values) if create else []
+    ok(sorted(ns for ns, _ in roles) == sorted(tenants), f"Roles in {sorted(ns for ns, _ in roles)}, expected {sorted(tenants)}")
+    ok(sorted(b["metadata"]["namespace"] for b in bindings) == sorted(tenants), "RoleBindings do not match the tenant namespaces")
+    for (ns, rname), role in roles.items():
+        rules = role.get("rules") or []
+        ok(len(rules) == 1 and rules[0]["apiGroups"] == [""] and set(rules[0]["resources"]) == {"secrets", "serviceaccounts"}
+           and rules[0]["verbs"] == ["get"], f"Role {ns}/{rname} is not get on secrets and serviceaccounts: {rules}")
+    sa = pod.get("serviceAccountName")
+    for b in r.all("ClusterRoleBinding") + bindings:
+        ok(any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == NAMESPACE
+               for s in b["subjects"]), f"{b['metadata']['name']} is not bound to vouch's ServiceAccount")
+        ref = b["roleRef"]
+        if ref["kind"] == "ClusterRole":
+            target = r.one("ClusterRole", ref["name"])
+        else:
+            target = roles.get((b["metadata"].get("namespace"), ref["name"]))
+        ok(target is not None,
+           f"{b['kind']} {b['metadata']['name']} binds {ref['kind']} {ref['name']}, which is not rendered beside it")
+    if create:
+        granted = {(g, res) for role in r.all("ClusterRole") for rule in role["rules"]
+                   if {"get", "list", "watch"} <= set(rule["verbs"]) for g in rule["apiGroups"] for res in rule["resources"]}
+        for g, res in [("", "pods"), ("", "replicationcontrollers"), ("", "serviceaccounts"), ("", "namespaces"),
+                       ("apps", "deployments"), ("apps", "replicasets"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+                       ("batch", "jobs"), ("batch", "cronjobs")]:
+            ok((g, res) in granted, f"vouch cannot read {g or 'core'}/{res} cluster-wide")
+    else:
+        ok(not r.all("ClusterRole") and not roles, "rbac.create is false but RBAC is rendered")
+
+
+def check_namespace_trust(name: str, values: dict, r: Rendered, cfg: dict, mounts: dict,
+                          ok: Callable[[bool, str], bool]) -> None:
+    """namespaceTrust: the config's namespaces: list, each mapping's policy and stores mounted
+    read-only as directories (updates arrive; vouch reloads them), rendered policies valid."""
+    mappings = values.get("namespaceTrust") or []
+    rendered = cfg.get("namespaces") or []
+    if not mappings:
+        ok("namespaces" not in cfg, "namespaces: rendered without namespaceTrust")
+        return
+    if not ok(len(rendered) == len(mappings), f"namespaces: {len(rendered)} entries for {len(mappings)} mappings"):
+        return
+    for i, (m, entry) in enumerate(zip(mappings, rendered)):
+        what = f"namespaceTrust[{i}]"
+        ok(set(entry) <= NAMESPACE_KEYS, f"{what}: config keys vouch does not know: {sorted(set(entry) - NAMESPACE_KEYS)}")
+        ok(entry.get("names", []) == m.get("names", []) and entry.get("selector") == m.get("selector")
+           and entry.get("name") == m.get("name"), f"{what}: name, names or selector do not follow values: {entry}")
+        d = mapping_dir(i, m)
+        ok(entry.get("trustPolicy") == f"{d}/policy/trustpolicy.json" and entry.get("trustStore") == f"{d}/truststore",
+           f"{what}: paths {entry.get('trustPolicy')}, {entry.get('trustStore')} are not under {d}")
+        pm = mounts.get(f"{d}/policy")
+        if not ok(pm and "subPath" not in pm[0] and "configMap" in pm[1],
+                  f"{what}: the trust policy is not mounted as a ConfigMap directory at {d}/policy"):
+            continue
+        cm_name = pm[1]["configMap"]["name"]
+        if m.get("existingTrustPolicyConfigMap"):
+            ok(cm_name == m["existingTrustPolicyConfigMap"], f"{what}: existingTrustPolicyConfigMap is not mounted")
+        else:
+            cm = r.one("ConfigMap", cm_name)
+            if ok(cm is not None, f"{what}: trust policy ConfigMap {cm_name} is not rendered"):
+                doc = json.loads(cm["data"]["trustpolicy.json"])
+                want = json.loads(m["trustPolicy"]) if isinstance(m["trustPolicy"], str) else m["trustPolicy"]
+                ok(doc == want, f"{what}: the rendered trust policy is not the mapping's")
+                check_rendered_policy(name, f"{what}: ", doc, f"{d}/truststore", mounts, ok)
+        for store in m.get("trustStores") or []:
+            path = f"{d}/truststore/x509/{store['type']}/{store['name']}"
+            sm = mounts.get(path)
+            if not ok(sm is not None and "subPath" not in sm[0], f"{what}: store {store['name']} has no directory mount at {path}"):
+                continue
+            vol = sm[1]
+            if store.get("certificates"):
+                cm = r.one("ConfigMap", (vol.get("configMap") or {}).get("name"))
+                ok(cm is not None and set(cm["data"]) == set(store["certificates"]), f"{what}: store {path}: ConfigMap contents")
+                ok(cm is not None and [c["metadata"]["name"] for c in r.all("ConfigMap")].count(cm["metadata"]["name"]) == 1,
+                   f"{what}: store {path}: ConfigMap name clash")
+            elif store.get("existingSecret"):
+                ok((vol.get("secret") or {}).get("secretName") == store["existingSecret"], f"{what}: store {path}: Secret")
+            else:
+                ok((vol.get("configMap") or {}).get("name") == store["existingConfigMap"], f"{what}: store {path}: ConfigMap")
+
+
+def check_cosign(name: str, values: dict, r: Rendered, cfg: dict, mounts: dict, ok: Callable[[bool, str], bool]) -> None:
+    """cosign: rules rendered with paths to read-only mounts of the named keys and trusted roots."""
+    c = values["cosign"]
+    rules = c.get("rules") or []
+    rendered = cfg.get("cosign") or []
+    if not rules:
+        ok("cosign" not in cfg, "cosign: rendered without cosign.rules")
+    if not ok(len(rendered) == len(rules), f"cosign: {len(rendered)} rules rendered for {len(rules)}"):
+        return
+    sources = {("keys", k["name"]): k for k in c.get("keys") or []}
+    sources.update({("roots", k["name"]): k for k in c.get("trustedRoots") or []})
+    inline_cm = r.one("ConfigMap", f"{fullname()}-cosign")
+    for i, (rule, got) in enumerate(zip(rules, rendered)):
+        what = f"cosign.rules[{i}]"
+        ok(set(got) <= COSIGN_KEYS, f"{what}: config keys vouch does not know: {sorted(set(got) - COSIGN_KEYS)}")
+        for k in got.get("keyless") or []:
+            ok(set(k) <= KEYLESS_KEYS, f"{what}: keyless keys vouch does not know: {sorted(set(k) - KEYLESS_KEYS)}")
+        ok({k: v for k, v in got.items() if k not in ("keys", "trustedRoot")} ==
+           {k: v for k, v in rule.items() if k not in ("keys", "trustedRoot")}, f"{what}: does not follow values")
+        files = [("keys", n, p, "key.pub") for n, p in zip(rule.get("keys") or [], got.get("keys") or [])]
+        ok(len(files) == len(rule.get("keys") or []) == len(got.get("keys") or []), f"{what}: keys")
+        if rule.get("trustedRoot"):
+            files.append(("roots", rule["trustedRoot"], got.get("trustedRoot", ""), "trusted_root.json"))
+        else:
+            ok("trustedRoot" not in got, f"{what}: a trustedRoot nobody asked for")
+        for kind, n, path, fname in files:
+            want = f"/etc/vouch/cosign/{kind}/{n}/{fname}"
+            if not ok(path == want, f"{what}: {kind} {n} at {path}, expected {want}"):
+                continue
+            m = mounts.get(str(Path(want).parent))
+            if not ok(m and "subPath" not in m[0] and "configMap" in m[1], f"{what}: {want} is not a ConfigMap directory mount"):
+                continue
+            items = {it["path"]: it["key"] for it in m[1]["configMap"].get("items") or []}
+            src = sources[(kind, n)]
+            if src.get("existingConfigMap"):
+                ok(m[1]["configMap"]["name"] == src["existingConfigMap"] and items.get(fname) == src["key"],
+                   f"{what}: {want} is not key {src['key']} of ConfigMap {src['existingConfigMap']}")
+            else:
+                text = src.get("pem") or src.get("json") or ""
+                data = (inline_cm or {}).get("data") or {}
+                ok(m[1]["configMap"]["name"] == f"{fullname()}-cosign" and (data.get(items.get(fname, "")) or "").strip() == text.strip(),
+                   f"{what}: {want} does not hold the value given inline")
+    if not any(k.get("pem") for k in c.get("keys") or []) and not any(k.get("json") for k in c.get("trustedRoots") or []):
+        ok(inline_cm is None, "cosign: a ConfigMap of inline keys is rendered without inline keys")
+    elif inline_cm is not None:
+        ok(not any("PRIVATE KEY" in v for v in inline_cm["data"].values()), "cosign: a private key is rendered")
+
+
 # ---------------------------------------------------------------------------------------------
 # concerns
 
@@ -504,7 +704,8 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
             ok(key in labels, f"{label} lacks label {key}")
         cluster_scoped = doc["kind"] in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
                                          "MutatingWebhookConfiguration")
-        if not cluster_scoped:
+        tenant_rbac = doc["kind"] in ("Role", "RoleBinding") and md.get("namespace") in tenant_namespaces(values)
+        if not cluster_scoped and not tenant_rbac:
             ok(md.get("namespace") == NAMESPACE, f"{label} is not in the release namespace")
 
     # --- the webhook
@@ -558,6 +759,9 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
     c = container(r)
     ok(dep["spec"]["replicas"] == values["replicaCount"], "replicas do not follow values")
     ok(pod.get("automountServiceAccountToken") == values["serviceAccount"]["automountToken"], "token automount does not follow values")
+    if reads_the_api(values):
+        ok(pod.get("automountServiceAccountToken") is True,
+           "vouch serve reads the Kubernetes API (pullCredentials or a namespace selector) but its token is not mounted")
     psc = pod.get("securityContext") or {}
     csc = c.get("securityContext") or {}
     ok(psc.get("runAsNonRoot") is True or csc.get("runAsNonRoot") is True, "runAsNonRoot is not set")
@@ -656,12 +860,7 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
         else:
             cm = r.one("ConfigMap", cm_name)
             if ok(cm is not None, f"trust policy ConfigMap {cm_name} is not rendered"):
-                doc = json.loads(cm["data"]["trustpolicy.json"])
-                for problem in policy_problems(doc):
-                    R.fail(f"safety {name}: rendered trust policy: {problem}")
-                for ref in policy_store_refs(doc):
-                    typ, store = ref.split(":", 1)
-                    ok(f"{cfg['trustStore']}/x509/{typ}/{store}" in mounts, f"trust store {ref} is not mounted")
+                check_rendered_policy(name, "", json.loads(cm["data"]["trustpolicy.json"]), cfg["trustStore"], mounts, ok)
     for store in values.get("trustStores") or []:
         path = f"{cfg['trustStore']}/x509/{store['type']}/{store['name']}"
         m = mounts.get(path)
@@ -687,6 +886,13 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
                 ok((vol.get("secret") or {}).get("secretName") == store["existingSecret"], f"trust store {path}: Secret")
             else:
                 ok((vol.get("configMap") or {}).get("name") == store["existingConfigMap"], f"trust store {path}: ConfigMap")
+    for path, (m, _) in mounts.items():
+        ok(m.get("readOnly") is True, f"{path} is not mounted read-only")
+    ok(serve.get("pullCredentials") == values["vouch"]["pullCredentials"],
+       f"serve.pullCredentials is {serve.get('pullCredentials')!r}, vouch.pullCredentials {values['vouch']['pullCredentials']!r}")
+    ok(cfg.get("signatures") == values["cosign"]["signatures"], "signatures does not follow cosign.signatures")
+    check_namespace_trust(name, values, r, cfg, mounts, ok)
+    check_cosign(name, values, r, cfg, mounts, ok)
     tls_dir = str(Path(serve.get("tlsCert", "")).parent)
     tm = mounts.get(tls_dir)
     ok(tm and "secret" in tm[1] and "subPath" not in tm[0], "the serving certificate is not mounted from a Secret directory")
@@ -737,30 +943,7 @@ def check_safety(name: str, values: dict, r: Rendered) -> None:
         ok(r.one("Secret", tls_secret) is None, "the chart must not create the user's TLS secret")
 
     # --- RBAC
-    secrets_rules = []
-    for role in r.all("ClusterRole") + r.all("Role"):
-        for rule in role.get("rules", []):
-            verbs = set(rule.get("verbs", []))
-            ok(verbs <= {"get", "list", "watch"}, f"{role['metadata']['name']} grants write verbs {sorted(verbs)}")
-            ok("*" not in rule.get("resources", []) and "*" not in rule.get("apiGroups", []), "RBAC uses wildcards")
-            if "" in rule.get("apiGroups", []) and "secrets" in rule.get("resources", []):
-                secrets_rules.append(rule)
-    if values["registryAuth"]["pullSecrets"]["enabled"] and values["rbac"]["create"]:
-        ok(secrets_rules and all(set(x["verbs"]) == {"get"} for x in secrets_rules),
-           "pull secrets enabled: Secrets must be readable with get (only)")
-    else:
-        ok(not secrets_rules, "Secrets are readable although registryAuth.pullSecrets.enabled is false")
-    if values["rbac"]["create"]:
-        granted = {(g, res) for role in r.all("ClusterRole") for rule in role["rules"]
-                   if {"get", "list", "watch"} <= set(rule["verbs"]) for g in rule["apiGroups"] for res in rule["resources"]}
-        for g, res in [("", "pods"), ("", "replicationcontrollers"), ("", "serviceaccounts"), ("apps", "deployments"),
-                       ("apps", "replicasets"), ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
-                       ("batch", "cronjobs")]:
-            ok((g, res) in granted, f"audit cannot read {g or 'core'}/{res}")
-        sa = pod.get("serviceAccountName")
-        for b in r.all("ClusterRoleBinding"):
-            ok(any(s.get("kind") == "ServiceAccount" and s.get("name") == sa and s.get("namespace") == NAMESPACE
-                   for s in b["subjects"]), f"{b['metadata']['name']} is not bound to vouch's ServiceAccount")
+    check_rbac(name, values, r, pod, ok)
 
     # --- optional objects
     if values["networkPolicy"]["enabled"]:
@@ -1029,6 +1212,27 @@ def concern_upgrade() -> None:
     policy = {"version": "1.0", "trustPolicies": [{"name": "other", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}]}
     R.check(checksum({"trustPolicy": policy}) == base,
             "upgrade: a trust policy change restarts the pods (vouch reloads it; it should not)")
+    # Trust per namespace and cosign material reload in place like the trust stores: rotating a
+    # key or a trusted root, or editing a mapping's policy or certificates, keeps the pods; adding
+    # a rule or a mapping changes the config file, which vouch reads once, and rolls them.
+    tenant = load_yaml(CHART / "ci" / "multi-tenant-values.yaml")
+    base = checksum(tenant)
+    rotated = copy.deepcopy(tenant)
+    rotated["cosign"]["keys"][0]["pem"] = (load_yaml(CHART / "ci" / "multi-tenant-values.yaml")["cosign"]["keys"][0]["pem"]
+                                           .replace("A", "B", 1))
+    root = json.loads(rotated["cosign"]["trustedRoots"][0]["json"])
+    root["tlogs"][0]["baseUrl"] = "https://rekor.rotated.example.invalid"
+    rotated["cosign"]["trustedRoots"][0]["json"] = json.dumps(root)
+    rotated["namespaceTrust"][0]["trustPolicy"]["trustPolicies"][0]["signatureVerification"]["level"] = "audit"
+    rotated["namespaceTrust"][1]["trustStores"][1]["certificates"] = rotated["trustStores"][0]["certificates"]
+    R.check(checksum(rotated) == base,
+            "upgrade: rotating a cosign key or trusted root, or editing a namespace mapping's policy or store, restarts the pods")
+    more = copy.deepcopy(tenant)
+    more["cosign"]["rules"].append({"registryScopes": ["registry.example.com/team-a/tool"], "keys": ["team-a-release"]})
+    R.check(checksum(more) != base, "upgrade: a new cosign rule does not roll the pods (vouch reads rules at start-up)")
+    fewer = copy.deepcopy(tenant)
+    fewer["namespaceTrust"].pop()
+    R.check(checksum(fewer) != base, "upgrade: removing a namespace mapping does not roll the pods")
 
 
 def concern_mutating() -> None:
@@ -1151,6 +1355,75 @@ NEGATIVE_CASES: list[tuple[str, dict, str]] = [
      {"webhook": {"mutating": {"namespaceSelectorExpressions": [{"key": "a", "operator": "Missing"}]}}}, "operator"),
     ("pinning templates that are not judged",
      {"webhook": {"validateWorkloads": False, "mutating": {"templates": True}}}, "validateWorkloads"),
+    # pull credentials and their RBAC
+    ("unknown pullCredentials", {"vouch": {"pullCredentials": "kubelet"}}, "pullCredentials"),
+    ("pod credentials without choosing their RBAC", {"vouch": {"pullCredentials": "pod"}}, "rbac.pullCredentials.grant"),
+    ("pod-only credentials without choosing their RBAC", {"vouch": {"pullCredentials": "pod-only"}}, "every Secret"),
+    ("a Secrets grant nothing uses", {"rbac": {"pullCredentials": {"grant": "cluster"}}}, "never uses"),
+    ("a Secrets grant with rbac.create false",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"create": False, "pullCredentials": {"grant": "cluster"}}}, "rbac.create is false"),
+    ("grant namespaces without namespaces",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "namespaces"}}}, "rbac.pullCredentials.namespaces"),
+    ("tenant namespaces with a cluster grant",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "cluster", "namespaces": ["a"]}}}, "namespaces"),
+    ("unknown grant", {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "all"}}}, "grant"),
+    ("pod credentials without the ServiceAccount token",
+     {"vouch": {"pullCredentials": "pod"}, "rbac": {"pullCredentials": {"grant": "cluster"}},
+      "serviceAccount": {"automountToken": False}}, "automountToken"),
+    ("a namespace selector without the ServiceAccount token",
+     {"serviceAccount": {"automountToken": False},
+      "namespaceTrust": [{"selector": {"matchLabels": {"t": "a"}}, "existingTrustPolicyConfigMap": "p", "trustStores": []}]},
+     "automountToken"),
+    # namespaceTrust
+    ("a mapping that picks no namespace",
+     {"namespaceTrust": [{"name": "a", "existingTrustPolicyConfigMap": "p", "trustStores": []}]}, "namespaceTrust"),
+    ("a mapping with two policies",
+     {"namespaceTrust": [{"names": ["a"], "existingTrustPolicyConfigMap": "p", "trustStores": [],
+                          "trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "s", "registryScopes": ["*"],
+                                                                               "signatureVerification": {"level": "skip"}}]}}]},
+     "namespaceTrust"),
+    ("a mapping naming a store it does not mount",
+     {"namespaceTrust": [{"names": ["a"], "trustStores": [{"name": "a", "type": "ca", "existingSecret": "s"}],
+                          "trustPolicy": {"version": "1.0", "trustPolicies": [{"name": "s", "registryScopes": ["*"],
+                                                                               "signatureVerification": {"level": "strict"},
+                                                                               "trustStores": ["ca:other"], "trustedIdentities": ["*"]}]}}]},
+     "ca:other"),
+    ("a mapping policy string that is not JSON",
+     {"namespaceTrust": [{"names": ["a"], "trustStores": [], "trustPolicy": "{nope"}]}, "namespaceTrust[0]"),
+    ("a mapping with a placeholder store",
+     {"namespaceTrust": [{"names": ["a"], "existingTrustPolicyConfigMap": "p",
+                          "trustStores": [{"name": "a", "type": "ca", "placeholder": True}]}]}, "placeholder"),
+    ("two mappings of the same name",
+     {"namespaceTrust": [{"name": "a", "names": ["a"], "existingTrustPolicyConfigMap": "p", "trustStores": []},
+                         {"name": "a", "names": ["b"], "existingTrustPolicyConfigMap": "q", "trustStores": []}]}, "used twice"),
+    ("a mapping name that is not a DNS label",
+     {"namespaceTrust": [{"name": "Team A", "names": ["a"], "existingTrustPolicyConfigMap": "p", "trustStores": []}]}, "name"),
+    ("a misspelt mapping selector",
+     {"namespaceTrust": [{"names": ["a"], "selector": {"matchLabel": {"a": "b"}}, "existingTrustPolicyConfigMap": "p",
+                          "trustStores": []}]}, "matchLabel"),
+    # cosign
+    ("unknown signatures mode", {"cosign": {"signatures": "both"}}, "signatures"),
+    ("a cosign rule naming a key that is not given",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keys": ["missing"]}]}}, "missing"),
+    ("a keyless cosign rule without a trusted root",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keyless": [{"subject": "a@b", "issuer": "https://i"}]}]}}, "trustedRoot"),
+    ("a cosign rule naming a trusted root that is not given",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keyless": [{"subject": "a@b", "issuer": "https://i"}],
+                            "trustedRoot": "nowhere"}]}}, "nowhere"),
+    ("a cosign rule with neither keys nor keyless", {"cosign": {"rules": [{"registryScopes": ["*"]}]}}, "keys, keyless"),
+    ("a misspelt cosign rule key", {"cosign": {"rules": [{"registryScope": ["*"]}]}}, "registryScope"),
+    ("a keyless identity without an issuer",
+     {"cosign": {"rules": [{"registryScopes": ["*"], "keyless": [{"subject": "a@b"}], "trustedRoot": "r"}],
+                 "trustedRoots": [{"name": "r", "existingConfigMap": "r", "key": "trusted_root.json"}]}}, "keyless"),
+    ("a cosign key that is not a PEM public key",
+     {"cosign": {"keys": [{"name": "k", "pem": "-----BEGIN EC PRIVATE KEY-----"}]}}, "pem"),
+    ("a cosign key with two sources",
+     {"cosign": {"keys": [{"name": "k", "pem": "-----BEGIN PUBLIC KEY-----", "existingConfigMap": "c", "key": "k"}]}}, "keys"),
+    ("a cosign key from a ConfigMap without its key", {"cosign": {"keys": [{"name": "k", "existingConfigMap": "c"}]}}, "keys"),
+    ("a trusted root that is not JSON", {"cosign": {"trustedRoots": [{"name": "r", "json": "{not json"}]}}, "trusted_root.json"),
+    ("a cosign key listed twice",
+     {"cosign": {"keys": [{"name": "k", "existingConfigMap": "c", "key": "a"}, {"name": "k", "existingConfigMap": "d", "key": "b"}]}},
+     "listed twice"),
 ]
 
 
@@ -1233,8 +1506,10 @@ def concern_policies() -> None:
 
 def dump(out: Path) -> None:
     """For tests/chart.rs: each scenario's rendered config.yaml, trustpolicy.json and inline trust
-    stores, laid out as the pod sees them, so vouch's own parsers can load them; and
-    mutate-templates.txt, the serve.mutate.templates vouch must read from config.yaml."""
+    stores, laid out as the pod sees them, so vouch's own parsers can load them; fs/, every file
+    the chart's ConfigMaps put in the pod, at its path in the pod, and external-mounts.txt, the
+    mount paths of what comes from outside the chart; and mutate-templates.txt, the
+    serve.mutate.templates vouch must read from config.yaml."""
     out.mkdir(parents=True, exist_ok=True)
     for name, user_values in scenarios():
         values = coalesce(default_values(), user_values)
@@ -1260,6 +1535,26 @@ def dump(out: Path) -> None:
             else:
                 external.append(ref)
         (d / "external-stores.txt").write_text("".join(f"{e}\n" for e in external))
+        # Every directory mount of a chart-rendered ConfigMap, as the pod sees it under fs/ (fs/etc/vouch/...),
+        # and the mount paths of volumes from outside the chart (existing ConfigMaps and Secrets).
+        outside = []
+        for path, (m, vol) in sorted(mounts_by_path(r).items()):
+            if "subPath" in m:
+                continue
+            if "configMap" in vol:
+                cm = r.one("ConfigMap", vol["configMap"]["name"])
+                if cm is None:
+                    outside.append(path)
+                    continue
+                data = cm.get("data") or {}
+                items = {i["key"]: i["path"] for i in vol["configMap"].get("items") or []} or {k: k for k in data}
+                target = d / "fs" / path.lstrip("/")
+                target.mkdir(parents=True, exist_ok=True)
+                for key, fname in items.items():
+                    (target / fname).write_text(data[key])
+            elif "secret" in vol and r.one("Secret", vol["secret"]["secretName"]) is None:
+                outside.append(path)
+        (d / "external-mounts.txt").write_text("".join(f"{e}\n" for e in outside))
         # What serve.mutate.templates must parse to, from the values (not from the rendering).
         pin_templates = bool((values["webhook"].get("mutating") or {}).get("templates"))
         (d / "mutate-templates.txt").write_text(f"{str(pin_templates).lower()}\n")
