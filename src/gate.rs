@@ -331,13 +331,22 @@ impl Gate {
             .rule_for(reference.registry())
             .cloned();
         let platforms = self.options.platforms.rule_for(&reference.scope()).clone();
+        // Judgements are shared by the requests that read with the same credentials: a
+        // tenant's failed read (or its timing) never reaches another tenant, and what one
+        // tenant's credentials read is never judged for another's.
+        let reader = self.registry.credential_identity(reference);
         let manifest: Arc<str> = Arc::from(format!(
-            "{}:{}",
+            "{}:{}{}",
             self.fingerprints
                 .get(&statement.name)
                 .map(|f| f.as_ref())
                 .unwrap_or("unknown"),
-            QuarantineConfig::fingerprint(quarantine.as_ref())
+            QuarantineConfig::fingerprint(quarantine.as_ref()),
+            if reader == "own" {
+                String::new()
+            } else {
+                format!(":{reader}")
+            }
         ));
         // Under notation's rule the image's judgement is its manifest's: one key for both, so
         // a platform manifest named by digest shares its entry with the same manifest judged
@@ -347,6 +356,7 @@ impl Gate {
             _ => Arc::from(format!("{manifest}:{}", platforms.fingerprint())),
         };
         Rules {
+            reader,
             quarantine,
             platforms,
             manifest_fingerprint: manifest,
@@ -370,6 +380,7 @@ impl Gate {
             registry: reference.registry().to_string(),
             repository: reference.repository().to_string(),
             tag: reference.manifest_reference().to_string(),
+            reader: rules.reader.clone(),
         };
         let registry = self.registry.clone();
         let r = reference.clone();
@@ -937,6 +948,8 @@ impl Gate {
 
 /// What applies to one image besides its statement, and the fingerprints of its cache keys.
 struct Rules {
+    /// Whose credentials read the registry for this image (`own`, or a pod credential).
+    reader: String,
     quarantine: Option<QuarantineRule>,
     platforms: PlatformRule,
     /// Of one manifest's judgement: statement, trust material, quarantine rule.
@@ -1151,4 +1164,55 @@ fn skipped(statement: &TrustPolicyStatement) -> Judgement {
 fn short_digest(d: &str) -> &str {
     let end = d.find(':').map(|i| i + 13).unwrap_or(d.len()).min(d.len());
     &d[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::auth::{Credential, PullCredential, PullCredentials};
+    use crate::registry::RegistryOptions;
+
+    #[test]
+    fn readers_with_different_credentials_never_share_a_cache_key() {
+        let policy = TrustPolicy::from_json(
+            br#"{"version":"1.0","trustPolicies":[{"name":"all","registryScopes":["*"],"signatureVerification":{"level":"audit"},"trustStores":["ca:x"],"trustedIdentities":["*"]}]}"#,
+        )
+        .expect("policy");
+        let own = RegistryClient::new(RegistryOptions::default()).expect("client");
+        let gate = Gate::new(
+            own.clone(),
+            Arc::new(policy),
+            Arc::new(TrustStores::default()),
+            GateOptions::default(),
+        );
+        let as_pod = |password: &str| {
+            gate.with_registry(own.with_pull_credentials(PullCredentials {
+                entries: vec![PullCredential {
+                    host: "registry.example".into(),
+                    path: None,
+                    credential: Credential::Basic {
+                        username: "team".into(),
+                        password: password.into(),
+                    },
+                }],
+                own_fallback: false,
+            }))
+        };
+        let (a, a_again, b) = (as_pod("a"), as_pod("a"), as_pod("b"));
+        let image = ImageReference::parse("registry.example/team/app:v1").expect("reference");
+        let statement = &gate.policy().statements()[0];
+        let key = |g: &Gate| {
+            let rules = g.rules_for(&image, statement);
+            (rules.reader.clone(), rules.image_key(&image, "sha256:00"))
+        };
+        let (own_key, a_key, a_again_key, b_key) = (key(&gate), key(&a), key(&a_again), key(&b));
+        assert_eq!(own_key.0, "own");
+        assert!(a_key.0.starts_with("pod:"), "{}", a_key.0);
+        assert_eq!(a_key, a_again_key, "one credential, one key: shared");
+        assert_ne!(
+            a_key.1, b_key.1,
+            "tenants with other credentials never share"
+        );
+        assert_ne!(a_key.1, own_key.1);
+    }
 }

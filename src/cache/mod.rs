@@ -110,6 +110,10 @@ pub struct DigestKey {
     pub repository: String,
     /// Tag.
     pub tag: String,
+    /// Whose credentials resolve it (`own`, or a pod credential's identity): tenants reading
+    /// with different credentials never share a resolution, its errors, or learn what another
+    /// tenant's tag points to.
+    pub reader: String,
 }
 
 /// One cached verdict. Lifetimes are kept as milliseconds after `verified_at` (saturating at
