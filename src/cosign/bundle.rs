@@ -378,19 +378,62 @@ pub fn predicate_type(bundle: &Bundle) -> Option<Result<String, Failure>> {
     let SignatureContent::DsseEnvelope(env) = &bundle.content else {
         return None;
     };
+    Some(statement_predicate_type(env.payload.as_bytes()))
+}
+
+/// The predicate type of an in-toto statement, refused unless it is one of the statement
+/// versions in-toto defines.
+fn statement_predicate_type(payload: &[u8]) -> Result<String, Failure> {
     #[derive(Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Statement {
+        #[serde(rename = "_type")]
+        statement_type: String,
         predicate_type: String,
     }
-    Some(
-        serde_json::from_slice::<Statement>(env.payload.as_bytes())
-            .map(|s| s.predicate_type)
+    // The statement versions in-toto defines (sigstore-rs refuses others, as here).
+    const STATEMENT_TYPES: [&str; 2] = [
+        "https://in-toto.io/Statement/v1",
+        "https://in-toto.io/Statement/v0.1",
+    ];
+    serde_json::from_slice::<Statement>(payload)
             .map_err(|e| {
                 Failure::new(
                     "payload",
                     format!("the DSSE payload is not an in-toto statement: {e}"),
                 )
-            }),
-    )
+            })
+            .and_then(|s| {
+                if STATEMENT_TYPES.contains(&s.statement_type.as_str()) {
+                    Ok(s.predicate_type)
+                } else {
+                    Err(Failure::new(
+                        "payload",
+                        format!(
+                            "the DSSE payload is an in-toto statement of unknown _type {:?} (expected {})",
+                            s.statement_type,
+                            STATEMENT_TYPES.join(" or ")
+                        ),
+                    ))
+                }
+            })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_in_toto_statements_name_a_predicate() {
+        let ok = br#"{"_type":"https://in-toto.io/Statement/v1","predicateType":"https://sigstore.dev/cosign/sign/v1","subject":[]}"#;
+        assert_eq!(
+            statement_predicate_type(ok).expect("statement"),
+            "https://sigstore.dev/cosign/sign/v1"
+        );
+        let other = br#"{"_type":"https://example.com/NotAStatement","predicateType":"https://sigstore.dev/cosign/sign/v1"}"#;
+        let e = statement_predicate_type(other).expect_err("unknown _type");
+        assert!(format!("{e:?}").contains("unknown _type"), "{e:?}");
+        let untyped = br#"{"predicateType":"https://sigstore.dev/cosign/sign/v1"}"#;
+        assert!(statement_predicate_type(untyped).is_err());
+    }
 }
