@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use common::kube_api::{Cluster, FakeApi};
+use common::kube_api::{pull_secret, Cluster, FakeApi};
 use common::webhook::{message, pod_spec, review, start_with_env, Webhook};
 use common::Registry;
 
@@ -35,16 +35,8 @@ fn private_host() -> &'static str {
 const POLICY: &str = r#"{"version":"1.0","trustPolicies":[
  {"name":"prod","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
 
-fn dockerconfig(host: &str, user: &str, password: &str) -> Value {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let doc = json!({"auths": {host: {"auth": auth}}}).to_string();
-    json!(base64::engine::general_purpose::STANDARD.encode(doc))
-}
-
 fn secret(ns: &str, name: &str, host: &str, user: &str, password: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-           "metadata": {"namespace": ns, "name": name},
-           "data": {".dockerconfigjson": dockerconfig(host, user, password)}})
+    pull_secret(ns, name, &[(host, user, password)])
 }
 
 fn account(ns: &str, name: &str, secrets: &[&str]) -> Value {
@@ -455,19 +447,6 @@ impl Captured {
     }
 }
 
-/// A secret whose `auths` are `entries` (key → (user, password)).
-fn secret_of(ns: &str, name: &str, entries: &[(&str, &str, &str)]) -> Value {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let auths: serde_json::Map<String, Value> = entries
-        .iter()
-        .map(|(key, u, p)| (key.to_string(), json!({"auth": b64(&format!("{u}:{p}"))})))
-        .collect();
-    let doc = json!({ "auths": auths }).to_string();
-    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-           "metadata": {"namespace": ns, "name": name},
-           "data": {".dockerconfigjson": b64(&doc)}})
-}
-
 /// What tenants' Secrets can make vouch hold is bounded: a credential over the size limit is
 /// skipped (the Secret named in the log), the cache stops at its byte budget (logged once) and
 /// names past it are read by a direct GET, and Secrets are listed 50 to a page.
@@ -487,7 +466,7 @@ async fn pull_secret_caches_are_bounded_in_bytes_and_oversized_credentials_skipp
     let mut objects = vec![
         (
             "secrets".to_string(),
-            secret_of(
+            pull_secret(
                 "t1",
                 "mixed",
                 &[
@@ -501,7 +480,7 @@ async fn pull_secret_caches_are_bounded_in_bytes_and_oversized_credentials_skipp
     for i in 0..10 {
         objects.push((
             "secrets".into(),
-            secret_of(
+            pull_secret(
                 "t1",
                 &format!("s{i}"),
                 &[("registry.example", &format!("user{i}"), &password)],
@@ -602,7 +581,7 @@ async fn oversized_pull_credentials_are_skipped_not_fatal() {
     let mut cluster = cluster();
     cluster.objects.push((
         "secrets".into(),
-        secret_of(
+        pull_secret(
             "team-a",
             "mixed",
             &[("big.example", "u", &huge), (host, "alice", "alice-pw")],
@@ -610,7 +589,7 @@ async fn oversized_pull_credentials_are_skipped_not_fatal() {
     ));
     cluster.objects.push((
         "secrets".into(),
-        secret_of("team-a", "only-huge", &[(host, "alice", &huge)]),
+        pull_secret("team-a", "only-huge", &[(host, "alice", &huge)]),
     ));
     let api = FakeApi::start(cluster);
     let (w, _dir) = serve(&api, "serve:\n  pullCredentials: pod-only\n", POLICY, &[]).await;

@@ -123,7 +123,25 @@ impl PullRefs {
     }
 }
 
-type Credentials = Arc<[PullCredential]>;
+impl PullRefs {
+    /// The Secrets a pod's pull credentials come from, in the kubelet's order: its own
+    /// `imagePullSecrets`, then `account`'s (its ServiceAccount's, when it could be read),
+    /// each name once, at most [`MAX_SECRETS_PER_POD`]. Its credentials are theirs, in this
+    /// order ([`Tenancy::pull_credentials`], `vouch audit`).
+    pub fn secret_names(&self, account: Option<&[String]>) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.secrets
+            .iter()
+            .chain(account.into_iter().flatten())
+            .filter(|n| seen.insert(n.as_str()))
+            .take(MAX_SECRETS_PER_POD)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Parsed credentials of one Secret.
+pub type Credentials = Arc<[PullCredential]>;
 type Labels = Arc<BTreeMap<String, String>>;
 
 /// The cluster state `serve` reads: started once, shared by every admission.
@@ -320,20 +338,18 @@ impl Tenancy {
         due: Instant,
     ) -> (Vec<PullCredential>, Vec<String>) {
         let mut notes = Vec::new();
-        let mut names = refs.secrets.clone();
-        match self.account(namespace, &refs.service_account, due).await {
-            Ok(Some(more)) => names.extend(more.iter().cloned()),
-            Ok(None) => {}
-            Err(e) => notes.push(format!(
-                "the pull secrets of ServiceAccount {namespace}/{} could not be read: {e}",
-                refs.service_account
-            )),
-        }
-        let mut seen = std::collections::HashSet::new();
-        names.retain(|n| seen.insert(n.clone()));
-        names.truncate(MAX_SECRETS_PER_POD);
+        let account = match self.account(namespace, &refs.service_account, due).await {
+            Ok(a) => a,
+            Err(e) => {
+                notes.push(format!(
+                    "the pull secrets of ServiceAccount {namespace}/{} could not be read: {e}",
+                    refs.service_account
+                ));
+                None
+            }
+        };
         let mut out = Vec::new();
-        for name in names {
+        for name in refs.secret_names(account.as_deref()) {
             match self.secret(namespace, &name, due).await {
                 Ok(Some(c)) => out.extend(c.iter().cloned()),
                 Ok(None) => notes.push(format!(
@@ -440,9 +456,33 @@ mod tests {
             })
         );
         assert_eq!(PullRefs::of("ConfigMap", &json!({})), None);
+        let alias = json!({"spec": {"serviceAccount": "old-style", "containers": []}});
+        assert_eq!(
+            PullRefs::of("Pod", &alias).map(|r| r.service_account),
+            Some("old-style".into())
+        );
         assert_eq!(
             PullRefs::of("Pod", &json!({"spec": {"imagePullSecrets": "x"}})),
             None
+        );
+    }
+
+    #[test]
+    fn secret_names_are_the_pods_then_its_accounts_once_each_and_bounded() {
+        let refs = PullRefs {
+            secrets: vec!["a".into(), "b".into(), "a".into()],
+            service_account: "default".into(),
+        };
+        let account: Vec<String> = vec!["b".into(), "c".into()];
+        assert_eq!(refs.secret_names(Some(&account)), ["a", "b", "c"]);
+        assert_eq!(refs.secret_names(None), ["a", "b"]);
+        let many: Vec<String> = (0..MAX_SECRETS_PER_POD + 5)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(
+            refs.secret_names(Some(&many)).len(),
+            MAX_SECRETS_PER_POD,
+            "the pod's come first and count"
         );
     }
 }
