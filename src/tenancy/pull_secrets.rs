@@ -1,5 +1,6 @@
 //! Registry credentials out of Kubernetes pull secrets (`kubernetes.io/dockerconfigjson`,
-//! `kubernetes.io/dockercfg`): the one parser `vouch audit` and `vouch serve` share.
+//! `kubernetes.io/dockercfg`): the one parser `vouch audit` and `vouch serve` share (through
+//! [`super::secret_credentials`]).
 //!
 //! A secret's keys are read as the kubelet reads them (`auths` of `.dockerconfigjson`, the bare
 //! map of `.dockercfg`; `username`/`password`, else `auth` = base64 `user:password`), and each
@@ -137,28 +138,6 @@ pub fn credentials_of(data: &BTreeMap<String, Vec<u8>>) -> Parsed {
         }
     }
     out
-}
-
-/// The credentials of a secret read as JSON (its `data` base64, as `vouch audit` reads it
-/// through the dynamic API), each as (registry host, credential) — audit's keyring is by host.
-pub fn docker_config_credentials(secret: &Value) -> Vec<(String, Credential)> {
-    let data: BTreeMap<String, Vec<u8>> = secret
-        .get("data")
-        .and_then(Value::as_object)
-        .into_iter()
-        .flatten()
-        .filter_map(|(k, v)| {
-            let bytes = base64::engine::general_purpose::STANDARD
-                .decode(v.as_str()?)
-                .ok()?;
-            Some((k.clone(), bytes))
-        })
-        .collect();
-    credentials_of(&data)
-        .credentials
-        .into_iter()
-        .map(|c| (c.host, c.credential))
-        .collect()
 }
 
 /// A docker config key as it may appear in a message: escaped and short.
