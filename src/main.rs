@@ -430,15 +430,25 @@ async fn kube_client(kubeconfig: Option<&PathBuf>) -> Result<kube::Client, Strin
 
 async fn audit(args: AuditArgs) -> ExitCode {
     init_logging(LogFormat::Text, "warn");
-    let engine = match args.engine.resolve() {
-        Ok((_, e)) => e,
+    let (config, engine) = match args.engine.resolve() {
+        Ok(resolved) => resolved,
         Err(e) => {
             eprintln!("vouch: {e}");
             return ExitCode::from(2);
         }
     };
+    // Each workload is read with its own pull credentials; vouch's own stand in for registries
+    // they do not name, unless the webhook would not let them (`pod-only`).
+    let pull_secrets = if args.no_pull_secrets {
+        vouch::audit::cluster::PullSecrets::Ignored
+    } else {
+        vouch::audit::cluster::PullSecrets::Read {
+            own_fallback: config.serve.pull_credentials
+                != Some(vouch::tenancy::PullCredentialsMode::PodOnly),
+        }
+    };
     let mut namespace_labels = std::collections::HashMap::new();
-    let (uses, errors, credentials) = if args.files.is_empty() {
+    let (uses, errors) = if args.files.is_empty() {
         let client = match kube_client(args.kubeconfig.as_ref()).await {
             Ok(c) => c,
             Err(e) => {
@@ -450,7 +460,7 @@ async fn audit(args: AuditArgs) -> ExitCode {
             &client,
             args.namespace.as_deref(),
             args.selector.as_deref(),
-            !args.no_pull_secrets,
+            pull_secrets,
         )
         .await;
         if engine.namespaces.iter().any(|m| m.selector.is_some()) {
@@ -459,15 +469,14 @@ async fn audit(args: AuditArgs) -> ExitCode {
                 Err(e) => inv.errors.push(e),
             }
         }
-        (inv.uses, inv.errors, inv.credentials)
+        (inv.uses, inv.errors)
     } else {
         // Manifest files carry no namespace labels: only `names` pick a mapping.
-        let (u, e) = vouch::audit::manifests::read_paths(&args.files);
-        (u, e, Default::default())
+        vouch::audit::manifests::read_paths(&args.files)
     };
     let cache = Arc::new(vouch::cache::VerdictCache::new(engine.cache.clone(), None));
     let gates = engine
-        .registry_client_with(None, credentials)
+        .registry_client_with(None, Default::default())
         .and_then(|r| {
             engine.gates(
                 r,

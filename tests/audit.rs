@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use common::fake_registry::{FakeRegistry, State};
-use common::kube_api::{Cluster, FakeApi};
+use common::kube_api::{pull_secret, Cluster, FakeApi};
 use common::{outcome, vectors, vouch, Registry};
 use serde_json::{json, Value};
 
@@ -390,11 +390,10 @@ fn live_cluster_audit_with_pagination_owners_and_pull_secrets() {
             Some("regcred"),
         ),
     ));
-    use base64::Engine;
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let dockerconfig =
-        json!({"auths": {private.host.clone(): {"auth": b64("puller:pw")}}}).to_string();
-    cluster.objects.push(("secrets".into(), json!({"apiVersion":"v1","kind":"Secret","metadata":{"name":"regcred","namespace":"private"},"type":"kubernetes.io/dockerconfigjson","data":{".dockerconfigjson": b64(&dockerconfig)}})));
+    cluster.objects.push((
+        "secrets".into(),
+        pull_secret("private", "regcred", &[(&private.host, "puller", "pw")]),
+    ));
     cluster.objects.push(("serviceaccounts".into(), json!({"apiVersion":"v1","kind":"ServiceAccount","metadata":{"name":"default","namespace":"private"}})));
     let api = FakeApi::start(cluster);
     let env = Env::new(&[&private.host]);
@@ -525,4 +524,134 @@ fn each_workload_is_judged_by_the_policy_its_namespace_selects_and_the_report_na
         table.contains("POLICY") && table.contains("tenant-b"),
         "{table}"
     );
+}
+
+/// A registry behind htpasswd (alice) holding the signed image as `team-a/app` and
+/// `team-b/app`, and the open registry its storage is pushed through.
+fn private_registry() -> &'static (Registry, Registry) {
+    static R: OnceLock<(Registry, Registry)> = OnceLock::new();
+    R.get_or_init(|| {
+        let open = Registry::with_e2e_layouts(&[
+            ("e2e-valid-signature", "team-a/app"),
+            ("e2e-valid-signature", "team-b/app"),
+        ]);
+        let private = open.with_htpasswd(&[("alice", "alice-pw")]);
+        (open, private)
+    })
+}
+
+/// Each workload is judged with its own pull credentials, as its kubelet would pull: tenant A's
+/// secret never reads tenant B's images (B's rows are errors, not verified, and show nothing A
+/// read), B's own secret for the same registry is the one used, and a credential for a
+/// repository prefix does not read another repository. `--no-pull-secrets` reads with none.
+#[test]
+fn each_workload_is_read_with_its_own_pull_credentials() {
+    let host = private_registry().1.host.clone();
+    let tag_a = format!("{host}/team-a/app:v1");
+    let by_digest = format!("{host}/team-a/app@{DIGEST}");
+    let tag_b = format!("{host}/team-b/app:v1");
+    let mut cluster = Cluster::default();
+    let mut add = |plural: &str, v: Value| cluster.objects.push((plural.into(), v));
+    // Team A: a valid secret for the whole registry.
+    add(
+        "secrets",
+        pull_secret("team-a", "regcred", &[(&host, "alice", "alice-pw")]),
+    );
+    add("pods", pod("team-a", "web", &tag_a, None, Some("regcred")));
+    add(
+        "pods",
+        pod("team-a", "pinned", &by_digest, None, Some("regcred")),
+    );
+    // Team B: no secret, the same images.
+    add("pods", pod("team-b", "web", &tag_a, None, None));
+    add("pods", pod("team-b", "pinned", &by_digest, None, None));
+    // Team D: its own (wrong) secret for the same registry.
+    add(
+        "secrets",
+        pull_secret("team-d", "regcred", &[(&host, "alice", "wrong")]),
+    );
+    add("pods", pod("team-d", "web", &tag_a, None, Some("regcred")));
+    // Team C: a valid credential for the `team-a` repositories only.
+    add(
+        "secrets",
+        pull_secret(
+            "team-c",
+            "scoped",
+            &[(&format!("{host}/team-a"), "alice", "alice-pw")],
+        ),
+    );
+    add(
+        "pods",
+        pod("team-c", "own-repo", &tag_a, None, Some("scoped")),
+    );
+    add(
+        "pods",
+        pod("team-c", "other-repo", &tag_b, None, Some("scoped")),
+    );
+    let api = FakeApi::start(cluster);
+    let env = Env::new(&[&host]);
+    let kubeconfig = api.kubeconfig(env.dir.path());
+    let (code, out, err) = env.audit(&["--kubeconfig", kubeconfig.to_str().unwrap(), "-o", "json"]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    let row = |ns: &str, name: &str| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["workload"]["namespace"] == ns && r["workload"]["name"] == name)
+            .unwrap_or_else(|| panic!("no row {ns}/{name}: {out}"))
+            .clone()
+    };
+    for (ns, name) in [
+        ("team-a", "web"),
+        ("team-a", "pinned"),
+        ("team-c", "own-repo"),
+    ] {
+        let r = row(ns, name);
+        assert_eq!(
+            (&r["verified"], &r["admission"]),
+            (&json!(true), &json!("allow")),
+            "{ns}/{name} reads with its own secret: {r}"
+        );
+    }
+    for (ns, name) in [
+        ("team-b", "web"),
+        ("team-b", "pinned"),
+        ("team-d", "web"),
+        ("team-c", "other-repo"),
+    ] {
+        let r = row(ns, name);
+        assert_eq!(
+            (&r["verified"], &r["admission"], &r["outcome"]),
+            (&json!(false), &json!("deny"), &json!("error")),
+            "{ns}/{name} cannot read the image: {r}"
+        );
+        assert!(
+            r["signatures"].as_array().is_none_or(|s| s.is_empty()),
+            "{r}"
+        );
+    }
+    // Nothing another tenant's credentials resolved is shown for a tag B cannot read.
+    assert!(
+        row("team-b", "web")["digest"].is_null(),
+        "{}",
+        row("team-b", "web")
+    );
+    assert_eq!(code, 3, "images that could not be judged: {out}{err}");
+
+    // Without pull secrets nobody reads the private registry, and no Secret is fetched.
+    let before = api.count(|l| l.starts_with("get secrets"));
+    let (code, out, _) = env.audit(&[
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--no-pull-secrets",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(code, 3, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    for r in v["results"].as_array().unwrap() {
+        assert_eq!(r["verified"], false, "{r}");
+    }
+    assert_eq!(api.count(|l| l.starts_with("get secrets")), before);
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use serde_json::{json, Value};
 
-use common::kube_api::{Cluster, FakeApi};
+use common::kube_api::{pull_secret, Cluster, FakeApi};
 use common::webhook::{message, pod_spec, review, start_with_env, Webhook};
 use common::Registry;
 
@@ -35,16 +35,8 @@ fn private_host() -> &'static str {
 const POLICY: &str = r#"{"version":"1.0","trustPolicies":[
  {"name":"prod","registryScopes":["*"],"signatureVerification":{"level":"strict"},"trustStores":["ca:e2e"],"trustedIdentities":["*"]}]}"#;
 
-fn dockerconfig(host: &str, user: &str, password: &str) -> Value {
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    let doc = json!({"auths": {host: {"auth": auth}}}).to_string();
-    json!(base64::engine::general_purpose::STANDARD.encode(doc))
-}
-
 fn secret(ns: &str, name: &str, host: &str, user: &str, password: &str) -> Value {
-    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-           "metadata": {"namespace": ns, "name": name},
-           "data": {".dockerconfigjson": dockerconfig(host, user, password)}})
+    pull_secret(ns, name, &[(host, user, password)])
 }
 
 fn account(ns: &str, name: &str, secrets: &[&str]) -> Value {
@@ -434,4 +426,183 @@ async fn shed_reviews_are_answered_by_their_namespaces_policy() {
     let r = w.review(&pod("shed-o", "other", &image, &[], None)).await;
     assert_eq!(r["allowed"], true, "{r}");
     waiting.await.unwrap();
+}
+
+/// Log lines written while a test runs (a `tracing` writer).
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+/// What tenants' Secrets can make vouch hold is bounded: a credential over the size limit is
+/// skipped (the Secret named in the log), the cache stops at its byte budget (logged once) and
+/// names past it are read by a direct GET, and Secrets are listed 50 to a page.
+#[tokio::test]
+async fn pull_secret_caches_are_bounded_in_bytes_and_oversized_credentials_skipped() {
+    use vouch::tenancy::{CacheLimits, PullRefs, Tenancy, Watches};
+    let logs = Captured::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    // The current-thread runtime runs the watch tasks on this thread: they log here.
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let huge = "p".repeat(vouch::tenancy::pull_secrets::MAX_CREDENTIAL_FIELD_BYTES + 1);
+    let password = "k".repeat(1000);
+    let mut objects = vec![
+        (
+            "secrets".to_string(),
+            pull_secret(
+                "t1",
+                "mixed",
+                &[
+                    ("big.example", "u", &huge),
+                    ("registry.example", "alice", "pw"),
+                ],
+            ),
+        ),
+        ("serviceaccounts".to_string(), account("t1", "default", &[])),
+    ];
+    for i in 0..10 {
+        objects.push((
+            "secrets".into(),
+            pull_secret(
+                "t1",
+                &format!("s{i}"),
+                &[("registry.example", &format!("user{i}"), &password)],
+            ),
+        ));
+    }
+    let api = FakeApi::start(Cluster {
+        objects,
+        ..Default::default()
+    });
+    let client = kube::Client::try_from(kube::Config::new(api.url.parse().unwrap())).unwrap();
+    // Room for about three of the ~1 KiB secrets.
+    let tenancy = Tenancy::start_with(
+        client,
+        Watches {
+            pull_credentials: true,
+            namespaces: false,
+        },
+        CacheLimits {
+            entries: 1000,
+            bytes: 4000,
+        },
+    );
+    let started = Instant::now();
+    while !tenancy.synced() {
+        assert!(started.elapsed() < Duration::from_secs(30), "never synced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let due = Instant::now() + Duration::from_secs(10);
+    let refs = |name: &str| PullRefs {
+        secrets: vec![name.into()],
+        service_account: "default".into(),
+    };
+    let (mixed, notes) = tenancy.pull_credentials("t1", &refs("mixed"), due).await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let hosts: Vec<&str> = mixed.iter().map(|c| c.host.as_str()).collect();
+    assert_eq!(
+        hosts,
+        ["registry.example"],
+        "the oversized credential is skipped"
+    );
+    let mut fetched = 0;
+    for i in 0..10 {
+        let name = format!("s{i}");
+        let (creds, notes) = tenancy.pull_credentials("t1", &refs(&name), due).await;
+        assert!(notes.is_empty(), "{name}: {notes:?}");
+        assert_eq!(
+            creds.len(),
+            1,
+            "{name}: every secret is read, cached or not"
+        );
+        assert_eq!(
+            creds[0].credential,
+            vouch::registry::auth::Credential::Basic {
+                username: format!("user{i}"),
+                password: password.clone()
+            }
+        );
+        if api.count(|l| l == format!("get secrets t1/{name}")) > 0 {
+            fetched += 1;
+        }
+    }
+    assert!(
+        (5..10).contains(&fetched),
+        "the cache held a few, the rest were read by GET: {fetched} fetched; {:?}",
+        api.requests()
+    );
+    let text = logs.text();
+    assert!(
+        text.contains("pull secret t1/mixed")
+            && text.contains("big.example")
+            && text.contains("over the limit of 16 KiB"),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("watch cache full").count(),
+        1,
+        "logged once: {text}"
+    );
+    assert!(text.contains("4000 bytes"), "{text}");
+    let secret_lists: Vec<String> = api
+        .requests()
+        .into_iter()
+        .filter(|l| l.starts_with("list secrets"))
+        .collect();
+    assert!(!secret_lists.is_empty());
+    for l in &secret_lists {
+        assert!(l.contains(r#""limit": "50""#), "{l}");
+    }
+}
+
+/// Through `vouch serve`: a Secret with an oversized credential is still read for its others,
+/// and one whose only credential for the registry is oversized reads nothing.
+#[tokio::test]
+async fn oversized_pull_credentials_are_skipped_not_fatal() {
+    let huge = "p".repeat(vouch::tenancy::pull_secrets::MAX_CREDENTIAL_FIELD_BYTES + 1);
+    let host = private_host();
+    let mut cluster = cluster();
+    cluster.objects.push((
+        "secrets".into(),
+        pull_secret(
+            "team-a",
+            "mixed",
+            &[("big.example", "u", &huge), (host, "alice", "alice-pw")],
+        ),
+    ));
+    cluster.objects.push((
+        "secrets".into(),
+        pull_secret("team-a", "only-huge", &[(host, "alice", &huge)]),
+    ));
+    let api = FakeApi::start(cluster);
+    let (w, _dir) = serve(&api, "serve:\n  pullCredentials: pod-only\n", POLICY, &[]).await;
+    synced(&api, &["secrets", "serviceaccounts"]).await;
+    let image = format!("{host}/team-a/app@{DIGEST}");
+    let r = w
+        .review(&pod("m1", "team-a", &image, &["mixed"], None))
+        .await;
+    assert_eq!(r["allowed"], true, "{r}");
+    let r = w
+        .review(&pod("m2", "team-a", &image, &["only-huge"], None))
+        .await;
+    assert_eq!(r["allowed"], false, "{r}");
+    assert!(message(&r).contains("cannot read"), "{}", message(&r));
 }

@@ -2,29 +2,45 @@
 //! every namespace or one, with an optional label selector, following `continue` pagination.
 //!
 //! Each image is reported against the workload that owns it: a Pod created by a ReplicaSet of a
-//! Deployment is the Deployment's, a Job of a CronJob is the CronJob's. Registry credentials come
-//! from the pods' `imagePullSecrets` and their service accounts', as the kubelet uses them.
+//! Deployment is the Deployment's, a Job of a CronJob is the CronJob's. Each workload's registry
+//! credentials are its own, found as the kubelet finds them and as `vouch serve` does
+//! ([`crate::tenancy`]: its pod (template)'s `imagePullSecrets`, then its ServiceAccount's, in
+//! its namespace; per image the first credential for its registry and repository prefix), so
+//! one tenant's pull secret never reads another tenant's images.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::Client;
 use serde_json::Value;
 
 use super::{ImageUse, InputError, WorkloadRef};
 use crate::admission::images_of;
-use crate::registry::auth::Credential;
-use crate::tenancy::pull_secrets::docker_config_credentials;
+use crate::registry::auth::PullCredentials;
+use crate::tenancy::{account_secrets, secret_credentials, Credentials, PullRefs};
 
 /// What was found in the cluster.
 #[derive(Debug, Default)]
 pub struct Inventory {
-    /// Every image use.
+    /// Every image use, each with its workload's pull credentials when they were read.
     pub uses: Vec<ImageUse>,
     /// Resources that could not be listed or read.
     pub errors: Vec<InputError>,
-    /// Registry credentials from pull secrets, by registry host.
-    pub credentials: HashMap<String, Credential>,
+}
+
+/// Whether workloads' images are read with their pull credentials.
+#[derive(Debug, Clone, Copy)]
+pub enum PullSecrets {
+    /// vouch's own credentials only (`--no-pull-secrets`).
+    Ignored,
+    /// Each workload's own pull credentials; `own_fallback`: vouch's own for a registry they do
+    /// not name (else such an image is read anonymously).
+    Read {
+        /// Whether vouch's own credentials stand in.
+        own_fallback: bool,
+    },
 }
 
 /// Listed kinds: (group, version, kind, plural).
@@ -66,17 +82,16 @@ fn api(
     }
 }
 
-/// List everything; `pull_secrets` reads the pull secrets the pods name.
+/// List everything; with [`PullSecrets::Read`], read the pull secrets each workload names.
 pub async fn inventory(
     client: &Client,
     namespace: Option<&str>,
     selector: Option<&str>,
-    pull_secrets: bool,
+    pull_secrets: PullSecrets,
 ) -> Inventory {
     let mut inv = Inventory::default();
-    // (namespace, secret names) and (namespace, service account) wanted for credentials.
-    let mut secrets: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut accounts: BTreeSet<(String, String)> = BTreeSet::new();
+    // Each workload's namespace and pull references, and the range of its uses in `inv.uses`.
+    let mut workloads: Vec<(String, PullRefs, std::ops::Range<usize>)> = Vec::new();
     for (group, version, kind, plural) in KINDS {
         let api = api(client, namespace, group, version, kind, plural);
         let mut lp = ListParams::default().limit(250);
@@ -112,6 +127,7 @@ pub async fn inventory(
                 if let Value::Object(m) = &mut object {
                     m.insert("kind".into(), Value::String(kind.into()));
                 }
+                let first = inv.uses.len();
                 match images_of(kind, &object) {
                     Ok(found) => {
                         for u in found {
@@ -124,6 +140,7 @@ pub async fn inventory(
                                     source: None,
                                 },
                                 image: u.image,
+                                pull: None,
                             });
                         }
                     }
@@ -132,24 +149,14 @@ pub async fn inventory(
                         message: e.to_string(),
                     }),
                 }
-                if pull_secrets {
-                    if let Some(spec) = pod_spec(kind, &object) {
-                        for s in spec
-                            .get("imagePullSecrets")
-                            .and_then(Value::as_array)
-                            .into_iter()
-                            .flatten()
-                        {
-                            if let Some(n) = s.get("name").and_then(Value::as_str) {
-                                secrets.insert((ns.clone(), n.to_string()));
-                            }
-                        }
-                        let sa = spec
-                            .get("serviceAccountName")
-                            .and_then(Value::as_str)
-                            .unwrap_or("default");
-                        accounts.insert((ns.clone(), sa.to_string()));
-                    }
+                if matches!(pull_secrets, PullSecrets::Read { .. }) {
+                    // A spec whose references cannot be read names none: its pods would pull
+                    // with their namespace's default ServiceAccount.
+                    let refs = PullRefs::of(kind, &object).unwrap_or_else(|| PullRefs {
+                        secrets: Vec::new(),
+                        service_account: "default".into(),
+                    });
+                    workloads.push((ns.clone(), refs, first..inv.uses.len()));
                 }
             }
             match list.metadata.continue_.as_deref() {
@@ -158,64 +165,96 @@ pub async fn inventory(
             }
         }
     }
-    if pull_secrets {
-        for (ns, sa) in accounts {
-            let api = api(
-                client,
-                Some(&ns),
-                "",
-                "v1",
-                "ServiceAccount",
-                "serviceaccounts",
-            );
-            match api.get_opt(&sa).await {
-                Ok(Some(obj)) => {
-                    for s in obj
-                        .data
-                        .get("imagePullSecrets")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                    {
-                        if let Some(n) = s.get("name").and_then(Value::as_str) {
-                            secrets.insert((ns.clone(), n.to_string()));
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => inv.errors.push(InputError {
-                    source: format!("ServiceAccount/{ns}/{sa}"),
-                    message: format!("cannot read: {e}"),
-                }),
-            }
-        }
-        for (ns, name) in secrets {
-            let api = api(client, Some(&ns), "", "v1", "Secret", "secrets");
-            match api.get_opt(&name).await {
-                Ok(Some(obj)) => {
-                    for (host, cred) in docker_config_credentials(&obj.data) {
-                        inv.credentials.entry(host).or_insert(cred);
-                    }
-                }
-                Ok(None) => {}
-                // Without RBAC for secrets, images are pulled anonymously; say so.
-                Err(e) => inv.errors.push(InputError {
-                    source: format!("Secret/{ns}/{name}"),
-                    message: format!("cannot read the pull secret: {e}"),
-                }),
+    if let PullSecrets::Read { own_fallback } = pull_secrets {
+        let credentials = read_pull_secrets(client, &workloads, &mut inv.errors).await;
+        for (ns, refs, uses) in workloads {
+            let account = credentials
+                .accounts
+                .get(&(ns.clone(), refs.service_account.clone()));
+            let entries = refs
+                .secret_names(account.map(|a| &a[..]))
+                .into_iter()
+                .filter_map(|name| credentials.secrets.get(&(ns.clone(), name)))
+                .flat_map(|c| c.iter().cloned())
+                .collect();
+            let pull = Arc::new(PullCredentials {
+                entries,
+                own_fallback,
+            });
+            for u in &mut inv.uses[uses] {
+                u.pull = Some(pull.clone());
             }
         }
     }
     inv
 }
 
-fn pod_spec<'a>(kind: &str, object: &'a Value) -> Option<&'a Value> {
-    let path = crate::admission::pod_spec_path(kind)?;
-    let mut v = object;
-    for k in path {
-        v = v.get(k)?;
+/// What the workloads' pull references name: ServiceAccounts' secret names and Secrets'
+/// credentials, by (namespace, name), each read once.
+#[derive(Default)]
+struct PullSecretsRead {
+    accounts: HashMap<(String, String), Arc<[String]>>,
+    secrets: HashMap<(String, String), Credentials>,
+}
+
+async fn read_pull_secrets(
+    client: &Client,
+    workloads: &[(String, PullRefs, std::ops::Range<usize>)],
+    errors: &mut Vec<InputError>,
+) -> PullSecretsRead {
+    let mut read = PullSecretsRead::default();
+    let wanted: BTreeSet<(String, String)> = workloads
+        .iter()
+        .map(|(ns, refs, _)| (ns.clone(), refs.service_account.clone()))
+        .collect();
+    for (ns, sa) in wanted {
+        match Api::<ServiceAccount>::namespaced(client.clone(), &ns)
+            .get_opt(&sa)
+            .await
+        {
+            Ok(Some(obj)) => {
+                if let Some(names) = account_secrets(&obj) {
+                    read.accounts.insert((ns, sa), names);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(InputError {
+                source: format!("ServiceAccount/{ns}/{sa}"),
+                message: format!("cannot read: {e}"),
+            }),
+        }
     }
-    Some(v)
+    let wanted: BTreeSet<(String, String)> = workloads
+        .iter()
+        .flat_map(|(ns, refs, _)| {
+            let account = read
+                .accounts
+                .get(&(ns.clone(), refs.service_account.clone()));
+            refs.secret_names(account.map(|a| &a[..]))
+                .into_iter()
+                .map(move |name| (ns.clone(), name))
+        })
+        .collect();
+    for (ns, name) in wanted {
+        match Api::<Secret>::namespaced(client.clone(), &ns)
+            .get_opt(&name)
+            .await
+        {
+            // Not a docker-config Secret: the kubelet ignores it, and so does this.
+            Ok(Some(obj)) => {
+                if let Some(c) = secret_credentials(&obj) {
+                    read.secrets.insert((ns, name), c);
+                }
+            }
+            Ok(None) => {}
+            // Without RBAC for secrets, images are pulled anonymously; say so.
+            Err(e) => errors.push(InputError {
+                source: format!("Secret/{ns}/{name}"),
+                message: format!("cannot read the pull secret: {e}"),
+            }),
+        }
+    }
+    read
 }
 
 /// Every namespace's labels (for `namespaces:` mappings with selectors), or why they could not

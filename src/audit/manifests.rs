@@ -285,6 +285,7 @@ fn add_document(source: &str, v: &Value, uses: &mut Vec<ImageUse>, problems: &mu
                                 source: Some(source.to_string()),
                             },
                             image: u.image,
+                            pull: None,
                         });
                     }
                 }

@@ -2,8 +2,11 @@
 //! manifests before they are applied — so a policy can be rolled out audit → dryrun → enforce.
 //!
 //! Images are gathered from Pods and pod templates (the same extraction as the webhook), each
-//! distinct image is judged once through the same gate and cache, and every (workload, container)
-//! gets a row naming the image as written.
+//! distinct image is judged once per (trust policy, credential) through the same gate and
+//! cache, and every (workload, container) gets a row naming the image as written. A workload
+//! from a live cluster is judged with its own pull credentials, as the kubelet would pull its
+//! images ([`cluster`]), through a cache of that reader's own: a verdict read with one tenant's
+//! credentials is never another's.
 
 pub mod cluster;
 pub mod kubeconfig;
@@ -18,6 +21,7 @@ use serde::Serialize;
 use crate::config::Gates;
 use crate::gate::Gate;
 use crate::reference::ImageReference;
+use crate::registry::auth::PullCredentials;
 use crate::verdict::{Admission, Outcome, Verdict};
 
 /// How many images are judged at once.
@@ -46,6 +50,10 @@ pub struct ImageUse {
     pub workload: WorkloadRef,
     /// The image as written.
     pub image: String,
+    /// The workload's pull credentials (its pod's `imagePullSecrets`, then its ServiceAccount's),
+    /// and whether vouch's own stand in for registries they do not name; `None`: vouch's own
+    /// only (manifests, `--no-pull-secrets`).
+    pub pull: Option<Arc<PullCredentials>>,
 }
 
 /// Input that could not be read.
@@ -176,11 +184,22 @@ pub async fn run(
     run_by_namespace(&gates, &HashMap::new(), uses, errors, progress).await
 }
 
-/// Judge every distinct image once per trust policy that applies to it: each workload by the
-/// `namespaces:` mapping its namespace selects (by name, or by its labels in
+/// Who reads an image: `own` (vouch's credentials) or the workload's chosen credential
+/// ([`crate::registry::auth::Credential::identity`]), as the registry client will choose it.
+fn reader_identity(pull: Option<&PullCredentials>, image: &str) -> String {
+    match (pull, ImageReference::parse(image)) {
+        (Some(pull), Ok(r)) => pull.choose(r.registry(), r.repository()).identity(),
+        // Not a reference: judged as an error, read by nobody.
+        _ => "own".into(),
+    }
+}
+
+/// Judge every distinct image once per trust policy and reader that applies to it: each
+/// workload by the `namespaces:` mapping its namespace selects (by name, or by its labels in
 /// `namespace_labels`; a namespace without labels there is picked by name only), else by the
-/// cluster-wide policy. With mappings, every verdict names its policy
-/// ([`Verdict::policy_mapping`]).
+/// cluster-wide policy, read with its own pull credentials ([`ImageUse::pull`]). A verdict is
+/// reused only for workloads of the same policy whose credentials for the image are the same.
+/// With mappings, every verdict names its policy ([`Verdict::policy_mapping`]).
 pub async fn run_by_namespace(
     gates: &Gates,
     namespace_labels: &HashMap<String, BTreeMap<String, String>>,
@@ -200,24 +219,56 @@ pub async fn run_by_namespace(
             .iter()
             .position(|(m, _)| m.picks(namespace, labels))
     };
-    let mut distinct: Vec<(Option<usize>, String)> = uses
-        .iter()
-        .map(|u| (pick(&u.workload.namespace), u.image.clone()))
-        .collect();
-    distinct.sort();
-    distinct.dedup();
+    // (policy mapping, reader identity, image), and one use's credentials to read it with.
+    type Key = (Option<usize>, String, String);
+    let key_of = |u: &ImageUse| -> Key {
+        (
+            pick(&u.workload.namespace),
+            reader_identity(u.pull.as_deref(), &u.image),
+            u.image.clone(),
+        )
+    };
+    let mut distinct: BTreeMap<Key, Option<Arc<PullCredentials>>> = BTreeMap::new();
+    for u in &uses {
+        distinct.entry(key_of(u)).or_insert_with(|| u.pull.clone());
+    }
     if let Some(p) = progress {
         p.set_length(distinct.len() as u64);
     }
     let named = !gates.namespaces.is_empty();
-    let verdicts: HashMap<(Option<usize>, String), Arc<Verdict>> = futures::stream::iter(distinct)
-        .map(|(index, image)| async move {
-            let (gate, mapping) = gates.get(index);
-            let mut v = gate.judge(&image).await;
+    // One cache per reader: the gate's caches are shared by everyone who asks (tag resolutions
+    // and verdicts, single-flight), so a reader's own would otherwise serve another's — what A
+    // read for B, or B's refusal for A. vouch's own credentials keep the configured cache;
+    // a workload's get one in memory only (a shared cache holds what others read).
+    let mut caches: HashMap<String, Arc<crate::cache::VerdictCache>> = HashMap::new();
+    for ((_, reader, _), pull) in &distinct {
+        if pull.is_some() && reader != "own" && !caches.contains_key(reader) {
+            let settings = crate::cache::CacheSettings {
+                redis: None,
+                ..gates.cluster.cache().settings().clone()
+            };
+            let cache = Arc::new(crate::cache::VerdictCache::new(settings, None));
+            caches.insert(reader.clone(), cache);
+        }
+    }
+    let caches = &caches;
+    let verdicts: HashMap<Key, Arc<Verdict>> = futures::stream::iter(distinct)
+        .map(|(key, pull)| async move {
+            let (gate, mapping) = gates.get(key.0);
+            let mut v = match pull {
+                None => gate.judge(&key.2).await,
+                Some(pull) => {
+                    let registry = gate.registry().with_pull_credentials((*pull).clone());
+                    let cache = caches.get(&key.1).unwrap_or(gate.cache()).clone();
+                    gate.with_registry_and_cache(registry, cache)
+                        .judge(&key.2)
+                        .await
+                }
+            };
             if named {
                 v.policy_mapping = Some(mapping.to_string());
             }
-            ((index, image), Arc::new(v))
+            (key, Arc::new(v))
         })
         .buffer_unordered(CONCURRENCY)
         .inspect(|_| {
@@ -230,8 +281,7 @@ pub async fn run_by_namespace(
     let mut rows: Vec<AuditRow> = uses
         .into_iter()
         .filter_map(|u| {
-            let key = (pick(&u.workload.namespace), u.image.clone());
-            verdicts.get(&key).map(|v| AuditRow {
+            verdicts.get(&key_of(&u)).map(|v| AuditRow {
                 workload: u.workload,
                 verdict: v.clone(),
             })
@@ -241,4 +291,40 @@ pub async fn run_by_namespace(
         (a.class(), &a.workload, &a.verdict.image).cmp(&(b.class(), &b.workload, &b.verdict.image))
     });
     AuditReport { rows, errors }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::auth::{Credential, PullCredential};
+
+    #[test]
+    fn readers_are_told_apart_by_the_credential_chosen_for_the_image() {
+        let alice = Credential::Basic {
+            username: "alice".into(),
+            password: "pw".into(),
+        };
+        let scoped = |own_fallback| PullCredentials {
+            entries: vec![PullCredential {
+                host: "registry.example".into(),
+                path: Some("team-a".into()),
+                credential: alice.clone(),
+            }],
+            own_fallback,
+        };
+        let a = "registry.example/team-a/app:v1";
+        let b = "registry.example/team-b/app:v1";
+        let with = scoped(true);
+        assert_eq!(
+            reader_identity(Some(&with), a),
+            format!("pod:{}", alice.identity())
+        );
+        assert_eq!(reader_identity(Some(&with), b), "own", "not for team-b");
+        assert_eq!(reader_identity(None, a), "own");
+        let pod_only = scoped(false);
+        assert_eq!(
+            reader_identity(Some(&pod_only), b),
+            format!("pod:{}", Credential::Anonymous.identity())
+        );
+    }
 }

@@ -6,10 +6,11 @@
 //! the API server in the common case and a rotated Secret counts from its `MODIFIED` event on.
 //! Only docker-config Secrets are watched (one field-selected watch per type,
 //! `type=kubernetes.io/dockerconfigjson` and `type=kubernetes.io/dockercfg`), and only their
-//! parsed credentials are kept. A name the cache does not hold (not yet synced, over the cap,
-//! created a moment ago, or no RBAC to watch) is read with one direct GET, bounded by the
-//! admission's deadline and [`GET_TIMEOUT`]; its answer is not cached (the watch stays the one
-//! writer of the cache).
+//! parsed credentials are kept, within a count and a byte budget per cache (what a tenant's
+//! Secrets make vouch hold is bounded; see [`pull_secrets`] for the bounds per Secret). A name
+//! the cache does not hold (not yet synced, over a bound, created a moment ago, or no RBAC to
+//! watch) is read with one direct GET, bounded by the admission's deadline and
+//! [`GET_TIMEOUT`]; its answer is not cached (the watch stays the one writer of the cache).
 
 pub mod namespaces;
 pub mod proof;
@@ -33,6 +34,14 @@ use watch::Watched;
 pub const GET_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most Secrets, ServiceAccounts and Namespaces each cache holds.
 pub const MAX_CACHED: usize = 50_000;
+/// Most bytes each cache holds (its values and keys as weighed: parsed credentials, secret
+/// names, labels). An entry is at most [`pull_secrets::MAX_SECRET_KEPT_BYTES`] of credentials
+/// and a typical one a few hundred bytes, so this caps what tenants who can create Secrets
+/// make vouch hold, not what real clusters need.
+pub const MAX_CACHED_BYTES: usize = 64 * 1024 * 1024;
+/// Objects per page of a watch's list of Secrets: a Secret may be 1 MiB, and the watcher holds
+/// a whole page at once (kube-rs's default of 500 would be up to 500 MiB).
+pub const SECRET_PAGE_SIZE: u32 = 50;
 /// Most pull secrets one pod (with its ServiceAccount) may name; the rest are ignored.
 pub const MAX_SECRETS_PER_POD: usize = 32;
 
@@ -114,7 +123,25 @@ impl PullRefs {
     }
 }
 
-type Credentials = Arc<[PullCredential]>;
+impl PullRefs {
+    /// The Secrets a pod's pull credentials come from, in the kubelet's order: its own
+    /// `imagePullSecrets`, then `account`'s (its ServiceAccount's, when it could be read),
+    /// each name once, at most [`MAX_SECRETS_PER_POD`]. Its credentials are theirs, in this
+    /// order ([`Tenancy::pull_credentials`], `vouch audit`).
+    pub fn secret_names(&self, account: Option<&[String]>) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.secrets
+            .iter()
+            .chain(account.into_iter().flatten())
+            .filter(|n| seen.insert(n.as_str()))
+            .take(MAX_SECRETS_PER_POD)
+            .cloned()
+            .collect()
+    }
+}
+
+/// Parsed credentials of one Secret.
+pub type Credentials = Arc<[PullCredential]>;
 type Labels = Arc<BTreeMap<String, String>>;
 
 /// The cluster state `serve` reads: started once, shared by every admission.
@@ -138,7 +165,10 @@ impl Drop for Tenancy {
     }
 }
 
-fn secret_credentials(s: &Secret) -> Option<Credentials> {
+/// The credentials of a docker-config Secret (`None` for any other type), as the kubelet
+/// reads them ([`pull_secrets::credentials_of`]); credentials over a size limit are skipped
+/// with a warning naming the Secret.
+pub fn secret_credentials(s: &Secret) -> Option<Credentials> {
     let ty = s.type_.as_deref()?;
     if ty != pull_secrets::DOCKER_CONFIG_JSON && ty != pull_secrets::DOCKER_CFG {
         return None;
@@ -149,10 +179,26 @@ fn secret_credentials(s: &Secret) -> Option<Credentials> {
         .flatten()
         .map(|(k, v)| (k.clone(), v.0.clone()))
         .collect();
-    Some(pull_secrets::credentials_of(&data).into())
+    let parsed = pull_secrets::credentials_of(&data);
+    if parsed.skipped_count > 0 {
+        let secret = format!(
+            "{}/{}",
+            s.metadata.namespace.as_deref().unwrap_or_default(),
+            s.metadata.name.as_deref().unwrap_or_default()
+        );
+        let secret = crate::escape::excerpt(secret.as_bytes(), 300);
+        tracing::warn!(
+            secret = %secret,
+            skipped = parsed.skipped_count,
+            "pull secret {secret}: {}",
+            parsed.skipped_summary()
+        );
+    }
+    Some(parsed.credentials.into())
 }
 
-fn account_secrets(sa: &ServiceAccount) -> Option<Arc<[String]>> {
+/// The ServiceAccount's `imagePullSecrets` names (at most [`MAX_SECRETS_PER_POD`]).
+pub fn account_secrets(sa: &ServiceAccount) -> Option<Arc<[String]>> {
     Some(
         sa.image_pull_secrets
             .iter()
@@ -168,6 +214,42 @@ fn namespace_labels(ns: &Namespace) -> Option<Labels> {
     Some(Arc::new(ns.metadata.labels.clone().unwrap_or_default()))
 }
 
+fn credentials_weight(c: &Credentials) -> usize {
+    c.iter().map(pull_secrets::kept_bytes).sum()
+}
+
+fn names_weight(names: &Arc<[String]>) -> usize {
+    names
+        .iter()
+        .map(|n| std::mem::size_of::<String>() + n.len())
+        .sum()
+}
+
+fn labels_weight(labels: &Labels) -> usize {
+    labels
+        .iter()
+        .map(|(k, v)| 2 * std::mem::size_of::<String>() + k.len() + v.len())
+        .sum()
+}
+
+/// The bounds of each cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheLimits {
+    /// Most entries ([`MAX_CACHED`]).
+    pub entries: usize,
+    /// Most bytes ([`MAX_CACHED_BYTES`]).
+    pub bytes: usize,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        Self {
+            entries: MAX_CACHED,
+            bytes: MAX_CACHED_BYTES,
+        }
+    }
+}
+
 /// Which caches to start.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Watches {
@@ -181,12 +263,23 @@ impl Tenancy {
     /// Start the watches `which` asks for against `client`'s cluster; admissions may begin at
     /// once (until a cache syncs, its reads are GETs).
     pub fn start(client: Client, which: Watches) -> Self {
+        Self::start_with(client, which, CacheLimits::default())
+    }
+
+    /// [`Self::start`] with other bounds for each cache.
+    pub fn start_with(client: Client, which: Watches, limits: CacheLimits) -> Self {
+        let (n, bytes) = (limits.entries, limits.bytes);
         let secrets = [
-            Watched::new("pull secrets (dockerconfigjson)", MAX_CACHED),
-            Watched::new("pull secrets (dockercfg)", MAX_CACHED),
+            Watched::new(
+                "pull secrets (dockerconfigjson)",
+                n,
+                bytes,
+                credentials_weight,
+            ),
+            Watched::new("pull secrets (dockercfg)", n, bytes, credentials_weight),
         ];
-        let accounts = Watched::new("service accounts", MAX_CACHED);
-        let namespaces = Watched::new("namespaces", MAX_CACHED);
+        let accounts = Watched::new("service accounts", n, bytes, names_weight);
+        let namespaces = Watched::new("namespaces", n, bytes, labels_weight);
         let mut tasks = Vec::new();
         if which.pull_credentials {
             for (cache, ty) in secrets
@@ -195,7 +288,9 @@ impl Tenancy {
             {
                 tasks.push(watch::spawn(
                     Api::<Secret>::all(client.clone()),
-                    watcher::Config::default().fields(&format!("type={ty}")),
+                    watcher::Config::default()
+                        .fields(&format!("type={ty}"))
+                        .page_size(SECRET_PAGE_SIZE),
                     cache.clone(),
                     secret_credentials,
                 ));
@@ -243,20 +338,18 @@ impl Tenancy {
         due: Instant,
     ) -> (Vec<PullCredential>, Vec<String>) {
         let mut notes = Vec::new();
-        let mut names = refs.secrets.clone();
-        match self.account(namespace, &refs.service_account, due).await {
-            Ok(Some(more)) => names.extend(more.iter().cloned()),
-            Ok(None) => {}
-            Err(e) => notes.push(format!(
-                "the pull secrets of ServiceAccount {namespace}/{} could not be read: {e}",
-                refs.service_account
-            )),
-        }
-        let mut seen = std::collections::HashSet::new();
-        names.retain(|n| seen.insert(n.clone()));
-        names.truncate(MAX_SECRETS_PER_POD);
+        let account = match self.account(namespace, &refs.service_account, due).await {
+            Ok(a) => a,
+            Err(e) => {
+                notes.push(format!(
+                    "the pull secrets of ServiceAccount {namespace}/{} could not be read: {e}",
+                    refs.service_account
+                ));
+                None
+            }
+        };
         let mut out = Vec::new();
-        for name in names {
+        for name in refs.secret_names(account.as_deref()) {
             match self.secret(namespace, &name, due).await {
                 Ok(Some(c)) => out.extend(c.iter().cloned()),
                 Ok(None) => notes.push(format!(
@@ -363,9 +456,33 @@ mod tests {
             })
         );
         assert_eq!(PullRefs::of("ConfigMap", &json!({})), None);
+        let alias = json!({"spec": {"serviceAccount": "old-style", "containers": []}});
+        assert_eq!(
+            PullRefs::of("Pod", &alias).map(|r| r.service_account),
+            Some("old-style".into())
+        );
         assert_eq!(
             PullRefs::of("Pod", &json!({"spec": {"imagePullSecrets": "x"}})),
             None
+        );
+    }
+
+    #[test]
+    fn secret_names_are_the_pods_then_its_accounts_once_each_and_bounded() {
+        let refs = PullRefs {
+            secrets: vec!["a".into(), "b".into(), "a".into()],
+            service_account: "default".into(),
+        };
+        let account: Vec<String> = vec!["b".into(), "c".into()];
+        assert_eq!(refs.secret_names(Some(&account)), ["a", "b", "c"]);
+        assert_eq!(refs.secret_names(None), ["a", "b"]);
+        let many: Vec<String> = (0..MAX_SECRETS_PER_POD + 5)
+            .map(|i| i.to_string())
+            .collect();
+        assert_eq!(
+            refs.secret_names(Some(&many)).len(),
+            MAX_SECRETS_PER_POD,
+            "the pod's come first and count"
         );
     }
 }

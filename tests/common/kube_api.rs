@@ -157,6 +157,21 @@ impl FakeApi {
     }
 }
 
+/// A `kubernetes.io/dockerconfigjson` Secret whose `auths` are `entries` (key, user, password),
+/// each as an `auth` (base64 `user:password`), in the API's wire form (`data` base64).
+pub fn pull_secret(ns: &str, name: &str, entries: &[(&str, &str, &str)]) -> Value {
+    use base64::Engine;
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let auths: serde_json::Map<String, Value> = entries
+        .iter()
+        .map(|(key, u, p)| (key.to_string(), json!({"auth": b64(&format!("{u}:{p}"))})))
+        .collect();
+    let doc = json!({ "auths": auths }).to_string();
+    json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+           "metadata": {"namespace": ns, "name": name},
+           "data": {".dockerconfigjson": b64(&doc)}})
+}
+
 fn kind_of(plural: &str) -> &'static str {
     match plural {
         "pods" => "Pod",
