@@ -193,21 +193,6 @@ impl Gate {
         &self.registry
     }
 
-    /// This gate reading through `registry` with a cache of its own: what one reader (one
-    /// workload's credentials, in `vouch audit`) resolves and judges is never another's, not
-    /// even an error of a request made at the same moment.
-    pub fn with_registry_and_cache(
-        &self,
-        registry: RegistryClient,
-        cache: Arc<VerdictCache>,
-    ) -> Self {
-        Self {
-            registry,
-            cache,
-            ..self.clone()
-        }
-    }
-
     /// The trust policy this gate judges by.
     pub fn policy(&self) -> &TrustPolicy {
         &self.policy

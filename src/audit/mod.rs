@@ -236,33 +236,16 @@ pub async fn run_by_namespace(
         p.set_length(distinct.len() as u64);
     }
     let named = !gates.namespaces.is_empty();
-    // One cache per reader: the gate's caches are shared by everyone who asks (tag resolutions
-    // and verdicts, single-flight), so a reader's own would otherwise serve another's — what A
-    // read for B, or B's refusal for A. vouch's own credentials keep the configured cache;
-    // a workload's get one in memory only (a shared cache holds what others read).
-    let mut caches: HashMap<String, Arc<crate::cache::VerdictCache>> = HashMap::new();
-    for ((_, reader, _), pull) in &distinct {
-        if pull.is_some() && reader != "own" && !caches.contains_key(reader) {
-            let settings = crate::cache::CacheSettings {
-                redis: None,
-                ..gates.cluster.cache().settings().clone()
-            };
-            let cache = Arc::new(crate::cache::VerdictCache::new(settings, None));
-            caches.insert(reader.clone(), cache);
-        }
-    }
-    let caches = &caches;
     let verdicts: HashMap<Key, Arc<Verdict>> = futures::stream::iter(distinct)
         .map(|(key, pull)| async move {
             let (gate, mapping) = gates.get(key.0);
             let mut v = match pull {
                 None => gate.judge(&key.2).await,
+                // The gate keys what it resolves and judges by the reading credential: what
+                // one workload's credentials read is never another's.
                 Some(pull) => {
                     let registry = gate.registry().with_pull_credentials((*pull).clone());
-                    let cache = caches.get(&key.1).unwrap_or(gate.cache()).clone();
-                    gate.with_registry_and_cache(registry, cache)
-                        .judge(&key.2)
-                        .await
+                    gate.with_registry(registry).judge(&key.2).await
                 }
             };
             if named {

@@ -41,15 +41,16 @@ pub enum Credential {
 }
 
 impl Credential {
-    /// Who this credential is, without what it is: a digest of the secret material, so tokens
-    /// and read proofs obtained with one credential are never used with another (a tenant's
-    /// bearer token must not serve another tenant's request) and no secret reaches a log.
+    /// Who this credential is, without what it is: an HMAC of the secret material under a key
+    /// made at start-up, so tokens, read proofs and verdicts obtained with one credential are
+    /// never used with another (a tenant's bearer token must not serve another tenant's
+    /// request), and neither a log nor a shared cache's key names anything a weak password
+    /// could be guessed back from (the key never leaves the process).
     pub fn identity(&self) -> String {
         let digest = |kind: &str, material: &str| {
-            format!(
-                "{kind}:{}",
-                &super::sha256_hex(format!("{kind}\0{material}").as_bytes())[..32]
-            )
+            let tag =
+                aws_lc_rs::hmac::sign(identity_key(), format!("{kind}\0{material}").as_bytes());
+            format!("{kind}:{}", &hex::encode(tag.as_ref())[..32])
         };
         match self {
             Credential::Anonymous => "anonymous".into(),
@@ -59,6 +60,19 @@ impl Credential {
             Credential::IdentityToken(t) => digest("token", t),
         }
     }
+}
+
+/// The process's key for [`Credential::identity`].
+fn identity_key() -> &'static aws_lc_rs::hmac::Key {
+    static KEY: std::sync::OnceLock<aws_lc_rs::hmac::Key> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        // A failing system RNG leaves an all-zero key: identities still separate credentials,
+        // only the guessing protection is lost.
+        let mut bytes = [0u8; 32];
+        let _ = aws_lc_rs::rand::SecureRandom::fill(&rng, &mut bytes);
+        aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &bytes)
+    })
 }
 
 /// One credential of a pod's pull secrets: the registry host it was issued for (canonical, as
