@@ -9,8 +9,9 @@
 //!
 //! This module owns the setting and the reading of an index: which of its entries a node could
 //! pull ([`platform_manifests`]) — image manifests, flattened through nested indexes; not
-//! attestations (BuildKit's `attestation-manifest` entries) nor other artifacts, which runtimes
-//! never pull — bounded in depth and count. The gate judges each of them as it judges any
+//! attestations (BuildKit's `attestation-manifest` entries) nor other artifacts listed for a
+//! platform no node runs (`unknown/unknown`), which runtimes never pull — bounded in depth and
+//! count. The gate judges each of them as it judges any
 //! manifest.
 
 use std::collections::BTreeMap;
@@ -429,16 +430,26 @@ pub async fn platform_manifests(
 }
 
 /// Why a node never pulls this entry, if it does not.
+///
+/// Runtimes choose an entry by its platform alone (containerd's `images.Manifest`, containers/
+/// image's `chooseInstance`): an annotation or `artifactType` does not keep a node from pulling
+/// an entry whose platform it matches, or one stating no platform. So an attestation or
+/// artifact is ignored only when its platform is one no node runs (BuildKit's
+/// `unknown/unknown`); otherwise anyone who can push an index could list an unsigned manifest
+/// for `linux/amd64` marked as an attestation, ahead of the signed one, and have it pulled.
 fn ignored(entry: &IndexEntry) -> Option<String> {
     let what = short(&entry.digest);
     let reference_type = entry
         .annotations
         .as_ref()
         .and_then(|a| a.get("vnd.docker.reference.type"));
-    if reference_type.is_some_and(|t| t == "attestation-manifest") {
+    let pulled_by_no_node = entry.platform.as_ref().is_some_and(|p| {
+        p.os.eq_ignore_ascii_case("unknown") || p.architecture.eq_ignore_ascii_case("unknown")
+    });
+    if pulled_by_no_node && reference_type.is_some_and(|t| t == "attestation-manifest") {
         return Some(format!("{what}: attestation manifest"));
     }
-    if let Some(t) = &entry.artifact_type {
+    if let (true, Some(t)) = (pulled_by_no_node, &entry.artifact_type) {
         return Some(format!("{what}: artifact of type {t}"));
     }
     match entry.media_type.as_str() {
@@ -550,25 +561,37 @@ mod tests {
 
     #[test]
     fn attestations_and_artifacts_are_ignored() {
+        let unknown = Some(p("unknown", "unknown", None));
         let entry = |media: &str, art: Option<&str>, annot: Option<(&str, &str)>| IndexEntry {
             media_type: media.into(),
             digest: format!("sha256:{}", "a".repeat(64)),
             size: 1,
-            platform: None,
+            platform: unknown.clone(),
             artifact_type: art.map(Into::into),
             annotations: annot.map(|(k, v)| [(k.to_string(), v.to_string())].into()),
         };
+        let attestation = Some(("vnd.docker.reference.type", "attestation-manifest"));
         assert!(ignored(&entry(OCI_MANIFEST, None, None)).is_none());
         assert!(ignored(&entry(DOCKER_MANIFEST, None, None)).is_none());
         assert!(ignored(&entry(OCI_INDEX, None, None)).is_none());
-        assert!(ignored(&entry(
-            OCI_MANIFEST,
-            None,
-            Some(("vnd.docker.reference.type", "attestation-manifest"))
-        ))
-        .unwrap()
-        .contains("attestation"));
+        assert!(ignored(&entry(OCI_MANIFEST, None, attestation))
+            .unwrap()
+            .contains("attestation"));
         assert!(ignored(&entry(OCI_MANIFEST, Some("application/sbom"), None)).is_some());
         assert!(ignored(&entry("application/octet-stream", None, None)).is_some());
+        // Marked as an attestation or artifact, but listed for a platform a node runs, or for
+        // none (runtimes fall back to such entries): a node may pull it, so it is judged.
+        for platform in [Some(p("linux", "amd64", None)), None] {
+            let disguised = IndexEntry {
+                platform: platform.clone(),
+                ..entry(OCI_MANIFEST, None, attestation)
+            };
+            assert!(ignored(&disguised).is_none(), "{platform:?}");
+            let artifact = IndexEntry {
+                platform: platform.clone(),
+                ..entry(OCI_MANIFEST, Some("application/sbom"), None)
+            };
+            assert!(ignored(&artifact).is_none(), "{platform:?}");
+        }
     }
 }

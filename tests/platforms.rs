@@ -136,6 +136,23 @@ fn build_layouts() -> Layouts {
                 att,
             ],
         );
+        // An unsigned manifest for linux/amd64 marked as an attestation and listed first: a
+        // node of that platform pulls it (runtimes choose by platform), so it is judged.
+        let mut disguised = entry(&unsigned_amd64, amd64());
+        disguised["annotations"] = json!({
+            "vnd.docker.reference.type": "attestation-manifest",
+            "vnd.docker.reference.digest": notation.digest,
+        });
+        disguised["artifactType"] = json!("application/vnd.example.sbom");
+        put(
+            "disguised-attestation",
+            OCI_INDEX,
+            &[
+                disguised,
+                entry(&notation, amd64()),
+                entry(&signed_arm64, arm64()),
+            ],
+        );
         let nested_entry =
             |d: &Descriptor| json!({"mediaType": d.media_type, "digest": d.digest, "size": d.size});
         let nested = put("nested", OCI_INDEX, &[nested_entry(&platforms_signed)]);
@@ -350,6 +367,24 @@ fn platforms_mode_needs_every_platform_and_ignores_the_index_signature() {
     let nested = one(Some("platforms"), "nested");
     assert_eq!(nested["outcome"], "verified", "{nested}");
     assert_eq!(platforms_of(&nested).len(), 2, "{nested}");
+}
+
+/// An attestation (or artifact) annotation does not keep a node from pulling an entry listed
+/// for its platform: an unsigned linux/amd64 manifest so marked, ahead of the signed one, is
+/// judged and refuses the image.
+#[test]
+fn an_entry_marked_as_an_attestation_but_listed_for_a_platform_is_judged() {
+    for mode in ["platforms", "index-or-platforms"] {
+        let v = one(Some(mode), "disguised-attestation");
+        assert_eq!(v["outcome"], "failed", "{mode}: {v}");
+        assert_eq!(v["admission"], "deny", "{mode}: {v}");
+        assert_eq!(platforms_of(&v).len(), 3, "{mode}: {v}");
+        assert_eq!(
+            platforms_of(&v)[0],
+            ("linux/amd64".to_string(), "failed".to_string()),
+            "{mode}: {v}"
+        );
+    }
 }
 
 #[test]
