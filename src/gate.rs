@@ -1124,6 +1124,16 @@ fn conclude(
         verdict.verified = false;
         verdict.admission = Admission::Deny;
     }
+    // A platform manifest's enforced quarantine refuses as the image's own does, at every
+    // level: folded into the outcome alone, `audit` and `skip` would admit it.
+    if verdict.platforms.iter().any(|p| {
+        p.quarantine
+            .as_deref()
+            .is_some_and(QuarantineStatus::refuses)
+    }) {
+        verdict.verified = false;
+        verdict.admission = Admission::Deny;
+    }
     if verdict.outcome == Outcome::Verified && verdict.admission == Admission::Allow {
         verdict.pinned = match (reference.digest(), &verdict.digest) {
             (Some(_), _) => Some(verdict.image.clone()),
@@ -1176,6 +1186,102 @@ mod tests {
     use super::*;
     use crate::registry::auth::{Credential, PullCredential, PullCredentials};
     use crate::registry::RegistryOptions;
+
+    /// The verdict `conclude` makes of `j` for `image` under a one-statement policy at `level`.
+    fn concluded(level: &str, image: &str, j: &Judgement) -> Verdict {
+        let policy = TrustPolicy::from_json(
+            format!(r#"{{"version":"1.0","trustPolicies":[{{"name":"all","registryScopes":["*"],"signatureVerification":{{"level":"{level}"}},"trustStores":["ca:x"],"trustedIdentities":["*"]}}]}}"#)
+                .as_bytes(),
+        )
+        .or_else(|_| {
+            TrustPolicy::from_json(
+                format!(r#"{{"version":"1.0","trustPolicies":[{{"name":"all","registryScopes":["*"],"signatureVerification":{{"level":"{level}"}}}}]}}"#)
+                    .as_bytes(),
+            )
+        })
+        .expect("policy");
+        let gate = Gate::new(
+            RegistryClient::new(RegistryOptions::default()).expect("client"),
+            Arc::new(policy),
+            Arc::new(TrustStores::default()),
+            GateOptions::default(),
+        );
+        let Begun::Judge(verdict, reference, statement) = gate.statement_of(image) else {
+            panic!("no statement for {image}");
+        };
+        conclude(
+            verdict,
+            &reference,
+            statement,
+            Some(format!("sha256:{}", "1".repeat(64))),
+            j,
+        )
+    }
+
+    /// An index judged by its platforms, one of which its scanner quarantined (enforced), is
+    /// refused at every level, as a quarantined single-platform image is.
+    #[test]
+    fn a_quarantined_platform_manifest_is_refused_at_every_level() {
+        let rule = QuarantineRule {
+            registries: Vec::new(),
+            source: SourceKind::Referrer,
+            enforcement: QuarantineEnforcement::Enforce,
+            require_signature: false,
+        };
+        let image = "registry.example/team/app:v1";
+        let child_digest = format!("sha256:{}", "2".repeat(64));
+        for (level, child_outcome) in [
+            ("strict", Outcome::Verified),
+            ("audit", Outcome::Failed),
+            ("skip", Outcome::Skipped),
+        ] {
+            let mut child = Judgement::new(child_outcome);
+            child.set_quarantine(
+                &rule,
+                &QuarantineState::NotPassed {
+                    state: "Quarantined".into(),
+                    details: None,
+                },
+                &format!("registry.example/team/app@{child_digest}"),
+            );
+            let p =
+                PlatformVerdict::from_judgement("linux/amd64".into(), child_digest.clone(), &child);
+            let mut index = Judgement::new(p.outcome);
+            index
+                .reasons
+                .push(format!("platform linux/amd64: {}", p.reasons.join("; ")));
+            index.set_quarantine(&rule, &QuarantineState::Passed, image);
+            index.platforms.push(p);
+            let v = concluded(level, image, &index);
+            assert_eq!(v.admission, Admission::Deny, "{level}: {v:?}");
+            assert!(!v.verified, "{level}: {v:?}");
+            assert!(v.pinned.is_none(), "{level}: {v:?}");
+        }
+        // Under `audit` enforcement it is a warning, as for the image's own state.
+        let audit_rule = QuarantineRule {
+            enforcement: QuarantineEnforcement::Audit,
+            ..rule
+        };
+        let mut child = Judgement::new(Outcome::Verified);
+        child.set_quarantine(
+            &audit_rule,
+            &QuarantineState::NotPassed {
+                state: "Quarantined".into(),
+                details: None,
+            },
+            "registry.example/team/app@sha256:22",
+        );
+        let mut index = Judgement::new(Outcome::Verified);
+        index.platforms.push(PlatformVerdict::from_judgement(
+            "linux/amd64".into(),
+            child_digest,
+            &child,
+        ));
+        assert_eq!(
+            concluded("strict", image, &index).admission,
+            Admission::Allow
+        );
+    }
 
     #[test]
     fn readers_with_different_credentials_never_share_a_cache_key() {

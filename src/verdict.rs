@@ -343,6 +343,14 @@ fn escape_quarantine(q: &mut QuarantineStatus) {
     q.reason.iter_mut().for_each(escape_in_place);
 }
 
+impl QuarantineStatus {
+    /// Whether this status refuses the image whatever its level: a state other than `Passed`
+    /// under `enforce`.
+    pub fn refuses(&self) -> bool {
+        self.reason.is_some() && self.enforcement.as_deref() != Some("audit")
+    }
+}
+
 /// Quarantine's say in an outcome: under `enforce`, a state other than `Passed` fails what
 /// verified and adds the reason; under `audit` it is a warning. Returns whether it refuses.
 pub(crate) fn apply_quarantine(
