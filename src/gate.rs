@@ -545,8 +545,19 @@ impl Gate {
                     j.reasons.splice(0..0, own_reasons);
                 }
                 j.signatures = own.signatures;
-                j.quarantine = by_platforms(own.quarantine, &mut j.warnings);
                 j.pending |= own.pending;
+                j.quarantine = own.quarantine;
+                // The index's signatures could not be read, so neither was its quarantine
+                // state; its platforms may still admit it, so read it now (never "not
+                // applicable" while a rule applies).
+                if let (None, Some(rule)) = (&j.quarantine, &rules.quarantine) {
+                    let state = self
+                        .quarantine_state(reference, statement, rule, &target, due)
+                        .await;
+                    j.pending |= state.pending();
+                    j.set_quarantine(rule, &state, &reference.with_digest(digest));
+                }
+                j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
                 j
             }
             PlatformMode::Platforms => {

@@ -699,3 +699,129 @@ fn hostile_indexes_are_refused_with_what_was_wrong() {
         reg.requests()
     );
 }
+
+/// Under `index-or-platforms`, an index whose own signatures could not be read (here a
+/// signature manifest with two envelopes) may still be admitted by its platforms: its own
+/// quarantine state is read all the same, and a `Quarantined` index is refused.
+#[test]
+fn an_index_whose_signatures_could_not_be_read_keeps_its_quarantine_state() {
+    use vouch::registry::{RegistryClient, RegistryOptions};
+    const REPO: &str = "audited";
+    let l = layouts();
+    let host = l.registry.host.clone();
+    let (amd64_digest, arm64_digest) = (l.notation_signed.clone(), l.signed_arm64.clone());
+    let descriptor = |digest: &str| Descriptor {
+        media_type: OCI_MANIFEST.into(),
+        digest: digest.into(),
+        size: 0,
+        artifact_type: None,
+        annotations: None,
+    };
+    let index = std::thread::spawn(move || {
+        let l = layouts();
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let client = RegistryClient::new(RegistryOptions {
+                insecure_registries: vec![host.clone()],
+                ..Default::default()
+            })
+            .expect("client");
+            let at = |digest: &str| {
+                vouch::reference::ImageReference::parse(&format!("{host}/{REPO}@{digest}"))
+                    .expect("reference")
+            };
+            let mut entries = Vec::new();
+            for digest in [&arm64_digest, &amd64_digest] {
+                let d = client.resolve_digest(&at(digest)).await.expect("child");
+                entries.push(entry(
+                    &d,
+                    if *digest == arm64_digest {
+                        arm64()
+                    } else {
+                        amd64()
+                    },
+                ));
+            }
+            let index =
+                l.registry
+                    .push_index(REPO, "index-signature-unreadable", OCI_INDEX, &entries);
+            let image = at(&index.digest);
+            // A Notation signature manifest with two envelopes: not verifiable, an error.
+            let empty = vouch::notation::signer::EMPTY_CONFIG;
+            client.push_blob(&image, empty).await.expect("blob");
+            let blob = json!({"mediaType": "application/jose+json",
+                "digest": format!("sha256:{}", vouch::registry::sha256_hex(empty)),
+                "size": empty.len()});
+            let manifest = serde_json::to_vec(&json!({
+                "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                "artifactType": vouch::notation::ARTIFACT_TYPE_SIGNATURE,
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json",
+                    "digest": blob["digest"], "size": empty.len()},
+                "layers": [blob, blob],
+                "subject": {"mediaType": OCI_INDEX, "digest": index.digest, "size": index.size}
+            }))
+            .expect("manifest");
+            client
+                .push_manifest(&image, OCI_MANIFEST, &manifest, None)
+                .await
+                .expect("signature manifest");
+            let signature = Descriptor {
+                media_type: OCI_MANIFEST.into(),
+                digest: format!("sha256:{}", vouch::registry::sha256_hex(&manifest)),
+                size: manifest.len() as u64,
+                artifact_type: Some(vouch::notation::ARTIFACT_TYPE_SIGNATURE.into()),
+                annotations: None,
+            };
+            client
+                .index_referrer(&image, &index, &signature)
+                .await
+                .expect("referrers tag");
+            for (subject, state) in [
+                (index.clone(), "Quarantined"),
+                (descriptor(&amd64_digest), "Passed"),
+                (descriptor(&arm64_digest), "Passed"),
+            ] {
+                let image = at(&subject.digest);
+                let subject = client.resolve_digest(&image).await.expect("subject");
+                let body = vouch::quarantine::referrer::StatusBody {
+                    state: state.into(),
+                    details: None,
+                    updated: time::OffsetDateTime::now_utc(),
+                };
+                let status = vouch::quarantine::referrer::push(&client, &image, &subject, &body)
+                    .await
+                    .expect("status");
+                client
+                    .index_referrer(&image, &subject, &status)
+                    .await
+                    .expect("referrers tag");
+            }
+            index
+        })
+    })
+    .join()
+    .expect("layout");
+    let dir = tempfile::tempdir().expect("dir");
+    let cfg = config(
+        dir.path(),
+        Some("index-or-platforms"),
+        &format!(
+            "quarantine:\n  - registries: [\"{}\"]\n    source: referrer\n    requireSignature: false\n",
+            l.registry.host
+        ),
+    );
+    let (_, v) = verify(
+        &cfg,
+        &[format!("{}/{REPO}@{}", l.registry.host, index.digest)],
+    );
+    let v = &v[0];
+    assert!(
+        reasons(v).contains("signature envelope blob")
+            || v["warnings"]
+                .to_string()
+                .contains("signature envelope blob"),
+        "the index's signature could not be read: {v}"
+    );
+    assert_eq!(v["quarantine"]["state"], "Quarantined", "{v}");
+    assert_eq!(v["admission"], "deny", "{v}");
+}
