@@ -550,12 +550,9 @@ impl Gate {
                 // The index's signatures could not be read, so neither was its quarantine
                 // state; its platforms may still admit it, so read it now (never "not
                 // applicable" while a rule applies).
-                if let (None, Some(rule)) = (&j.quarantine, &rules.quarantine) {
-                    let state = self
-                        .quarantine_state(reference, statement, rule, &target, due)
+                if j.quarantine.is_none() {
+                    self.index_quarantine(&mut j, reference, statement, rules, &target, due)
                         .await;
-                    j.pending |= state.pending();
-                    j.set_quarantine(rule, &state, &reference.with_digest(digest));
                 }
                 j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
                 j
@@ -564,16 +561,31 @@ impl Gate {
                 let mut j = self
                     .judge_platforms(reference, statement, rules, &target, due)
                     .await;
-                if let Some(rule) = &rules.quarantine {
-                    let state = self
-                        .quarantine_state(reference, statement, rule, &target, due)
-                        .await;
-                    j.pending |= state.pending();
-                    j.set_quarantine(rule, &state, &reference.with_digest(digest));
-                    j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
-                }
+                self.index_quarantine(&mut j, reference, statement, rules, &target, due)
+                    .await;
+                j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
                 j
             }
+        }
+    }
+
+    /// The quarantine state of `index` itself, when a rule applies, set on `j` (the judgement
+    /// of its platforms).
+    async fn index_quarantine(
+        &self,
+        j: &mut Judgement,
+        reference: &ImageReference,
+        statement: &TrustPolicyStatement,
+        rules: &Rules,
+        index: &Descriptor,
+        due: Instant,
+    ) {
+        if let Some(rule) = &rules.quarantine {
+            let state = self
+                .quarantine_state(reference, statement, rule, index, due)
+                .await;
+            j.pending |= state.pending();
+            j.set_quarantine(rule, &state, &reference.with_digest(&index.digest));
         }
     }
 

@@ -488,22 +488,7 @@ fn each_platform_manifests_quarantine_state_counts() {
             })
             .expect("client");
             for (digest, state) in [(amd64, "Passed"), (arm64, "Quarantined")] {
-                let image =
-                    vouch::reference::ImageReference::parse(&format!("{host}/{REPO}@{digest}"))
-                        .expect("reference");
-                let subject = client.resolve_digest(&image).await.expect("subject");
-                let body = vouch::quarantine::referrer::StatusBody {
-                    state: state.into(),
-                    details: Some(json!("scanner says so")),
-                    updated: time::OffsetDateTime::now_utc(),
-                };
-                let status = vouch::quarantine::referrer::push(&client, &image, &subject, &body)
-                    .await
-                    .expect("status");
-                client
-                    .index_referrer(&image, &subject, &status)
-                    .await
-                    .expect("referrers tag");
+                push_status(&client, &format!("{host}/{REPO}@{digest}"), state).await;
             }
         })
     })
@@ -540,6 +525,24 @@ fn each_platform_manifests_quarantine_state_counts() {
             .contains("index quarantine not decisive"),
         "the index carries no status of its own: {v}"
     );
+}
+
+/// Attach an unsigned quarantine status artifact of `state` to `image` (by digest).
+async fn push_status(client: &vouch::registry::RegistryClient, image: &str, state: &str) {
+    let image = vouch::reference::ImageReference::parse(image).expect("reference");
+    let subject = client.resolve_digest(&image).await.expect("subject");
+    let body = vouch::quarantine::referrer::StatusBody {
+        state: state.into(),
+        details: Some(json!("scanner says so")),
+        updated: time::OffsetDateTime::now_utc(),
+    };
+    let status = vouch::quarantine::referrer::push(client, &image, &subject, &body)
+        .await
+        .expect("status");
+    client
+        .index_referrer(&image, &subject, &status)
+        .await
+        .expect("referrers tag");
 }
 
 async fn webhook(mode: &str) -> common::webhook::Webhook {
@@ -710,13 +713,6 @@ fn an_index_whose_signatures_could_not_be_read_keeps_its_quarantine_state() {
     let l = layouts();
     let host = l.registry.host.clone();
     let (amd64_digest, arm64_digest) = (l.notation_signed.clone(), l.signed_arm64.clone());
-    let descriptor = |digest: &str| Descriptor {
-        media_type: OCI_MANIFEST.into(),
-        digest: digest.into(),
-        size: 0,
-        artifact_type: None,
-        annotations: None,
-    };
     let index = std::thread::spawn(move || {
         let l = layouts();
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
@@ -776,25 +772,12 @@ fn an_index_whose_signatures_could_not_be_read_keeps_its_quarantine_state() {
                 .index_referrer(&image, &index, &signature)
                 .await
                 .expect("referrers tag");
-            for (subject, state) in [
-                (index.clone(), "Quarantined"),
-                (descriptor(&amd64_digest), "Passed"),
-                (descriptor(&arm64_digest), "Passed"),
+            for (digest, state) in [
+                (&index.digest, "Quarantined"),
+                (&amd64_digest, "Passed"),
+                (&arm64_digest, "Passed"),
             ] {
-                let image = at(&subject.digest);
-                let subject = client.resolve_digest(&image).await.expect("subject");
-                let body = vouch::quarantine::referrer::StatusBody {
-                    state: state.into(),
-                    details: None,
-                    updated: time::OffsetDateTime::now_utc(),
-                };
-                let status = vouch::quarantine::referrer::push(&client, &image, &subject, &body)
-                    .await
-                    .expect("status");
-                client
-                    .index_referrer(&image, &subject, &status)
-                    .await
-                    .expect("referrers tag");
+                push_status(&client, &format!("{host}/{REPO}@{digest}"), state).await;
             }
             index
         })
