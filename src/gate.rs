@@ -398,18 +398,17 @@ impl Gate {
             .await
         {
             Ok(t) => Ok((t.digest.clone(), Some(t))),
+            // The registry refuses the image as quarantined: that is the answer at every level.
+            Err(e) if matches!(*e, RegistryError::Quarantined { .. }) => Err((
+                None,
+                Arc::new(quarantined_by_registry(
+                    reference,
+                    rules.quarantine.as_ref(),
+                    &e,
+                )),
+            )),
             // Skipped signatures still leave the quarantine rule (the only reason to reach the
             // registry): a state that could not be read is unknown, never passed.
-            Err(e) if self.skips(statement) && matches!(*e, RegistryError::Quarantined { .. }) => {
-                Err((
-                    None,
-                    Arc::new(quarantined_by_registry(
-                        reference,
-                        rules.quarantine.as_ref(),
-                        &e,
-                    )),
-                ))
-            }
             Err(e) if self.skips(statement) => {
                 let mut j = skipped(statement);
                 if let Some(rule) = &rules.quarantine {
@@ -422,8 +421,16 @@ impl Gate {
             }
             Err(e) => {
                 let failed = Arc::new(Judgement::error(e.to_string()));
-                // The registry is away: a recent allow for the tag's last digest may stand.
-                if let Some(last) = self.cache.stale_digest(&key).await {
+                // The registry is away: a recent allow for the tag's last digest may stand. Not
+                // when it answered that the tag is not there: the tag was deleted, or hidden
+                // (ACR hides the tags of quarantined images), and a pin to its last digest
+                // would run what the registry no longer serves by that name.
+                let answered = matches!(*e, RegistryError::NotFound { .. });
+                let last = match answered {
+                    true => None,
+                    false => self.cache.stale_digest(&key).await,
+                };
+                if let Some(last) = last {
                     let key = rules.image_key(reference, &last.digest);
                     if let Some(stale) = self.cache.stale(&key, &failed).await {
                         return Err((Some(last.digest), stale));
@@ -754,6 +761,8 @@ impl Gate {
         for (m, child) in selection.required.iter().zip(&judged) {
             let p = PlatformVerdict::from_judgement(m.label(), m.descriptor.digest.clone(), child);
             j.pending |= child.pending;
+            // A platform served stale makes the index's judgement stale: not cached as fresh.
+            j.stale |= child.stale;
             j.outcome = worse(j.outcome, p.outcome);
             let what = format!("platform {} ({})", p.platform, short_digest(&p.digest));
             if p.passed() {

@@ -215,6 +215,11 @@ pub struct Judgement {
     /// The platform manifests' verdicts, when the image was judged by its platforms.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub platforms: Vec<PlatformVerdict>,
+    /// Served from a past verdict (stale-if-error), or built from one (an index whose
+    /// platform manifest was): never cached or shared as fresh, so the stale window is never
+    /// extended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stale: bool,
 }
 
 impl Judgement {
@@ -227,6 +232,7 @@ impl Judgement {
             quarantine: None,
             pending: false,
             platforms: Vec::new(),
+            stale: false,
         }
     }
 

@@ -213,6 +213,42 @@ async fn stale_if_error_serves_recent_allows_only() {
     assert_eq!(v.outcome, Outcome::Error, "{v:?}");
 }
 
+/// Stale-if-error is for a registry that cannot be reached, not one that answered: a tag the
+/// registry says is not there (deleted, or hidden as ACR hides quarantined images) gets no
+/// stale allow of its last digest, which a pin would otherwise run.
+#[tokio::test]
+async fn a_tag_the_registry_says_is_gone_gets_no_stale_allow() {
+    let w = world();
+    let g = gate(
+        &w,
+        STRICT,
+        cache(CacheSettings {
+            allow_ttl: Duration::from_millis(200),
+            digest_ttl: Duration::from_millis(200),
+            stale_if_error: Duration::from_secs(60),
+            ..Default::default()
+        }),
+    );
+    w.reg
+        .with(|s| s.tags.insert("app:doomed".into(), w.signed.digest.clone()));
+    let doomed = format!("{}/app:doomed", w.reg.host);
+    assert_eq!(g.judge(&doomed).await.outcome, Outcome::Verified);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    w.reg.with(|s| s.tags.remove("app:doomed"));
+    let v = g.judge(&doomed).await;
+    assert_eq!(v.outcome, Outcome::Error, "{v:?}");
+    assert_eq!(v.admission, Admission::Deny);
+    assert!(v.pinned.is_none(), "{v:?}");
+    assert!(
+        !v.warnings.iter().any(|w| w.contains("served from cache")),
+        "{v:?}"
+    );
+    // A registry that cannot be reached still gets the stale allow (for the digest itself).
+    w.reg.with(|s| s.fail_status = Some(503));
+    let by_digest = format!("{}/app@{}", w.reg.host, w.signed.digest);
+    assert_eq!(g.judge(&by_digest).await.outcome, Outcome::Verified);
+}
+
 struct RedisServer {
     child: Child,
     url: String,

@@ -304,6 +304,9 @@ impl VerdictCache {
     /// change by itself (an expiry, a certificate's validity, the earliest `nextUpdate` of the
     /// revocation data it rests on): a verdict cannot outlive its evidence.
     fn ttl_for(&self, j: &Judgement) -> Option<Duration> {
+        if j.stale {
+            return None;
+        }
         let by_outcome = if j.pending {
             self.settings.pending_ttl
         } else {
@@ -458,6 +461,7 @@ impl VerdictCache {
         }
         self.count("stale");
         let mut j = (*e.judgement).clone();
+        j.stale = true;
         j.warnings.push(format!(
             "served from cache: verified {}s ago, but the registry could not be reached now ({}); staleIfError allows up to {}s",
             age.as_secs(),
@@ -484,6 +488,22 @@ mod tests {
             "outcome": "verified", "reasons": [], "warnings": [], "signatures": []
         }))
         .expect("judgement")
+    }
+
+    #[test]
+    fn a_stale_judgement_is_never_kept_as_fresh() {
+        let cache = VerdictCache::new(CacheSettings::default(), None);
+        let mut j = allow();
+        assert!(cache.ttl_for(&j).is_some());
+        j.stale = true;
+        assert_eq!(cache.ttl_for(&j), None, "neither stored nor shared");
+        let back: Judgement =
+            serde_json::from_value(serde_json::to_value(&j).expect("json")).expect("judgement");
+        assert!(back.stale, "the flag survives the shared cache's encoding");
+        assert!(
+            !allow().stale,
+            "absent means fresh: older entries read as before"
+        );
     }
 
     #[test]
