@@ -209,8 +209,8 @@ impl Gate {
     }
 
     async fn judge_untimed(&self, image: &str, due: Instant) -> Verdict {
-        let (verdict, reference, statement) = match self.statement_of(image) {
-            Begun::Judge(v, r, s) => (v, r, s),
+        let (verdict, reference, statement, level) = match self.statement_of(image) {
+            Begun::Judge(v, r, s, l) => (v, r, s, l),
             Begun::Done(v) => return v,
         };
         let deadline = self.options.deadline;
@@ -229,19 +229,19 @@ impl Gate {
                 ))),
             ),
         };
-        conclude(verdict, &reference, statement, digest, &judgement)
+        conclude(verdict, &reference, level, digest, &judgement)
     }
 
     /// The verdict of an image the caller gave up judging before any work began (the webhook
     /// sheds requests when overloaded): [`Outcome::Error`] with `reason`, admitted or not by
     /// the image's statement exactly as a timeout is. Touches neither registry nor cache.
     pub fn unjudged(&self, image: &str, reason: &str) -> Verdict {
-        let (verdict, reference, statement) = match self.statement_of(image) {
-            Begun::Judge(v, r, s) => (v, r, s),
+        let (verdict, reference, level) = match self.statement_of(image) {
+            Begun::Judge(v, r, _, l) => (v, r, l),
             Begun::Done(v) => return v,
         };
         let judgement = Judgement::error(reason);
-        conclude(verdict, &reference, statement, None, &judgement)
+        conclude(verdict, &reference, level, None, &judgement)
     }
 
     /// The image's reference and the statement that applies to it, with a verdict naming them;
@@ -289,7 +289,29 @@ impl Gate {
         };
         verdict.policy = Some(statement.name.clone());
         verdict.level = Some(statement.level.label().to_string());
-        Begun::Judge(verdict, reference, statement)
+        // Both kinds judge the scope: a failure is refused if either one's level refuses it
+        // (an `audit` rollout statement must not relax a team's `strict` cosign rule).
+        let mut level = statement.level.name();
+        let is_stand_in = self
+            .cosign_statements
+            .iter()
+            .any(|s| s.name == statement.name);
+        if let Some(rule) = self
+            .options
+            .cosign
+            .rule_for(&scope)
+            .filter(|_| !is_stand_in)
+        {
+            if refuses(rule.level) && !refuses(level) {
+                level = rule.level;
+                verdict.level = Some(format!(
+                    "{} (cosign rule {})",
+                    rule.level.name(),
+                    rule.name()
+                ));
+            }
+        }
+        Begun::Judge(verdict, reference, statement, level)
     }
 
     /// Digest, then the cached or freshly computed judgement for it. The digest is `None` when
@@ -1024,6 +1046,11 @@ fn answer_wait(due: Instant) -> Duration {
         .max(Duration::from_millis(10))
 }
 
+/// Whether a failure at `level` is refused (the admission table: strict and permissive refuse).
+fn refuses(level: LevelName) -> bool {
+    admission(Outcome::Failed, level) == Admission::Deny
+}
+
 /// The combined outcome of platform manifests: a failure decides, then an error (a platform not
 /// judged is never a pass), then a skip.
 fn worse(a: Outcome, b: Outcome) -> Outcome {
@@ -1118,8 +1145,9 @@ fn combine_kinds(notation: Judgement, cosign: Judgement, mode: SignaturesMode) -
 
 /// Where judging an image starts.
 enum Begun<'a> {
-    /// Judge the reference under the statement; the verdict names both.
-    Judge(Verdict, ImageReference, &'a TrustPolicyStatement),
+    /// Judge the reference under the statement, answering at the level given (the
+    /// statement's, or a stricter cosign rule's for the same scope); the verdict names both.
+    Judge(Verdict, ImageReference, &'a TrustPolicyStatement, LevelName),
     /// Nothing to judge: the verdict is final.
     Done(Verdict),
 }
@@ -1129,7 +1157,7 @@ enum Begun<'a> {
 fn conclude(
     mut verdict: Verdict,
     reference: &ImageReference,
-    statement: &TrustPolicyStatement,
+    level: LevelName,
     digest: Option<String>,
     j: &Judgement,
 ) -> Verdict {
@@ -1145,7 +1173,7 @@ fn conclude(
         .cloned()
         .unwrap_or_else(QuarantineStatus::not_applicable);
     verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
-    verdict.admission = admission(j.outcome, statement.level.name());
+    verdict.admission = admission(j.outcome, level);
     verdict.platforms = j.platforms.clone();
     if apply_quarantine(
         &verdict.quarantine,
@@ -1238,13 +1266,13 @@ mod tests {
             Arc::new(TrustStores::default()),
             GateOptions::default(),
         );
-        let Begun::Judge(verdict, reference, statement) = gate.statement_of(image) else {
+        let Begun::Judge(verdict, reference, _, level) = gate.statement_of(image) else {
             panic!("no statement for {image}");
         };
         conclude(
             verdict,
             &reference,
-            statement,
+            level,
             Some(format!("sha256:{}", "1".repeat(64))),
             j,
         )

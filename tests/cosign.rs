@@ -50,8 +50,19 @@ impl World {
     /// `vouch verify -o json` with the trust policy whose only statement has `notation_scope`
     /// and the config `config` (YAML; `VEC` is the vectors' cosign folder): code, results.
     fn verify(&self, images: &[&str], notation_scope: &str, config: &str) -> (i32, Vec<Value>) {
+        self.verify_at("strict", images, notation_scope, config)
+    }
+
+    /// [`World::verify`] with the Notation statement at `level`.
+    fn verify_at(
+        &self,
+        level: &str,
+        images: &[&str],
+        notation_scope: &str,
+        config: &str,
+    ) -> (i32, Vec<Value>) {
         let policy = format!(
-            r#"{{"version":"1.0","trustPolicies":[{{"name":"notation","registryScopes":["{notation_scope}"],"signatureVerification":{{"level":"strict"}},"trustStores":["ca:test"],"trustedIdentities":["*"]}}]}}"#
+            r#"{{"version":"1.0","trustPolicies":[{{"name":"notation","registryScopes":["{notation_scope}"],"signatureVerification":{{"level":"{level}"}},"trustStores":["ca:test"],"trustedIdentities":["*"]}}]}}"#
         );
         std::fs::write(self.path("policy.json"), policy).unwrap();
         let config = config.replace("VEC", &vector("").display().to_string());
@@ -512,6 +523,36 @@ fn signatures_any_and_all() {
     assert!(result(&results, &notation_only)["reasons"]
         .to_string()
         .contains("no cosign signature"));
+}
+
+/// With both kinds on a scope, a failure is refused when either level refuses it: a cluster-wide
+/// `audit` Notation statement (a rollout) does not relax a team's `strict` cosign rule.
+#[test]
+fn the_stricter_level_of_the_two_kinds_decides_the_admission() {
+    let w = World::new();
+    let neither = format!("{}/neither:v1", w.reg.host);
+    put_image(&w.reg, "neither", "v1", b"neither");
+    let rule = |level: &str| {
+        format!("cosign:\n  - registryScopes: [\"*\"]\n    level: {level}\n    keys: [\"VEC/containers-image/cosign.pub\"]\n")
+    };
+    let (_, results) = w.verify_at("audit", &[&neither], "*", &rule("strict"));
+    let v = result(&results, &neither);
+    assert_eq!(v["admission"], "deny", "{v:#}");
+    assert_eq!(v["policy"], "notation");
+    assert!(
+        v["level"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("strict (cosign rule"),
+        "{v:#}"
+    );
+    let (_, results) = w.verify_at("audit", &[&neither], "*", &rule("audit"));
+    let v = result(&results, &neither);
+    assert_eq!(
+        v["admission"], "allow",
+        "both audit: logged, admitted: {v:#}"
+    );
+    assert_eq!(v["level"], "audit");
 }
 
 #[test]
