@@ -292,10 +292,7 @@ impl Gate {
         // Both kinds judge the scope: a failure is refused if either one's level refuses it
         // (an `audit` rollout statement must not relax a team's `strict` cosign rule).
         let mut level = statement.level.name();
-        let is_stand_in = self
-            .cosign_statements
-            .iter()
-            .any(|s| s.name == statement.name);
+        let is_stand_in = self.is_cosign_stand_in(statement);
         if let Some(rule) = self
             .options
             .cosign
@@ -333,7 +330,7 @@ impl Gate {
         let rules = Arc::new(self.rules_for(reference, statement));
         // A skip statement without a quarantine rule needs nothing from the registry: no tag is
         // resolved (nothing is pinned either: skipped images are not verified).
-        if self.skips(statement) && rules.quarantine.is_none() {
+        if statement.level.is_skip() && rules.quarantine.is_none() {
             return (
                 reference.digest().map(str::to_string),
                 Arc::new(skipped(statement)),
@@ -431,7 +428,7 @@ impl Gate {
             )),
             // Skipped signatures still leave the quarantine rule (the only reason to reach the
             // registry): a state that could not be read is unknown, never passed.
-            Err(e) if self.skips(statement) => {
+            Err(e) if statement.level.is_skip() => {
                 let mut j = skipped(statement);
                 if let Some(rule) = &rules.quarantine {
                     let state = QuarantineState::Unknown(format!(
@@ -508,10 +505,11 @@ impl Gate {
         self.cosign_statements.iter().find(|s| s.name == name)
     }
 
-    /// Whether nothing is verified for images under `statement` (a skip statement of a scope
-    /// without a cosign rule).
-    fn skips(&self, statement: &TrustPolicyStatement) -> bool {
-        statement.level.is_skip()
+    /// Whether `statement` stands for a cosign rule judging its scope alone.
+    fn is_cosign_stand_in(&self, statement: &TrustPolicyStatement) -> bool {
+        self.cosign_statements
+            .iter()
+            .any(|s| s.name == statement.name)
     }
 
     /// The judgement of the image `digest` names: its own manifest's, or, for an index whose
@@ -580,7 +578,7 @@ impl Gate {
                 // state; its platforms may still admit it, so read it now (never "not
                 // applicable" while a rule applies).
                 if j.quarantine.is_none() {
-                    self.index_quarantine(&mut j, reference, statement, rules, &target, due)
+                    self.add_quarantine(&mut j, reference, statement, rules, &target, due)
                         .await;
                 }
                 j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
@@ -590,7 +588,7 @@ impl Gate {
                 let mut j = self
                     .judge_platforms(reference, statement, rules, &target, due)
                     .await;
-                self.index_quarantine(&mut j, reference, statement, rules, &target, due)
+                self.add_quarantine(&mut j, reference, statement, rules, &target, due)
                     .await;
                 j.quarantine = by_platforms(j.quarantine.take(), &mut j.warnings);
                 j
@@ -598,23 +596,23 @@ impl Gate {
         }
     }
 
-    /// The quarantine state of `index` itself, when a rule applies, set on `j` (the judgement
-    /// of its platforms).
-    async fn index_quarantine(
+    /// The quarantine state of `manifest`, when a rule applies, set on `j` (its own judgement,
+    /// or for an index, the judgement of its platforms).
+    async fn add_quarantine(
         &self,
         j: &mut Judgement,
         reference: &ImageReference,
         statement: &TrustPolicyStatement,
         rules: &Rules,
-        index: &Descriptor,
+        manifest: &Descriptor,
         due: Instant,
     ) {
         if let Some(rule) = &rules.quarantine {
             let state = self
-                .quarantine_state(reference, statement, rule, index, due)
+                .quarantine_state(reference, statement, rule, manifest, due)
                 .await;
             j.pending |= state.pending();
-            j.set_quarantine(rule, &state, &reference.with_digest(&index.digest));
+            j.set_quarantine(rule, &state, &reference.with_digest(&manifest.digest));
         }
     }
 
@@ -663,14 +661,9 @@ impl Gate {
         let mut judgement = self
             .judge_signatures(reference, statement, target, due)
             .await;
-        if let Some(rule) = &rules.quarantine {
-            if judgement.outcome != Outcome::Error {
-                let state = self
-                    .quarantine_state(reference, statement, rule, target, due)
-                    .await;
-                judgement.pending = state.pending();
-                judgement.set_quarantine(rule, &state, &reference.with_digest(&target.digest));
-            }
+        if judgement.outcome != Outcome::Error {
+            self.add_quarantine(&mut judgement, reference, statement, rules, target, due)
+                .await;
         }
         judgement
     }
@@ -685,12 +678,10 @@ impl Gate {
         target: &Descriptor,
         due: Instant,
     ) -> Judgement {
-        let cosign_only = self
-            .cosign_statements
-            .iter()
-            .any(|s| s.name == statement.name);
-        let rule = self.options.cosign.rule_for(&reference.scope());
-        let Some(rule) = rule.filter(|_| cosign_only || !statement.level.is_skip()) else {
+        let cosign_only = self.is_cosign_stand_in(statement);
+        // (A skip statement never meets a cosign rule here: `statement_of` judges such a scope
+        // by the rule's stand-in.)
+        let Some(rule) = self.options.cosign.rule_for(&reference.scope()) else {
             return if statement.level.is_skip() {
                 skipped(statement)
             } else {
