@@ -247,23 +247,7 @@ impl Gate {
     /// The image's reference and the statement that applies to it, with a verdict naming them;
     /// or the final verdict when the reference is invalid or no statement applies.
     fn statement_of(&self, image: &str) -> Begun<'_> {
-        let mut verdict = Verdict {
-            image: image.to_string(),
-            reference: None,
-            digest: None,
-            policy: None,
-            level: None,
-            outcome: Outcome::Error,
-            verified: false,
-            admission: Admission::Deny,
-            reasons: Vec::new(),
-            warnings: Vec::new(),
-            signatures: Vec::new(),
-            quarantine: QuarantineStatus::not_applicable(),
-            pinned: None,
-            policy_mapping: None,
-            platforms: Vec::new(),
-        };
+        let mut verdict = Verdict::new(image);
         let reference = match ImageReference::parse(image) {
             Ok(r) => r,
             Err(e) => {

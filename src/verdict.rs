@@ -167,6 +167,31 @@ pub struct PlatformVerdict {
     pub quarantine: Option<Box<QuarantineStatus>>,
 }
 
+impl Verdict {
+    /// The verdict of `image` before anything is known of it: not judged ([`Outcome::Error`]),
+    /// denied, no digest, statement or evidence. The gate starts every verdict here; anything
+    /// else that makes one (tests, reports) names only what differs.
+    pub fn new(image: impl Into<String>) -> Self {
+        Self {
+            image: image.into(),
+            reference: None,
+            digest: None,
+            policy: None,
+            level: None,
+            outcome: Outcome::Error,
+            verified: false,
+            admission: Admission::Deny,
+            reasons: Vec::new(),
+            warnings: Vec::new(),
+            signatures: Vec::new(),
+            quarantine: QuarantineStatus::not_applicable(),
+            pinned: None,
+            policy_mapping: None,
+            platforms: Vec::new(),
+        }
+    }
+}
+
 impl PlatformVerdict {
     /// The verdict of platform manifest `digest` from its own judgement: its quarantine state
     /// applied to its outcome as [`Verdict`]s apply theirs.

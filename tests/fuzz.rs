@@ -67,7 +67,7 @@ use vouch::notation::level::{Action, Check};
 use vouch::notation::trust_policy::TrustPolicy;
 use vouch::notation::trust_store::TrustStores;
 use vouch::notation::verifier::{verify_signature, VerificationContext};
-use vouch::verdict::{Admission, Outcome, QuarantineStatus, Verdict};
+use vouch::verdict::{Admission, Outcome, Verdict};
 
 // ---------------------------------------------------------------------------------------------
 // Memory: a counting allocator, per thread, so parallel targets do not see each other's bytes.
@@ -711,29 +711,17 @@ fn fuzz_envelopes() {
 /// A verified verdict for `image` (pinning fills `pinned`).
 fn verdict_for_pin(image: &str) -> Verdict {
     Verdict {
-        image: image.to_string(),
-        reference: None,
-        digest: None,
         policy: Some("p".into()),
         level: Some("strict".into()),
         outcome: Outcome::Verified,
         verified: true,
         admission: Admission::Allow,
-        reasons: Vec::new(),
-        warnings: Vec::new(),
-        signatures: Vec::new(),
-        quarantine: QuarantineStatus::not_applicable(),
-        pinned: None,
-        policy_mapping: None,
-        platforms: Vec::new(),
+        ..Verdict::new(image)
     }
 }
 
 fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict {
     Verdict {
-        image: "registry.example/app:v1".into(),
-        reference: None,
-        digest: None,
         policy: Some("fuzz".into()),
         level: Some("permissive".into()),
         outcome: if outcome.verified {
@@ -749,11 +737,7 @@ fn verdict_for(outcome: &vouch::notation::verifier::SignatureOutcome) -> Verdict
         },
         reasons: outcome.error.iter().cloned().collect(),
         warnings: outcome.warnings.clone(),
-        signatures: Vec::new(),
-        quarantine: QuarantineStatus::not_applicable(),
-        pinned: None,
-        policy_mapping: None,
-        platforms: Vec::new(),
+        ..Verdict::new("registry.example/app:v1")
     }
 }
 
@@ -1210,13 +1194,9 @@ fn fuzz_admission_reviews() {
             .iter()
             .enumerate()
             .map(|(i, u)| Verdict {
-                image: u.image.clone(),
-                reference: None,
-                digest: None,
                 policy: Some("p".into()),
                 level: Some(if i % 2 == 0 { "strict" } else { "audit" }.into()),
                 outcome: Outcome::Failed,
-                verified: false,
                 admission: if i % 2 == 0 {
                     Admission::Deny
                 } else {
@@ -1224,11 +1204,7 @@ fn fuzz_admission_reviews() {
                 },
                 reasons: vec![format!("no signature for {}", u.image)],
                 warnings: vec![u.container.clone()],
-                signatures: Vec::new(),
-                quarantine: QuarantineStatus::not_applicable(),
-                pinned: None,
-                policy_mapping: None,
-                platforms: Vec::new(),
+                ..Verdict::new(u.image.clone())
             })
             .collect();
         for enforcement in [

@@ -122,7 +122,7 @@ pub fn pin(
 mod tests {
     use super::*;
     use crate::admission::images_of;
-    use crate::verdict::{Admission, Outcome, QuarantineStatus};
+    use crate::verdict::{Admission, Outcome};
     use serde_json::{json, Value};
 
     const DIGEST: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
@@ -130,8 +130,6 @@ mod tests {
     fn verdict(image: &str, pinned: Option<String>) -> Verdict {
         let ok = pinned.is_some();
         Verdict {
-            image: image.to_string(),
-            reference: None,
             digest: Some(DIGEST.into()),
             policy: Some("p".into()),
             level: Some("strict".into()),
@@ -146,13 +144,8 @@ mod tests {
             } else {
                 Admission::Deny
             },
-            reasons: Vec::new(),
-            warnings: Vec::new(),
-            signatures: Vec::new(),
-            quarantine: QuarantineStatus::not_applicable(),
             pinned,
-            policy_mapping: None,
-            platforms: Vec::new(),
+            ..Verdict::new(image)
         }
     }
 

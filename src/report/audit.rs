@@ -428,28 +428,18 @@ code {{ font-size: 12px; }}
 mod tests {
     use super::*;
     use crate::audit::{InputError, WorkloadRef};
-    use crate::verdict::{Admission, Outcome, QuarantineStatus, Verdict};
+    use crate::verdict::{Admission, Outcome, Verdict};
     use std::sync::Arc;
 
     /// A denied row whose names and reason carry what a hostile manifest or registry would.
     fn hostile_report() -> AuditReport {
         let evil = "x\u{1b}[2K\r\u{b}VERIFIED\u{fffe}\u{85}\u{202e}";
         let verdict = Verdict {
-            image: format!("registry.example/app:v1{evil}"),
-            reference: None,
-            digest: None,
             policy: Some("prod".into()),
             level: Some("strict".into()),
             outcome: Outcome::Failed,
-            verified: false,
-            admission: Admission::Deny,
             reasons: vec![format!("registry said {evil}")],
-            warnings: Vec::new(),
-            signatures: Vec::new(),
-            quarantine: QuarantineStatus::not_applicable(),
-            pinned: None,
-            policy_mapping: None,
-            platforms: Vec::new(),
+            ..Verdict::new(format!("registry.example/app:v1{evil}"))
         };
         AuditReport {
             rows: vec![AuditRow {
@@ -517,8 +507,6 @@ mod tests {
                 source: None,
             },
             verdict: Arc::new(Verdict {
-                image: image.into(),
-                reference: None,
                 digest: verified.then(|| D.to_string()),
                 policy: Some("prod".into()),
                 level: Some("strict".into()),
@@ -534,9 +522,6 @@ mod tests {
                 } else {
                     vec!["no Notation signature found".into()]
                 },
-                warnings: Vec::new(),
-                signatures: Vec::new(),
-                quarantine: QuarantineStatus::not_applicable(),
                 pinned: verified.then(|| {
                     if image.contains('@') {
                         image.to_string()
@@ -544,8 +529,7 @@ mod tests {
                         format!("{image}@{D}")
                     }
                 }),
-                policy_mapping: None,
-                platforms: Vec::new(),
+                ..Verdict::new(image)
             }),
         }
     }

@@ -109,13 +109,11 @@ pub mod audit;
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::QuarantineStatus;
 
     const D: &str = "sha256:b8479de3f88fb259a0a9ea82a5b2a052a1ef3c4ebbcfc61482d5ae4c831f8af9";
 
     fn verified(image: &str, pinned: Option<&str>) -> Verdict {
         Verdict {
-            image: image.into(),
             reference: Some(format!("registry.example/app@{D}")),
             digest: Some(D.into()),
             policy: Some("prod".into()),
@@ -123,13 +121,8 @@ mod tests {
             outcome: Outcome::Verified,
             verified: true,
             admission: Admission::Allow,
-            reasons: Vec::new(),
-            warnings: Vec::new(),
-            signatures: Vec::new(),
-            quarantine: QuarantineStatus::not_applicable(),
             pinned: pinned.map(str::to_string),
-            policy_mapping: None,
-            platforms: Vec::new(),
+            ..Verdict::new(image)
         }
     }
 
