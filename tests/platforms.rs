@@ -202,25 +202,18 @@ fn run_verify(config: &Path, images: &[String], extra: &[&str]) -> std::process:
     let l = layouts();
     let dir = tempfile::tempdir().expect("dir");
     let policy = common::policy_file(dir.path(), &POLICY.replace("REG", &l.registry.host));
-    let (policy, store, config) = (
-        policy.display().to_string(),
-        l.store.path().display().to_string(),
-        config.display().to_string(),
-    );
-    let mut args: Vec<&str> = vec!["verify"];
-    args.extend(images.iter().map(String::as_str));
-    args.extend([
-        "--trust-policy",
-        &policy,
-        "--trust-store",
-        &store,
-        "--insecure-registry",
-        &l.registry.host,
-        "--config",
-        &config,
-    ]);
+    let config = config.display().to_string();
+    let images: Vec<&str> = images.iter().map(String::as_str).collect();
+    let mut args = vec!["--config", &config];
     args.extend_from_slice(extra);
-    common::vouch(&args)
+    common::verify_output(
+        &images,
+        &policy,
+        l.store.path(),
+        &l.registry.host,
+        &args,
+        &[],
+    )
 }
 
 /// `vouch verify -o json` of `images` under `config`: exit status and the verdicts.
@@ -662,31 +655,19 @@ fn hostile_indexes_are_refused_with_what_was_wrong() {
     let store = tempfile::tempdir().expect("store");
     common::e2e_trust_store(store.path());
     let policy = common::policy_file(dir.path(), &POLICY.replace("REG", &reg.host));
-    let (cfg, policy, store) = (
-        cfg.display().to_string(),
-        policy.display().to_string(),
-        store.path().display().to_string(),
-    );
+    let cfg = cfg.display().to_string();
     let (traversal, huge) = (
         format!("{}/app:traversal", reg.host),
         format!("{}/app:huge", reg.host),
     );
-    let (code, out, err) = common::outcome(&common::vouch(&[
-        "verify",
-        &traversal,
-        &huge,
-        "--trust-policy",
+    let (code, v, _) = common::verify_json(
+        &[&traversal, &huge],
         &policy,
-        "--trust-store",
-        &store,
-        "--insecure-registry",
+        store.path(),
         &reg.host,
-        "--config",
-        &cfg,
-        "-o",
-        "json",
-    ]));
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+        &["--config", &cfg],
+        &[],
+    );
     let (t, h) = (&v["results"][0], &v["results"][1]);
     assert_eq!(t["outcome"], "failed", "{t}");
     assert!(

@@ -733,6 +733,23 @@ pub fn verify_json(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (i32, Value, String) {
+    let mut json = vec!["-o", "json"];
+    json.extend_from_slice(extra);
+    let (code, out, err) = outcome(&verify_output(images, policy, store, registry, &json, env));
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
+    (code, v, err)
+}
+
+/// `vouch verify IMAGES --trust-policy POLICY --trust-store STORE --insecure-registry
+/// REGISTRY EXTRA…` with the extra environment `env`, as it ran.
+pub fn verify_output(
+    images: &[&str],
+    policy: &Path,
+    store: &Path,
+    registry: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
     let (policy, store) = (policy.display().to_string(), store.display().to_string());
     let mut args = vec!["verify"];
     args.extend_from_slice(images);
@@ -743,13 +760,9 @@ pub fn verify_json(
         &store,
         "--insecure-registry",
         registry,
-        "-o",
-        "json",
     ]);
     args.extend_from_slice(extra);
-    let (code, out, err) = outcome(&vouch_env(&args, env));
-    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}{err}"));
-    (code, v, err)
+    vouch_env(&args, env)
 }
 
 /// Exit status, stdout and stderr of a run.
