@@ -818,12 +818,7 @@ fn platforms() -> Value {
     let client = m.client();
     let url = format!("https://localhost:{}/validate", serve.port);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let count = || {
-        reg.requests()
-            .iter()
-            .filter(|l| !l.ends_with("/v2/"))
-            .count()
-    };
+    let count = || registry_requests(&reg);
     rt.block_on(async {
         let timed = |image: String, uid: String| {
             let (c, url) = (client.clone(), url.clone());
@@ -861,6 +856,14 @@ fn platforms() -> Value {
     })
 }
 
+/// Requests `reg` has served, the `/v2/` version checks left out.
+fn registry_requests(reg: &MemoryRegistry) -> usize {
+    reg.requests()
+        .iter()
+        .filter(|l| !l.ends_with("/v2/"))
+        .count()
+}
+
 /// `n` concurrent admissions of `image`: how many were allowed.
 async fn burst(client: &reqwest::Client, url: &str, image: &str, n: usize) -> usize {
     let answers = futures::future::join_all((0..n).map(|i| {
@@ -889,12 +892,7 @@ fn herd() -> Value {
     let client = m.client();
     let url = format!("https://localhost:{}/validate", serve.port);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let count = || {
-        reg.requests()
-            .iter()
-            .filter(|l| !l.ends_with("/v2/"))
-            .count()
-    };
+    let count = || registry_requests(&reg);
     let (one, herd, allowed) = rt.block_on(async {
         let before = count();
         let r: Value = client
