@@ -33,7 +33,7 @@ use crate::quarantine::{
     State as QuarantineState,
 };
 use crate::reference::ImageReference;
-use crate::registry::RegistryError;
+use crate::registry::{digest, RegistryError};
 use crate::registry::{
     Descriptor, Manifest, RegistryClient, MAX_ENVELOPE_BYTES, OCI_ARTIFACT_MANIFEST, OCI_MANIFEST,
 };
@@ -761,7 +761,7 @@ impl Gate {
             // A platform served stale makes the index's judgement stale: not cached as fresh.
             j.stale |= child.stale;
             j.outcome = worse(j.outcome, p.outcome);
-            let what = format!("platform {} ({})", p.platform, short_digest(&p.digest));
+            let what = format!("platform {} ({})", p.platform, digest::short(&p.digest));
             if p.passed() {
                 j.warnings
                     .extend(p.warnings.iter().map(|w| format!("{what}: {w}")));
@@ -927,7 +927,7 @@ impl Gate {
             .map(|s| {
                 format!(
                     "signature {}: {}",
-                    short_digest(&s.digest.to_string()),
+                    digest::short(&s.digest.to_string()),
                     s.error.as_deref().unwrap_or("failed")
                 )
             })
@@ -1209,11 +1209,6 @@ fn skipped(statement: &TrustPolicyStatement) -> Judgement {
         )],
         ..Judgement::new(Outcome::Skipped)
     }
-}
-
-fn short_digest(d: &str) -> &str {
-    let end = d.find(':').map(|i| i + 13).unwrap_or(d.len()).min(d.len());
-    &d[..end]
 }
 
 #[cfg(test)]

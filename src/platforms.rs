@@ -21,6 +21,7 @@ use serde::Deserialize;
 
 use crate::notation::trust_policy::RegistryScopes;
 use crate::reference::ImageReference;
+use crate::registry::digest::short;
 use crate::registry::{
     Descriptor, RegistryClient, RegistryError, DOCKER_LIST, DOCKER_MANIFEST, OCI_INDEX,
     OCI_MANIFEST,
@@ -456,11 +457,6 @@ fn ignored(entry: &IndexEntry) -> Option<String> {
         OCI_MANIFEST | DOCKER_MANIFEST | OCI_INDEX | DOCKER_LIST => None,
         other => Some(format!("{what}: not an image manifest ({other})")),
     }
-}
-
-fn short(digest: &str) -> &str {
-    let end = digest.find(':').map(|i| i + 13).unwrap_or(digest.len());
-    digest.get(..end).unwrap_or(digest)
 }
 
 #[cfg(test)]

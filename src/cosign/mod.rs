@@ -389,9 +389,9 @@ pub async fn judge(
         .iter()
         .map(|s| {
             let d = s.digest.to_string();
-            let short = &d[..d.len().min(19)];
             format!(
-                "cosign signature {short}: {}",
+                "cosign signature {}: {}",
+                crate::registry::digest::short(&d),
                 s.error.as_deref().unwrap_or("failed")
             )
         })

@@ -79,6 +79,13 @@ pub fn check(s: &str) -> Result<(), DigestError> {
     Ok(())
 }
 
+/// A digest cut to its algorithm and 12 characters (`sha256:0123456789ab`), for messages: the
+/// whole string when it has no `:` (or is shorter).
+pub fn short(digest: &str) -> &str {
+    let end = digest.find(':').map_or(digest.len(), |i| i + 13);
+    digest.get(..end).unwrap_or(digest)
+}
+
 /// serde: a digest string from the network, refused unless it passes [`check`].
 pub fn checked<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let s = String::deserialize(d)?;
