@@ -1150,22 +1150,20 @@ fn conclude(
     verdict.verified = matches!(j.outcome, Outcome::Verified | Outcome::Skipped);
     verdict.admission = admission(j.outcome, level);
     verdict.platforms = j.platforms.clone();
-    if apply_quarantine(
+    let quarantined = apply_quarantine(
         &verdict.quarantine,
         &mut verdict.outcome,
         &mut verdict.reasons,
         &mut verdict.warnings,
-    ) {
-        verdict.verified = false;
-        verdict.admission = Admission::Deny;
-    }
+    );
     // A platform manifest's enforced quarantine refuses as the image's own does, at every
     // level: folded into the outcome alone, `audit` and `skip` would admit it.
-    if verdict.platforms.iter().any(|p| {
+    let platform_quarantined = verdict.platforms.iter().any(|p| {
         p.quarantine
             .as_deref()
             .is_some_and(QuarantineStatus::refuses)
-    }) {
+    });
+    if quarantined || platform_quarantined {
         verdict.verified = false;
         verdict.admission = Admission::Deny;
     }

@@ -393,7 +393,7 @@ pub(crate) fn apply_quarantine(
     let Some(reason) = q.reason.clone() else {
         return false;
     };
-    if q.enforcement.as_deref() == Some("audit") {
+    if !q.refuses() {
         warnings.push(format!("quarantine (audit): {reason}"));
         return false;
     }
