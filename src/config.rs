@@ -270,8 +270,8 @@ impl Gates {
     }
 
     /// Matchers in order.
-    pub fn matchers(&self) -> Vec<NamespaceMatcher> {
-        self.namespaces.iter().map(|(m, _)| m.clone()).collect()
+    pub fn matchers(&self) -> impl Iterator<Item = &NamespaceMatcher> {
+        self.namespaces.iter().map(|(m, _)| m)
     }
 }
 

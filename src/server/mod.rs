@@ -828,8 +828,7 @@ impl App {
         let chosen = if gates.namespaces.is_empty() {
             Ok(None)
         } else {
-            let matchers = gates.matchers();
-            choose(&matchers, &work.namespace, || async {
+            choose(gates.matchers(), &work.namespace, || async {
                 match &self.tenancy {
                     Some(t) => t
                         .namespace_labels(&work.namespace, due)
@@ -909,7 +908,7 @@ impl App {
         let chosen = if gates.namespaces.is_empty() {
             Ok(None)
         } else {
-            choose(&gates.matchers(), &work.namespace, || async {
+            choose(gates.matchers(), &work.namespace, || async {
                 match &self.tenancy {
                     Some(t) => t
                         .cached_namespace_labels(&work.namespace)

@@ -99,8 +99,8 @@ impl NamespaceMatcher {
 /// The first of `matchers` that picks `namespace`; labels are asked for (once) only when a
 /// selector is reached before a match. `Err` when they were needed and could not be read:
 /// then no policy is chosen (the cluster-wide one may be the wrong one).
-pub async fn choose<F, Fut>(
-    matchers: &[NamespaceMatcher],
+pub async fn choose<'a, F, Fut>(
+    matchers: impl IntoIterator<Item = &'a NamespaceMatcher>,
     namespace: &str,
     labels: F,
 ) -> Result<Option<usize>, String>
@@ -110,7 +110,7 @@ where
 {
     let mut labels = Some(labels);
     let mut known: Option<Option<BTreeMap<String, String>>> = None;
-    for (i, m) in matchers.iter().enumerate() {
+    for (i, m) in matchers.into_iter().enumerate() {
         if m.picks(namespace, None) {
             return Ok(Some(i));
         }
